@@ -1,0 +1,170 @@
+"""User data: ``.npz`` (arrays ``x`` and optional ``z`` / ``zc`` / ``y``) or ``.csv`` (named columns).
+
+``x`` is what is generated, ``z`` the shared block of the conditions, ``zc`` the task-specific
+block and ``y`` an optional label. Everything is validated here, at the boundary: later code can
+trust a :class:`Table`.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import zipfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from gentransfer.errors import DataError
+
+__all__ = ["Table", "load_table", "validate_array"]
+
+_ROLES = ("x", "z", "zc", "y")
+
+
+@dataclass(frozen=True)
+class Table:
+    """Validated arrays: ``x`` (N x d_x), optional ``z`` (N x d_z), ``zc`` (N x d_zc), ``y`` (N,)."""
+
+    x: np.ndarray
+    z: np.ndarray | None = None
+    zc: np.ndarray | None = None
+    y: np.ndarray | None = None
+    source: str = "<arrays>"
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+
+def validate_array(a: object, name: str, source: str, *, ndim: int = 2) -> np.ndarray:
+    """Return ``a`` as a finite float64 array with ``ndim`` dims (1-D columns become N x 1)."""
+    try:
+        arr = np.asarray(a, dtype=np.float64)
+    except (TypeError, ValueError) as err:
+        raise DataError(f"{source}: '{name}' is not numeric ({err})", "store numbers only") from None
+    if ndim == 2 and arr.ndim == 1:
+        arr = arr[:, None]
+    if arr.ndim != ndim:
+        raise DataError(
+            f"{source}: '{name}' has {arr.ndim} dimensions, expected {ndim}",
+            "store one row per sample" + (" and one column per feature" if ndim == 2 else ""),
+        )
+    if arr.shape[0] == 0 or arr.size == 0:
+        raise DataError(f"{source}: '{name}' is empty", "provide at least one row with values")
+    if not np.isfinite(arr).all():
+        bad = int((~np.isfinite(arr)).any(axis=tuple(range(1, arr.ndim))).sum())
+        raise DataError(f"{source}: '{name}' has NaN or inf in {bad} rows", "drop or impute those rows")
+    return arr
+
+
+def _finish(arrays: dict[str, object], source: str) -> Table:
+    if "x" not in arrays:
+        raise DataError(
+            f"{source} has no 'x' data", "name the generated variables 'x' (npz) or pass x columns (csv)"
+        )
+    checked = {
+        role: validate_array(arrays[role], role, source, ndim=1 if role == "y" else 2)
+        for role in _ROLES
+        if arrays.get(role) is not None
+    }
+    n = len(checked["x"])
+    for role, arr in checked.items():
+        if len(arr) != n:
+            raise DataError(
+                f"{source}: '{role}' has {len(arr)} rows but 'x' has {n}",
+                "give every array one row per sample",
+            )
+    y = checked.get("y")
+    if y is not None:
+        if not np.all(y == np.round(y)):
+            raise DataError(f"{source}: labels 'y' are not whole numbers", "store integer class labels")
+        checked["y"] = y.astype(np.int64)
+    return Table(source=source, **checked)
+
+
+def _load_npz(path: Path) -> Table:
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            arrays = {k: npz[k] for k in npz.files}
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as err:
+        raise DataError(f"{path} is not a readable .npz file ({err})", "save it with numpy.savez") from None
+    unknown = sorted(set(arrays) - set(_ROLES))
+    if unknown:
+        raise DataError(f"{path} has unexpected arrays {unknown}", f"keep only arrays named {list(_ROLES)}")
+    return _finish(arrays, str(path))
+
+
+def _load_csv(path: Path, columns: dict[str, Sequence[str] | None]) -> Table:
+    try:
+        with open(path, newline="") as fh:
+            rows = list(csv.reader(fh))
+    except (OSError, UnicodeDecodeError) as err:
+        raise DataError(f"{path} is not a readable text .csv file ({err})", "save it as UTF-8 CSV") from None
+    if not rows or not rows[0]:
+        raise DataError(f"{path} is empty", "write a header row of column names and data rows")
+    header = [h.strip() for h in rows[0]]
+    dupes = sorted({h for h in header if header.count(h) > 1})
+    if dupes:
+        raise DataError(f"{path} has duplicate column names {dupes}", "give every column a unique name")
+    body = [r for r in rows[1:] if any(c.strip() for c in r)]
+    if not body:
+        raise DataError(f"{path} has a header but no data rows", "add at least one data row")
+    for i, r in enumerate(body, 2):
+        if len(r) != len(header):
+            raise DataError(f"{path} line {i} has {len(r)} fields, header has {len(header)}", "fix that row")
+    try:
+        data = np.array([[float(c) for c in r] for r in body], dtype=np.float64)
+    except ValueError as err:
+        raise DataError(f"{path} has a non-numeric value ({err})", "store numbers only") from None
+    named = {c for cols in columns.values() if cols for c in cols}
+    missing = sorted(named - set(header))
+    if missing:
+        raise DataError(f"{path} has no columns {missing}; it has {header}", "pick columns from the header")
+    if not columns.get("x"):
+        columns = {**columns, "x": [h for h in header if h not in named]}
+    arrays: dict[str, object] = {}
+    for role, cols in columns.items():
+        if cols:
+            block = data[:, [header.index(c) for c in cols]]
+            arrays[role] = block[:, 0] if role == "y" else block
+    return _finish(arrays, str(path))
+
+
+def load_table(
+    path: str | os.PathLike[str],
+    *,
+    x: Sequence[str] | None = None,
+    z: Sequence[str] | None = None,
+    zc: Sequence[str] | None = None,
+    y: str | None = None,
+) -> Table:
+    """Load and validate user data.
+
+    Args:
+        path: a ``.npz`` file (arrays ``x`` and optional ``z``, ``zc``, ``y``) or a ``.csv`` file
+            with a header row.
+        x, z, zc: CSV column names of each role; ``x`` defaults to every column not named in
+            another role. Ignored for ``.npz``.
+        y: CSV column name of an integer label.
+
+    Raises:
+        DataError: missing or unreadable file, unsupported format, NaN/inf, empty data,
+            mismatched lengths, duplicate or unknown column names.
+
+    Example:
+        >>> import numpy as np, tempfile, os
+        >>> p = os.path.join(tempfile.mkdtemp(), "d.npz")
+        >>> np.savez(p, x=np.zeros((3, 2)), z=np.ones(3))
+        >>> t = load_table(p); t.x.shape, t.z.shape
+        ((3, 2), (3, 1))
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise DataError(f"data file not found: {p}", "check the path")
+    suffix = p.suffix.lower()
+    if suffix == ".npz":
+        return _load_npz(p)
+    if suffix == ".csv":
+        return _load_csv(p, {"x": x, "z": z, "zc": zc, "y": [y] if y else None})
+    raise DataError(f"unsupported data format '{p.suffix}' for {p}", "use a .npz or .csv file")

@@ -1,0 +1,16 @@
+"""Sample and density metrics: plain functions on arrays with documented shapes."""
+
+from gentransfer.metrics.divergence import Estimate, gaussian_kl, kl_monte_carlo, tv_monte_carlo
+from gentransfer.metrics.mmd import mmd2_unbiased
+from gentransfer.metrics.wasserstein import sliced_wasserstein1, wasserstein1, wasserstein1_floor
+
+__all__ = [
+    "Estimate",
+    "gaussian_kl",
+    "kl_monte_carlo",
+    "mmd2_unbiased",
+    "sliced_wasserstein1",
+    "tv_monte_carlo",
+    "wasserstein1",
+    "wasserstein1_floor",
+]
