@@ -1,10 +1,34 @@
 """gentransfer: transfer learning for generative models under the shared embedding condition.
 
 Tian & Shen, "Enhancing Accuracy in Generative Models via Knowledge Transfer", arXiv 2405.16837.
-"""
 
-from gentransfer.errors import ConfigError, DataError, GentransferError
+A source model is fitted on rich data; :func:`transfer` hands its shared part to a target model
+under an explicit strategy; :func:`fit` trains what is left on the target data.
+"""
 
 __version__ = "0.1.0"
 
-__all__ = ["ConfigError", "DataError", "GentransferError", "__version__"]
+from gentransfer.config import load_pretrained
+from gentransfer.diffusion import ConditionalDiffusion
+from gentransfer.errors import CheckpointError, ConfigError, DataError, GentransferError
+from gentransfer.flows import ConditionalFlow
+from gentransfer.nn import SharedEmbedding
+from gentransfer.training import FitResult, TrainConfig, fit
+from gentransfer.transfer import STRATEGIES, transfer
+
+__all__ = [
+    "STRATEGIES",
+    "CheckpointError",
+    "ConditionalDiffusion",
+    "ConditionalFlow",
+    "ConfigError",
+    "DataError",
+    "FitResult",
+    "GentransferError",
+    "SharedEmbedding",
+    "TrainConfig",
+    "__version__",
+    "fit",
+    "load_pretrained",
+    "transfer",
+]

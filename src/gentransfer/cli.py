@@ -100,6 +100,40 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _int_list(text: str) -> list[int]:
+    try:
+        values = [int(v) for v in text.replace(",", " ").split()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected integers like 500,1000, got {text!r}") from None
+    if not values:
+        raise argparse.ArgumentTypeError("expected at least one integer")
+    return values
+
+
+def _str_list(text: str) -> list[str]:
+    return [v for v in text.replace(",", " ").split() if v]
+
+
+def _cmd_simulate_conditional(args: argparse.Namespace) -> int:
+    from gentransfer.runs import default_run_dir, open_run_dir
+    from gentransfer.simulation.conditional import ConditionalStudy
+    from gentransfer.simulation.study import run_study
+
+    study = ConditionalStudy.quick() if args.quick else ConditionalStudy()
+    for name in ("designs", "families", "strategies", "n_source", "seeds"):
+        if getattr(args, name) is not None:
+            setattr(study, name, getattr(args, name))
+    if args.n_target is not None:
+        study.n_target = args.n_target
+    study.check()
+    run = open_run_dir(args.out or default_run_dir("simulate-conditional"),
+                       {"study": "conditional", **study.to_dict()}, overwrite=args.overwrite)
+    summary = run_study(study, run, n_jobs=args.jobs, progress=not args.no_progress)
+    print(summary)
+    print(f"results in {run}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="gentransfer", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"gentransfer {__version__}")
@@ -124,6 +158,22 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--floor", action="store_true", help="also report the real-vs-real W1 floor")
     ev.add_argument("--seed", type=int, default=0)
     ev.set_defaults(handler=_cmd_evaluate)
+
+    sim = sub.add_parser("simulate", help="simulation studies with known true densities")
+    sim_sub = sim.add_subparsers(dest="sim_command", required=True, parser_class=_Parser)
+    cond = sim_sub.add_parser("conditional", help="conditional transfer under the shared embedding condition")
+    cond.add_argument("--quick", action="store_true", help="reduced grid: a few minutes on 2 cores")
+    cond.add_argument("--out", help="run folder (default: runs/simulate-conditional-<time>); reused to resume")
+    cond.add_argument("--overwrite", action="store_true", help="replace a run folder with another config")
+    cond.add_argument("--jobs", type=int, default=2, help="parallel worker processes (joblib)")
+    cond.add_argument("--designs", type=_str_list, help="default,misspecified")
+    cond.add_argument("--families", type=_str_list, help="flow,diffusion")
+    cond.add_argument("--strategies", type=_str_list, help="scratch,freeze-shared,finetune")
+    cond.add_argument("--n-source", dest="n_source", type=_int_list, help="e.g. 500,1000,2000")
+    cond.add_argument("--n-target", dest="n_target", type=int, help="target sample size (default 300)")
+    cond.add_argument("--seeds", type=_int_list, help="e.g. 0,1,2,3,4")
+    cond.add_argument("--no-progress", action="store_true", help="no progress bar")
+    cond.set_defaults(handler=_cmd_simulate_conditional)
 
     demo = sub.add_parser("demo", help="the built-in default job")
     demo.add_argument("--root", help="data root")

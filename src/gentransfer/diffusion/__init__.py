@@ -1,0 +1,9 @@
+"""Score-based diffusion: the VP process, networks, samplers and ODE likelihood."""
+
+from gentransfer.diffusion.likelihood import ode_log_likelihood
+from gentransfer.diffusion.model import ConditionalDiffusion
+from gentransfer.diffusion.networks import EpsMLP
+from gentransfer.diffusion.samplers import ancestral_sample, ode_sample
+from gentransfer.diffusion.schedule import VPSchedule
+
+__all__ = ["ConditionalDiffusion", "EpsMLP", "VPSchedule", "ancestral_sample", "ode_log_likelihood", "ode_sample"]

@@ -1,0 +1,162 @@
+"""What every generative model in gentransfer shares.
+
+A model is two distinct objects: the **shared embedding** ``h`` (``self.embedding``, absent when
+the model has no shared condition block) and a **task-specific head** (coupling layers, or a
+noise-prediction network) that sees only ``e = (h(z), z^c)``. Transfer strategies act on this
+split, identically for every family.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from gentransfer.config import ConfigMixin, build_component, component_config
+from gentransfer.errors import ConfigError, DataError
+from gentransfer.nn import SharedEmbedding
+
+__all__ = ["ConditionalModel", "as_tensor"]
+
+
+def as_tensor(a: Any, name: str, width: int, n: int | None = None) -> torch.Tensor:
+    """Validate one input array at the boundary: numeric, 2-D (1-D becomes a column), finite,
+    of the expected width and (optionally) length. Returns float32."""
+    if isinstance(a, torch.Tensor):
+        t = a.detach().to(torch.float32)
+    else:
+        try:
+            t = torch.as_tensor(np.asarray(a, dtype=np.float32))
+        except (TypeError, ValueError) as err:
+            raise DataError(f"'{name}' is not numeric ({err})", "pass a numeric array") from None
+    if t.ndim == 1:
+        t = t[:, None]
+    if t.ndim != 2:
+        raise DataError(f"'{name}' must be 2-D (rows x columns), got shape {tuple(t.shape)}", "reshape it")
+    if len(t) == 0:
+        raise DataError(f"'{name}' is empty", "pass at least one row")
+    if t.shape[1] != width:
+        raise DataError(
+            f"'{name}' has {t.shape[1]} columns but the model expects {width}",
+            f"pass {width} columns of {name} (the width the model was built with)",
+        )
+    if not torch.isfinite(t).all():
+        raise DataError(f"'{name}' has NaN or inf values", "drop or impute those rows")
+    if n is not None and len(t) != n:
+        raise DataError(f"'{name}' has {len(t)} rows but x has {n}", "give x and its conditions one row each")
+    return t
+
+
+class ConditionalModel(ConfigMixin, nn.Module):
+    """Base class: an optional shared embedding ``h`` plus a task-specific head.
+
+    Args:
+        x_dim: dimension of the generated variable ``x``.
+        z_dim: dimension of the shared condition block ``z`` (the input of ``h``); 0 for none.
+        zc_dim: dimension of the task-specific conditions ``z^c``; 0 for none.
+        embedding: the shared embedding: a :class:`SharedEmbedding` (a source model's: handing it
+            over *is* the transfer), its saved config, or ``None`` for a fresh one.
+        embed_dim: ``k``, the output size of a fresh embedding.
+    """
+
+    family: str = "abstract"
+
+    def __init__(self, x_dim: int, z_dim: int = 0, zc_dim: int = 0, embedding: Any = None, embed_dim: int = 4):
+        super().__init__()
+        for name, value, low in (("x_dim", x_dim, 1), ("z_dim", z_dim, 0), ("zc_dim", zc_dim, 0)):
+            if not isinstance(value, int) or isinstance(value, bool) or value < low:
+                raise ConfigError(f"{name} must be an integer >= {low}, got {value!r}", f"pass {name} >= {low}")
+        if isinstance(embedding, dict):
+            embedding = build_component(embedding)
+        if z_dim == 0:  # no shared block: an unconditional model, or one on task-specific zc only
+            if embedding is not None:
+                raise ConfigError("an embedding was given but z_dim=0", "pass z_dim, the width of the shared z")
+        else:
+            embedding = SharedEmbedding(z_dim, embed_dim) if embedding is None else embedding
+            if not isinstance(embedding, SharedEmbedding):
+                raise ConfigError(f"embedding must be a SharedEmbedding, got {type(embedding).__name__}",
+                                  "pass source_model.embedding or None")
+            if embedding.z_dim != z_dim:
+                raise ConfigError(
+                    f"the shared embedding takes z of dimension {embedding.z_dim}, but z_dim={z_dim}",
+                    f"give the target the same shared block z as the source ({embedding.z_dim} columns)",
+                )
+        self.x_dim, self.z_dim, self.zc_dim = x_dim, z_dim, zc_dim
+        self.embedding = embedding
+        self.cond_dim = (embedding.embed_dim if embedding is not None else 0) + zc_dim
+        self.strategy = "scratch"  # set by gentransfer.transfer; recorded with every result
+
+    def base_config(self) -> dict[str, Any]:
+        emb = component_config(self.embedding) if self.embedding is not None else None
+        return {"x_dim": self.x_dim, "z_dim": self.z_dim, "zc_dim": self.zc_dim, "embedding": emb}
+
+    # -- boundary ----------------------------------------------------------------------------
+    def validate(
+        self, x: Any | None, z: Any | None, zc: Any | None
+    ) -> tuple[torch.Tensor | None, torch.Tensor | None, torch.Tensor | None]:
+        """Check ``(x, z, zc)`` against the model's dimensions; return float32 tensors.
+
+        Conditions the model does not take must be absent; those it takes must be present,
+        finite, of the right width and of one row per row of ``x``.
+        """
+        xt = as_tensor(x, "x", self.x_dim) if x is not None else None
+        rows = len(xt) if xt is not None else None
+        out: dict[str, torch.Tensor | None] = {}
+        for name, value, width in (("z", z, self.z_dim), ("zc", zc, self.zc_dim)):
+            out[name] = None
+            if width == 0:
+                if value is not None and np.size(value) > 0:
+                    raise DataError(f"conditions '{name}' were given, but the model takes none", "drop them")
+                continue
+            if value is None:
+                raise DataError(f"the model needs conditions '{name}' ({width} columns)", f"pass {name}")
+            out[name] = as_tensor(value, name, width, rows)
+            rows = len(out[name])
+        return xt, out["z"], out["zc"]
+
+    def condition(self, z: torch.Tensor | None, zc: torch.Tensor | None, n: int) -> torch.Tensor:
+        """``e = (h(z), z^c)``: the only way the head sees the conditions (``n x 0`` if none)."""
+        parts = ([self.embedding(z)] if z is not None else []) + ([zc] if zc is not None else [])
+        return torch.cat(parts, dim=1) if parts else torch.zeros(n, 0)
+
+    def forward(self, x: torch.Tensor, z: torch.Tensor | None, zc: torch.Tensor | None,
+                generator: torch.Generator | None = None) -> torch.Tensor:
+        """The training loss of a validated batch; one call, so DDP sees every parameter."""
+        return self.loss(x, self.condition(z, zc, len(x)), generator)
+
+    def head_parameters(self) -> Iterator[nn.Parameter]:
+        """Parameters of the task-specific part (everything but the shared embedding)."""
+        shared = {id(p) for p in self.embedding.parameters()} if self.embedding is not None else set()
+        return (p for p in self.parameters() if id(p) not in shared)
+
+    # -- each family implements these on validated tensors --------------------------------------
+    def loss(self, x: torch.Tensor, e: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        """Training loss on a batch (mean over rows)."""
+        raise NotImplementedError
+
+    def log_prob_e(self, x: torch.Tensor, e: torch.Tensor) -> torch.Tensor:
+        """``log p(x | e)`` per row."""
+        raise NotImplementedError
+
+    def sample_e(self, e: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        """One sample per row of ``e``."""
+        raise NotImplementedError
+
+    # -- public, validated entry points --------------------------------------------------------
+    def log_prob(self, x: Any, z: Any | None = None, zc: Any | None = None) -> torch.Tensor:
+        """``log p(x | z, z^c)`` per row (exact for flows; probability-flow ODE for diffusion)."""
+        xt, zt, zct = self.validate(x, z, zc)
+        return self.log_prob_e(xt, self.condition(zt, zct, len(xt)))
+
+    @torch.no_grad()
+    def sample(self, z: Any | None = None, zc: Any | None = None, *, n: int | None = None,
+               generator: torch.Generator | None = None) -> torch.Tensor:
+        """One sample of ``x`` per row of the conditions (``n`` samples for a model without any)."""
+        _, zt, zct = self.validate(None, z, zc)
+        rows = len(zt) if zt is not None else len(zct) if zct is not None else n
+        if not isinstance(rows, int) or isinstance(rows, bool) or rows < 1:
+            raise DataError(f"the number of samples must be a positive integer, got {n!r}", "pass n >= 1")
+        return self.sample_e(self.condition(zt, zct, rows), generator)

@@ -1,0 +1,122 @@
+"""The conditional simulation study: error of each strategy against the source size ``n_s``.
+
+For every (design, family, seed): one ``scratch`` fit on the target data alone (``n_s = 0``),
+and for every ``n_s`` a source fit followed by the transfer strategies. The target data are
+the same for all strategies and sizes of a seed (paired comparisons), and source samples are
+nested (the first ``n_s`` rows of one draw), so curves over ``n_s`` are smooth.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+from gentransfer.diffusion import ConditionalDiffusion
+from gentransfer.errors import ConfigError
+from gentransfer.flows import ConditionalFlow
+from gentransfer.simulation.designs import DESIGNS, get_design
+from gentransfer.simulation.evaluate import evaluate_conditional
+from gentransfer.training import fit
+from gentransfer.transfer import STRATEGIES, transfer
+
+__all__ = ["ConditionalStudy", "COLUMNS", "ROW_KEYS", "build_jobs", "run_job", "FAMILIES"]
+
+FAMILIES = {"flow": ConditionalFlow, "diffusion": ConditionalDiffusion}
+COLUMNS = ["design", "family", "strategy", "n_s", "n_t", "seed", "KL", "KL_se", "TV", "TV_se", "W1",
+           "W1_se", "W1_floor", "fit_seconds", "source_seconds", "steps"]
+ROW_KEYS = ["design", "family", "strategy", "n_s", "seed"]
+
+
+@dataclass
+class ConditionalStudy:
+    """Every setting of the study (each one a config key and a CLI flag)."""
+
+    designs: list[str] = field(default_factory=lambda: ["default", "misspecified"])
+    families: list[str] = field(default_factory=lambda: ["flow", "diffusion"])
+    strategies: list[str] = field(default_factory=lambda: ["scratch", "freeze-shared", "finetune"])
+    n_source: list[int] = field(default_factory=lambda: [500, 1000, 2000, 5000, 10000, 20000])
+    n_target: int = 300
+    seeds: list[int] = field(default_factory=lambda: [0, 1, 2, 3, 4])
+    embed_dim: int = 4
+    flow: dict[str, Any] = field(default_factory=lambda: {"hidden": 32})
+    diffusion: dict[str, Any] = field(default_factory=lambda: {"hidden": 128, "depth": 3})
+    source_train: dict[str, Any] = field(default_factory=lambda: {"steps": 4000, "patience": 10})
+    target_train: dict[str, Any] = field(default_factory=lambda: {"steps": 3000, "patience": 5})
+    n_conditions: int = 64
+    per_condition: int = 64
+
+    @classmethod
+    def quick(cls) -> ConditionalStudy:
+        """The reduced grid behind ``--quick`` (a few minutes on 2 cores)."""
+        return cls(n_source=[500, 2000, 10000], seeds=[0, 1])
+
+    def check(self) -> None:
+        for name, values, allowed in (("designs", self.designs, DESIGNS), ("families", self.families, FAMILIES),
+                                      ("strategies", self.strategies, STRATEGIES)):
+            bad = sorted(set(values) - set(allowed))
+            if bad or not values:
+                raise ConfigError(f"unknown or no {name}: {bad or values}", f"choose from {sorted(allowed)}")
+        if any(n < 1 for n in self.n_source) or self.n_target < 10:
+            raise ConfigError("n_source values must be >= 1 and n_target >= 10", "fix the sizes")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def build_jobs(study: ConditionalStudy) -> list[dict[str, Any]]:
+    """One job per (design, family, seed, n_s) and one scratch job per (design, family, seed)."""
+    study.check()
+    settings = study.to_dict()
+    transfer_strategies = [s for s in study.strategies if s != "scratch"]
+    jobs = []
+    for design in study.designs:
+        for family in study.families:
+            for seed in study.seeds:
+                base = {"design": design, "family": family, "seed": seed, "settings": settings}
+                if "scratch" in study.strategies:
+                    jobs.append({**base, "n_s": 0, "strategies": ["scratch"]})
+                if transfer_strategies:
+                    jobs += [{**base, "n_s": n_s, "strategies": transfer_strategies} for n_s in study.n_source]
+    return jobs
+
+
+def job_rows(job: dict[str, Any]) -> list[dict[str, Any]]:
+    return [{"design": job["design"], "family": job["family"], "strategy": s, "n_s": job["n_s"],
+             "seed": job["seed"]} for s in job["strategies"]]
+
+
+def run_job(job: dict[str, Any]) -> list[dict[str, Any]]:
+    """Fit (source and) target models for one job and score them against the true density."""
+    s = job["settings"]
+    design, seed, family = get_design(job["design"]), int(job["seed"]), job["family"]
+    cls, arch = FAMILIES[family], dict(s[family])
+    # Target data depend on the seed only: every strategy and n_s sees the same target sample.
+    xt, zt, zct = design.sample_target(s["n_target"], np.random.default_rng([seed, 1]))
+    torch.manual_seed(seed)
+    source_seconds = 0.0
+    if job["n_s"] > 0:
+        xs, zs, zcs = design.sample_source(max(s["n_source"]), np.random.default_rng([seed, 2]))
+        n = job["n_s"]
+        source = cls(x_dim=design.x_dim_source, z_dim=design.z_dim, zc_dim=design.zc_dim_source,
+                     embed_dim=s["embed_dim"], **arch)
+        source_seconds = fit(source, xs[:n], zs[:n], zcs[:n], config={**s["source_train"], "seed": seed}).seconds
+    else:
+        source = cls(x_dim=design.x_dim_source, z_dim=design.z_dim, zc_dim=design.zc_dim_source,
+                     embed_dim=s["embed_dim"], **arch)  # only its architecture is used by scratch
+    rows = []
+    for strategy in job["strategies"]:
+        torch.manual_seed(seed + 7919)
+        start = time.perf_counter()
+        target = transfer(source, strategy, x_dim=design.x_dim_target, zc_dim=design.zc_dim_target)
+        result = fit(target, xt, zt, zct, config={**s["target_train"], "seed": seed})
+        fit_seconds = time.perf_counter() - start
+        scores = evaluate_conditional(target, design, n_conditions=s["n_conditions"],
+                                      per_condition=s["per_condition"], seed=seed)
+        rows.append({"design": design.name, "family": family, "strategy": strategy, "n_s": job["n_s"],
+                     "n_t": s["n_target"], "seed": seed, **scores, "fit_seconds": round(fit_seconds, 3),
+                     "source_seconds": round(source_seconds, 3), "steps": result.steps})
+    return rows

@@ -1,0 +1,105 @@
+"""Sweep machinery shared by the simulation and digit studies.
+
+A sweep is a list of independent jobs (plain dicts). Each job returns result rows; rows are
+appended to a CSV as jobs finish, so a sweep stopped part-way keeps its finished rows and, run
+again, skips the jobs whose rows are already there.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+from joblib import Parallel, delayed
+from tqdm.auto import tqdm
+
+__all__ = ["read_rows", "run_sweep", "job_key"]
+
+Row = dict[str, Any]
+
+
+def job_key(values: dict[str, Any], keys: Sequence[str]) -> tuple[str, ...]:
+    return tuple(str(values[k]) for k in keys)
+
+
+def read_rows(path: str | os.PathLike[str]) -> list[Row]:
+    """Rows of a results CSV; a last line cut off by a kill is dropped."""
+    p = Path(path)
+    if not p.is_file():
+        return []
+    text = p.read_text()
+    if not text.endswith("\n"):  # every complete row ends with a newline
+        text = text[: text.rfind("\n") + 1]
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    return [r for r in reader if None not in r.values() and None not in r]
+
+
+def _append(path: Path, rows: Iterable[Row], columns: Sequence[str]) -> None:
+    new = not path.is_file() or path.stat().st_size == 0
+    with open(path, "a", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(columns), extrasaction="ignore")
+        if new:
+            writer.writeheader()
+        for row in rows:
+            writer.writerow(row)
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
+def _repair(path: Path, rows: list[Row], columns: Sequence[str]) -> None:
+    """Rewrite the CSV from its valid rows if a kill left a torn last line (atomic rename)."""
+    if not path.is_file() or path.read_bytes().endswith(b"\n"):
+        return
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.unlink(missing_ok=True)
+    _append(tmp, rows, columns)
+    if not rows:
+        tmp.write_text(",".join(columns) + "\n")
+    os.replace(tmp, path)
+
+
+def _call(job_fn: Callable[[dict[str, Any]], list[Row]], job: dict[str, Any]) -> list[Row]:
+    import torch
+
+    torch.set_num_threads(1)  # one core per job: the parallelism is across jobs
+    return job_fn(job)
+
+
+def run_sweep(jobs: Sequence[dict[str, Any]], job_fn: Callable[[dict[str, Any]], list[Row]],
+              csv_path: str | os.PathLike[str], columns: Sequence[str], row_keys: Sequence[str],
+              job_rows: Callable[[dict[str, Any]], list[dict[str, Any]]], *, n_jobs: int = 1,
+              progress: bool = True) -> list[Row]:
+    """Run the jobs not yet in ``csv_path`` (in parallel with joblib) and return all rows.
+
+    Args:
+        jobs: job specifications (picklable dicts).
+        job_fn: ``job -> rows``; must be a module-level function.
+        csv_path: results file, created or appended to.
+        columns: CSV columns.
+        row_keys: columns that identify a row (e.g. design, family, strategy, n_s, seed).
+        job_rows: ``job -> key dicts`` of the rows a job will produce (to skip finished jobs).
+        n_jobs: worker processes (1 runs in this process).
+        progress: show a progress bar over jobs.
+    """
+    path = Path(csv_path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    finished = read_rows(path)
+    _repair(path, finished, columns)
+    done = {job_key(r, row_keys) for r in finished}
+    todo = [j for j in jobs if not all(job_key(k, row_keys) in done for k in job_rows(j))]
+    bar = tqdm(total=len(todo), disable=not progress, desc="sweep jobs")
+    if n_jobs == 1:
+        results: Iterable[list[Row]] = (_call(job_fn, j) for j in todo)
+    else:
+        results = Parallel(n_jobs=n_jobs, return_as="generator_unordered")(
+            delayed(_call)(job_fn, j) for j in todo
+        )
+    for rows in results:
+        _append(path, rows, columns)
+        bar.update(1)
+    bar.close()
+    return read_rows(path)

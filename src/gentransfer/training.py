@@ -1,0 +1,212 @@
+"""One training loop for every model: seeded, early-stopped on a held-out part, with EMA.
+
+The loop only calls ``model(x, z, zc, generator)`` (the loss) and ``optimizer.step()``, so a
+later data-parallel run can wrap the model and swap the batch sampler without rewriting it.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from dataclasses import asdict, dataclass, field, fields, replace
+from typing import Any
+
+import torch
+from tqdm.auto import tqdm
+
+from gentransfer.errors import ConfigError, DataError
+from gentransfer.models.base import ConditionalModel
+from gentransfer.transfer import get_strategy
+
+__all__ = ["TrainConfig", "FitResult", "fit", "EMA"]
+
+
+@dataclass
+class TrainConfig:
+    """Settings of :func:`fit` (all JSON primitives, so they go into run configs as they are).
+
+    Attributes:
+        steps: maximum number of optimizer steps.
+        batch_size: rows per step (clamped to the training rows).
+        lr: Adam learning rate (times the strategy's ``lr_scale``).
+        weight_decay: AdamW weight decay.
+        val_fraction: share of rows held out for early stopping (0 disables it).
+        eval_every: steps between held-out evaluations.
+        patience: evaluations without improvement before stopping.
+        ema_decay: decay of the exponential moving average of the weights (``None``: the family's
+            default, 0.995 for diffusion and off for flows; 0 disables it).
+        val_repeats: noise draws per held-out row for a (fixed) stochastic loss.
+        grad_clip: maximum gradient norm.
+        seed: seeds initialisation-independent randomness: split, batches, noise.
+        progress: show a progress bar.
+    """
+
+    steps: int = 2000
+    batch_size: int = 256
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    val_fraction: float = 0.2
+    eval_every: int = 100
+    patience: int = 5
+    ema_decay: float | None = None
+    val_repeats: int = 4
+    grad_clip: float = 1.0
+    seed: int = 0
+    progress: bool = False
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> TrainConfig:
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ConfigError(f"unknown training settings {unknown}", f"use only {sorted(known)}")
+        return cls(**values)
+
+    def check(self) -> None:
+        for name in ("steps", "batch_size", "eval_every", "patience", "val_repeats"):
+            if int(getattr(self, name)) < 1:
+                raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}", f"pass {name} >= 1")
+        if not 0 <= self.val_fraction < 1:
+            raise ConfigError(f"val_fraction must be in [0, 1), got {self.val_fraction}", "pass e.g. 0.2")
+        if not self.lr > 0:
+            raise ConfigError(f"lr must be positive, got {self.lr}", "pass e.g. lr=1e-3")
+
+
+@dataclass
+class FitResult:
+    """What :func:`fit` did: steps run, best held-out loss, timing and the loss history."""
+
+    steps: int
+    best_step: int
+    best_val_loss: float
+    seconds: float
+    strategy: str
+    n_train: int
+    n_val: int
+    history: list[dict[str, float]] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class EMA:
+    """Exponential moving average of the trainable parameters."""
+
+    def __init__(self, model: torch.nn.Module, decay: float):
+        self.decay = decay
+        self.params = [p for p in model.parameters() if p.requires_grad]
+        self.shadow = [p.detach().clone() for p in self.params]
+
+    @torch.no_grad()
+    def update(self) -> None:
+        for s, p in zip(self.shadow, self.params, strict=True):
+            s.lerp_(p.detach(), 1.0 - self.decay)
+
+    @torch.no_grad()
+    def swap(self) -> None:
+        """Exchange live and averaged weights (call twice to undo)."""
+        for s, p in zip(self.shadow, self.params, strict=True):
+            tmp = p.detach().clone()
+            p.copy_(s)
+            s.copy_(tmp)
+
+
+def _split(n: int, val_fraction: float, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    perm = torch.randperm(n, generator=generator)
+    n_val = int(round(val_fraction * n)) if val_fraction > 0 else 0
+    if val_fraction > 0 and (n_val < 1 or n - n_val < 1):
+        raise DataError(f"{n} rows are too few for a held-out part of {val_fraction:.0%}",
+                        "pass more rows or val_fraction=0")
+    return perm[n_val:], perm[:n_val]
+
+
+def _take(t: torch.Tensor | None, idx: torch.Tensor) -> torch.Tensor | None:
+    return None if t is None else t[idx]
+
+
+@torch.no_grad()
+def _val_loss(model, x, z, zc, repeats: int, seed: int) -> float:
+    # A fixed generator: every evaluation sees the same times and noise, so losses compare.
+    gen = torch.Generator().manual_seed(seed + 1_000_003)
+    model.eval()
+    total = sum(float(model(x, z, zc, gen)) for _ in range(repeats)) / repeats
+    model.train()
+    return total
+
+
+def fit(model: ConditionalModel, x: Any, z: Any = None, zc: Any = None, *,
+        config: TrainConfig | dict[str, Any] | None = None, **overrides: Any) -> FitResult:
+    """Fit ``model`` to data ``x`` given conditions ``z`` (shared) and ``zc`` (task-specific).
+
+    Parameters with ``requires_grad=False`` (a frozen shared embedding) are not trained. The
+    learning rate is scaled by the model's transfer strategy. At the end the model holds the
+    weights with the best held-out loss (their EMA for diffusion).
+
+    Args:
+        model: any gentransfer model.
+        x, z, zc: data, validated against the model's dimensions before anything is trained.
+        config: a :class:`TrainConfig` or a dict of its fields; ``overrides`` update it.
+
+    Returns:
+        A :class:`FitResult`.
+    """
+    if isinstance(config, dict):
+        config = TrainConfig.from_dict(config)
+    cfg = replace(config or TrainConfig(), **overrides)
+    cfg.check()
+    xt, zt, zct = model.validate(x, z, zc)
+    if xt is None:
+        raise DataError("no data x to fit", "pass x")
+    gen = torch.Generator().manual_seed(cfg.seed)
+    train_idx, val_idx = _split(len(xt), cfg.val_fraction, gen)
+    xtr, ztr, zctr = xt[train_idx], _take(zt, train_idx), _take(zct, train_idx)
+    xva, zva, zcva = xt[val_idx], _take(zt, val_idx), _take(zct, val_idx)
+    batch = min(cfg.batch_size, len(xtr))
+
+    params = [p for p in model.parameters() if p.requires_grad]
+    if not params:
+        raise ConfigError("the model has no trainable parameters", "unfreeze a part of it")
+    lr = cfg.lr * get_strategy(model.strategy).lr_scale
+    optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=cfg.weight_decay)
+    decay = cfg.ema_decay if cfg.ema_decay is not None else (0.995 if model.family == "diffusion" else 0.0)
+    ema = EMA(model, decay) if decay > 0 else None
+
+    best = (math.inf, 0, copy.deepcopy(model.state_dict()))
+    history: list[dict[str, float]] = []
+    bad_evals, step, start = 0, 0, time.perf_counter()
+    model.train()
+    bar = tqdm(total=cfg.steps, disable=not cfg.progress, desc=f"fit {model.family}/{model.strategy}")
+    for step in range(1, cfg.steps + 1):
+        idx = torch.randint(0, len(xtr), (batch,), generator=gen)
+        loss = model(xtr[idx], _take(ztr, idx), _take(zctr, idx), gen)
+        if not torch.isfinite(loss):
+            raise DataError(f"the training loss became {float(loss)} at step {step}",
+                            "lower lr, or standardise x (large values overflow)")
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
+        optimizer.step()
+        if ema is not None:
+            ema.update()
+        bar.update(1)
+        if step % cfg.eval_every == 0 or step == cfg.steps:
+            if ema is not None:
+                ema.swap()
+            val = _val_loss(model, xva, zva, zcva, cfg.val_repeats, cfg.seed) if len(val_idx) else loss.item()
+            if val < best[0]:
+                best, bad_evals = (val, step, copy.deepcopy(model.state_dict())), 0
+            else:
+                bad_evals += 1
+            if ema is not None:
+                ema.swap()
+            history.append({"step": step, "train_loss": loss.item(), "val_loss": val})
+            bar.set_postfix(val=f"{val:.4f}")
+            if bad_evals >= cfg.patience:
+                break
+    bar.close()
+    model.load_state_dict(best[2])
+    model.eval()
+    return FitResult(steps=step, best_step=best[1], best_val_loss=best[0],
+                     seconds=time.perf_counter() - start, strategy=model.strategy,
+                     n_train=len(train_idx), n_val=len(val_idx), history=history)
