@@ -15,7 +15,7 @@ def _examples() -> dict[str, str]:
 
 
 def test_readme_has_examples():
-    assert {"conditional"} <= set(_examples())
+    assert {"conditional", "unconditional"} <= set(_examples())
 
 
 @pytest.mark.parametrize("name", sorted(_examples()))
@@ -27,3 +27,6 @@ def test_readme_example_runs(name, tmp_path, monkeypatch, capsys):
     if name == "conditional":
         # the example's own numbers: the transferred model beats the scratch one on fresh data
         assert namespace["kl_transfer"].value + 2 * namespace["kl_transfer"].se < namespace["kl_scratch"].value
+    if name == "unconditional":
+        # a decoder in the wrong latent coordinates, or an unfitted one, scores several times the floor
+        assert namespace["w1"] < 3 * namespace["floor"]

@@ -12,6 +12,7 @@ from gentransfer.config import load_pretrained
 from gentransfer.diffusion import ConditionalDiffusion
 from gentransfer.errors import CheckpointError, ConfigError, DataError, GentransferError
 from gentransfer.flows import ConditionalFlow
+from gentransfer.latent import LatentModel, fit_latent
 from gentransfer.nn import SharedEmbedding
 from gentransfer.training import FitResult, TrainConfig, fit
 from gentransfer.transfer import STRATEGIES, transfer
@@ -25,10 +26,12 @@ __all__ = [
     "DataError",
     "FitResult",
     "GentransferError",
+    "LatentModel",
     "SharedEmbedding",
     "TrainConfig",
     "__version__",
     "fit",
+    "fit_latent",
     "load_pretrained",
     "transfer",
 ]

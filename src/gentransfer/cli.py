@@ -79,9 +79,14 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    """Data and metric checks on the real datasets (later: the main transfer job)."""
+    """The built-in default job: the data checks, then one conditional transfer against scratch."""
+    import numpy as np
+    import torch
+
+    from gentransfer import ConditionalFlow, fit, transfer
     from gentransfer.data import mnist_source, usps_paper_split
-    from gentransfer.metrics import wasserstein1, wasserstein1_floor
+    from gentransfer.metrics import kl_monte_carlo, wasserstein1
+    from gentransfer.simulation import get_design
 
     split = usps_paper_split(seed=args.seed, root=args.root)
     n = len(split.heldout_x)
@@ -91,12 +96,21 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     print(f"W1 real vs real (fit[:{n}] vs held-out): {floor:.3f}  ({time.perf_counter() - start:.1f} s)")
     xs, _ = mnist_source(n, seed=args.seed, root=args.root)
     print(f"W1 MNIST 16x16 vs held-out USPS:        {wasserstein1(xs, split.heldout_x):.3f}")
-    mean = split.fit_x.mean(0, keepdim=True).expand(n, -1, -1, -1)
-    print(f"W1 mean USPS image vs held-out USPS:    {wasserstein1(mean, split.heldout_x):.3f}")
-    threes = usps_paper_split(seed=args.seed, digit=3, root=args.root)
-    half = wasserstein1_floor(threes.heldout_x, len(threes.heldout_x) // 2, seed=args.seed)
-    print(f"digit 3: {len(threes.fit_x)} fit / {len(threes.heldout_x)} held-out; "
-          f"W1 floor at half size {half:.3f}")
+
+    print("conditional transfer on the default simulation design (flow, n_s = 5000, n_t = 300):")
+    design = get_design("default")
+    rng = np.random.default_rng(args.seed)
+    torch.manual_seed(args.seed)
+    source = ConditionalFlow(x_dim=3, z_dim=10, zc_dim=2, hidden=32)
+    fit(source, *design.sample_source(5000, rng), seed=args.seed)
+    x_t, z_t, zc_t = design.sample_target(300, rng)
+    x_new, z_new, zc_new = design.sample_target(2000, rng)
+    true_lp = design.target_log_prob(x_new, z_new, zc_new)
+    for strategy in ("scratch", "freeze-shared", "finetune"):
+        target = transfer(source, strategy, x_dim=2, zc_dim=1)
+        fit(target, x_t, z_t, zc_t, seed=args.seed)
+        kl = kl_monte_carlo(true_lp, target.log_prob(x_new, z_new, zc_new).detach())
+        print(f"  {strategy:14s} KL(P_t || P_hat) = {kl.value:.3f} ± {kl.se:.3f}")
     return 0
 
 
@@ -114,22 +128,59 @@ def _str_list(text: str) -> list[str]:
     return [v for v in text.replace(",", " ").split() if v]
 
 
-def _cmd_simulate_conditional(args: argparse.Namespace) -> int:
+def _cmd_simulate(args: argparse.Namespace) -> int:
     from gentransfer.runs import default_run_dir, open_run_dir
     from gentransfer.simulation.conditional import ConditionalStudy
     from gentransfer.simulation.study import run_study
+    from gentransfer.simulation.unconditional import UnconditionalStudy
 
-    study = ConditionalStudy.quick() if args.quick else ConditionalStudy()
-    for name in ("designs", "families", "strategies", "n_source", "seeds"):
-        if getattr(args, name) is not None:
+    cls = ConditionalStudy if args.sim_command == "conditional" else UnconditionalStudy
+    study = cls.quick() if args.quick else cls()
+    for name in ("designs", "families", "strategies", "n_source", "seeds", "n_target", "d", "d_sweep"):
+        if getattr(args, name, None) is not None:
             setattr(study, name, getattr(args, name))
-    if args.n_target is not None:
-        study.n_target = args.n_target
     study.check()
-    run = open_run_dir(args.out or default_run_dir("simulate-conditional"),
-                       {"study": "conditional", **study.to_dict()}, overwrite=args.overwrite)
+    run = open_run_dir(args.out or default_run_dir(f"simulate-{args.sim_command}"),
+                       {"study": args.sim_command, **study.to_dict()}, overwrite=args.overwrite)
     summary = run_study(study, run, n_jobs=args.jobs, progress=not args.no_progress)
     print(summary)
+    print(f"results in {run}")
+    return 0
+
+
+def _cmd_digits(args: argparse.Namespace) -> int:
+    import tomllib
+    from dataclasses import fields
+
+    from gentransfer.digits.run import run_digits
+    from gentransfer.digits.study import DigitsStudy
+    from gentransfer.errors import ConfigError
+    from gentransfer.runs import default_run_dir, open_run_dir
+
+    values: dict = {}
+    if args.config:
+        try:
+            with open(args.config, "rb") as fh:
+                values = tomllib.load(fh)
+        except OSError as err:
+            raise ConfigError(f"cannot read config {args.config} ({err.strerror})", "check the path") from None
+        except tomllib.TOMLDecodeError as err:
+            raise ConfigError(f"{args.config} is not valid TOML ({err})", "fix the file") from None
+    known = {f.name for f in fields(DigitsStudy)}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise ConfigError(f"{args.config} has unknown keys {unknown}", f"use only {sorted(known)}")
+    values["setting"] = args.setting
+    if args.setting == "unconditional" and "strategies" not in values:
+        values["strategies"] = ["scratch", "finetune"]
+    for name in ("n_source", "seeds", "strategies", "device", "source_digit_only"):
+        if getattr(args, name, None) is not None:
+            values[name] = getattr(args, name)
+    study = DigitsStudy(**values)
+    study.check()
+    run = open_run_dir(args.out or default_run_dir(f"digits-{args.setting}"),
+                       {"study": "digits", **study.to_dict()}, overwrite=args.overwrite)
+    print(run_digits(study, run, n_jobs=args.jobs, progress=not args.no_progress))
     print(f"results in {run}")
     return 0
 
@@ -161,19 +212,39 @@ def build_parser() -> argparse.ArgumentParser:
 
     sim = sub.add_parser("simulate", help="simulation studies with known true densities")
     sim_sub = sim.add_subparsers(dest="sim_command", required=True, parser_class=_Parser)
-    cond = sim_sub.add_parser("conditional", help="conditional transfer under the shared embedding condition")
-    cond.add_argument("--quick", action="store_true", help="reduced grid: a few minutes on 2 cores")
-    cond.add_argument("--out", help="run folder (default: runs/simulate-conditional-<time>); reused to resume")
-    cond.add_argument("--overwrite", action="store_true", help="replace a run folder with another config")
-    cond.add_argument("--jobs", type=int, default=2, help="parallel worker processes (joblib)")
-    cond.add_argument("--designs", type=_str_list, help="default,misspecified")
-    cond.add_argument("--families", type=_str_list, help="flow,diffusion")
-    cond.add_argument("--strategies", type=_str_list, help="scratch,freeze-shared,finetune")
-    cond.add_argument("--n-source", dest="n_source", type=_int_list, help="e.g. 500,1000,2000")
-    cond.add_argument("--n-target", dest="n_target", type=int, help="target sample size (default 300)")
-    cond.add_argument("--seeds", type=_int_list, help="e.g. 0,1,2,3,4")
-    cond.add_argument("--no-progress", action="store_true", help="no progress bar")
-    cond.set_defaults(handler=_cmd_simulate_conditional)
+    for kind, help_text in (("conditional", "conditional transfer under the shared embedding condition"),
+                            ("unconditional", "unconditional transfer through a shared latent")):
+        p = sim_sub.add_parser(kind, help=help_text)
+        p.add_argument("--quick", action="store_true", help="reduced grid: a few minutes on 2 cores")
+        p.add_argument("--out", help=f"run folder (default: runs/simulate-{kind}-<time>); reused to resume")
+        p.add_argument("--overwrite", action="store_true", help="replace a run folder with another config")
+        p.add_argument("--jobs", type=int, default=2, help="parallel worker processes (joblib)")
+        p.add_argument("--designs", type=_str_list, help="default,misspecified")
+        p.add_argument("--families", type=_str_list, help="flow,diffusion")
+        p.add_argument("--strategies", type=_str_list, help="scratch,freeze-shared,finetune")
+        p.add_argument("--n-source", dest="n_source", type=_int_list, help="e.g. 500,1000,2000")
+        p.add_argument("--n-target", dest="n_target", type=int, help="target sample size")
+        p.add_argument("--seeds", type=_int_list, help="e.g. 0,1,2,3,4")
+        if kind == "unconditional":
+            p.add_argument("--d", type=int, help="ambient dimension of the main grid (default 8)")
+            p.add_argument("--d-sweep", dest="d_sweep", type=_int_list, help="other d at the largest n_s, e.g. 4,16")
+        p.add_argument("--no-progress", action="store_true", help="no progress bar")
+        p.set_defaults(handler=_cmd_simulate)
+
+    dig = sub.add_parser("digits", help="MNIST -> USPS with a Diffusers UNet (the paper's benchmark)")
+    dig.add_argument("setting", choices=["conditional", "unconditional"])
+    dig.add_argument("--config", help="TOML file of settings, e.g. configs/digits-cpu-quick.toml")
+    dig.add_argument("--out", help="run folder (default: runs/digits-<setting>-<time>); reused to resume")
+    dig.add_argument("--overwrite", action="store_true", help="replace a run folder with another config")
+    dig.add_argument("--jobs", type=int, default=1, help="parallel worker processes (joblib)")
+    dig.add_argument("--n-source", dest="n_source", type=_int_list, help="e.g. 1000,5000,10000,60000")
+    dig.add_argument("--seeds", type=_int_list, help="e.g. 0,1,2")
+    dig.add_argument("--strategies", type=_str_list, help="scratch,freeze-shared,finetune")
+    dig.add_argument("--device", help="auto, cpu or cuda")
+    dig.add_argument("--source-digit-only", dest="source_digit_only", action="store_const", const=True,
+                     help="unconditional: pre-train on MNIST images of the target digit only")
+    dig.add_argument("--no-progress", action="store_true", help="no progress bar")
+    dig.set_defaults(handler=_cmd_digits)
 
     demo = sub.add_parser("demo", help="the built-in default job")
     demo.add_argument("--root", help="data root")

@@ -89,7 +89,7 @@ class ConfigMixin:
         out = Path(directory)
         meta = {"class": type(self).__name__, "format": CONFIG_FORMAT,
                 "gentransfer_version": __version__, "config": self.config}
-        state = {k: v.detach().contiguous() for k, v in self.state_dict().items()}  # type: ignore[attr-defined]
+        state = {k: v.detach().cpu().contiguous() for k, v in self.state_dict().items()}  # type: ignore[attr-defined]
         atomic_write_bytes(out / "model.safetensors", safetensors_bytes(state))
         atomic_write_bytes(out / "config.json", json.dumps(meta, indent=2).encode())
         return out

@@ -113,7 +113,7 @@ class EMA:
 
 
 def _split(n: int, val_fraction: float, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-    perm = torch.randperm(n, generator=generator)
+    perm = torch.randperm(n, generator=generator)  # CPU: the split is the same on any device
     n_val = int(round(val_fraction * n)) if val_fraction > 0 else 0
     if val_fraction > 0 and (n_val < 1 or n - n_val < 1):
         raise DataError(f"{n} rows are too few for a held-out part of {val_fraction:.0%}",
@@ -159,7 +159,7 @@ def fit(model: ConditionalModel, x: Any, z: Any = None, zc: Any = None, *,
     if xt is None:
         raise DataError("no data x to fit", "pass x")
     gen = torch.Generator().manual_seed(cfg.seed)
-    train_idx, val_idx = _split(len(xt), cfg.val_fraction, gen)
+    train_idx, val_idx = (i.to(xt.device) for i in _split(len(xt), cfg.val_fraction, gen))
     xtr, ztr, zctr = xt[train_idx], _take(zt, train_idx), _take(zct, train_idx)
     xva, zva, zcva = xt[val_idx], _take(zt, val_idx), _take(zct, val_idx)
     batch = min(cfg.batch_size, len(xtr))
@@ -178,7 +178,7 @@ def fit(model: ConditionalModel, x: Any, z: Any = None, zc: Any = None, *,
     model.train()
     bar = tqdm(total=cfg.steps, disable=not cfg.progress, desc=f"fit {model.family}/{model.strategy}")
     for step in range(1, cfg.steps + 1):
-        idx = torch.randint(0, len(xtr), (batch,), generator=gen)
+        idx = torch.randint(0, len(xtr), (batch,), generator=gen).to(xtr.device)
         loss = model(xtr[idx], _take(ztr, idx), _take(zctr, idx), gen)
         if not torch.isfinite(loss):
             raise DataError(f"the training loss became {float(loss)} at step {step}",

@@ -1,11 +1,13 @@
 """Transfer strategies: the one small, explicit step between a source model and a target model.
 
-Every strategy builds a target model of the *same family and architecture* as the source, for
-the target's own dimensions (``x_dim``, ``zc_dim`` may differ from the source's), and decides
+Every model names its **shared part** (``shared_part``): the embedding ``h`` of a conditional
+model, or the latent prior ``P_U`` of a latent-variable model. Everything else is its
+task-specific head. A strategy builds a target model of the *same family and architecture* as
+the source, for the target's own dimensions (``x_dim``, ``zc_dim`` may differ), and decides
 what it takes from the source:
 
 =================  ============================  ==============  ================================
-strategy           shared embedding ``h``        head            training on the target
+strategy           shared part                   head            training on the target
 =================  ============================  ==============  ================================
 ``scratch``        fresh                         fresh           everything (non-transfer model)
 ``freeze-shared``  the source's, frozen          fresh           the head only (the SEC estimator)
@@ -20,10 +22,11 @@ import copy
 from dataclasses import dataclass
 from typing import Any
 
-from gentransfer.errors import ConfigError
-from gentransfer.models.base import ConditionalModel
+from torch import nn
 
-__all__ = ["Strategy", "STRATEGIES", "transfer", "get_strategy"]
+from gentransfer.errors import ConfigError
+
+__all__ = ["Strategy", "STRATEGIES", "transfer", "get_strategy", "shared_module"]
 
 
 @dataclass(frozen=True)
@@ -31,8 +34,8 @@ class Strategy:
     """What a target model takes from its source, and how it is then trained."""
 
     name: str
-    reuse_embedding: bool
-    freeze_embedding: bool
+    reuse_shared: bool
+    freeze_shared: bool
     reuse_head: bool
     lr_scale: float = 1.0
 
@@ -40,9 +43,9 @@ class Strategy:
 STRATEGIES: dict[str, Strategy] = {
     s.name: s
     for s in (
-        Strategy("scratch", reuse_embedding=False, freeze_embedding=False, reuse_head=False),
-        Strategy("freeze-shared", reuse_embedding=True, freeze_embedding=True, reuse_head=False),
-        Strategy("finetune", reuse_embedding=True, freeze_embedding=False, reuse_head=True, lr_scale=0.3),
+        Strategy("scratch", reuse_shared=False, freeze_shared=False, reuse_head=False),
+        Strategy("freeze-shared", reuse_shared=True, freeze_shared=True, reuse_head=False),
+        Strategy("finetune", reuse_shared=True, freeze_shared=False, reuse_head=True, lr_scale=0.3),
     )
 }
 
@@ -53,27 +56,33 @@ def get_strategy(name: str) -> Strategy:
     return STRATEGIES[name]
 
 
-def _copy_matching_head(source: ConditionalModel, target: ConditionalModel) -> int:
+def shared_module(model: nn.Module) -> nn.Module | None:
+    """The model's shared part (``None`` for a model without one, e.g. a plain unconditional one)."""
+    return getattr(model, model.shared_part, None)
+
+
+def _copy_matching_head(source: nn.Module, target: nn.Module) -> int:
     """Copy head tensors whose name and shape agree; returns how many were copied."""
-    src = {k: v for k, v in source.state_dict().items() if not k.startswith("embedding.")}
+    prefix = f"{source.shared_part}."
+    src = {k: v for k, v in source.state_dict().items() if not k.startswith(prefix)}
     dst = target.state_dict()
     matched = {k: v for k, v in src.items() if k in dst and dst[k].shape == v.shape}
     target.load_state_dict(matched, strict=False)
     return len(matched)
 
 
-def transfer(source: ConditionalModel, strategy: str, **target_config: Any) -> ConditionalModel:
+def transfer(source: nn.Module, strategy: str, **target_config: Any) -> nn.Module:
     """Build the target model from a fitted source model under ``strategy``.
 
     Args:
-        source: a fitted model (any family).
+        source: a fitted gentransfer model (any family).
         strategy: ``"scratch"``, ``"freeze-shared"`` or ``"finetune"``.
         **target_config: the target's own settings, e.g. ``x_dim=2, zc_dim=1``; anything not
             given is the source's (same architecture).
 
     Returns:
         An untrained target model; ``target.strategy`` records the strategy, and under
-        ``freeze-shared`` the embedding's parameters have ``requires_grad=False``.
+        ``freeze-shared`` the shared part's parameters have ``requires_grad=False``.
 
     Example:
         >>> from gentransfer import ConditionalFlow, transfer
@@ -83,12 +92,13 @@ def transfer(source: ConditionalModel, strategy: str, **target_config: Any) -> C
         (True, True)
     """
     plan = get_strategy(strategy)
-    if "embedding" in target_config:
-        raise ConfigError("transfer() chooses the embedding itself", "drop the 'embedding' argument")
+    part = source.shared_part
+    if part in target_config:
+        raise ConfigError(f"transfer() chooses the {part} itself", f"drop the '{part}' argument")
     config = {**source.config, **target_config}
-    if plan.reuse_embedding:
-        config["embedding"] = copy.deepcopy(source.embedding)
-    # else: the saved spec rebuilds a fresh embedding of the same architecture
+    if plan.reuse_shared and shared_module(source) is not None:
+        config[part] = copy.deepcopy(shared_module(source))
+    # else: the saved spec in the config rebuilds a fresh shared part of the same architecture
     try:
         target = type(source).from_config(config)
     except TypeError as err:
@@ -96,7 +106,7 @@ def transfer(source: ConditionalModel, strategy: str, **target_config: Any) -> C
                           "pass only arguments of the source model's constructor") from None
     if plan.reuse_head:
         _copy_matching_head(source, target)
-    if plan.freeze_embedding and target.embedding is not None:
-        target.embedding.requires_grad_(False)
+    if plan.freeze_shared and shared_module(target) is not None:
+        shared_module(target).requires_grad_(False)
     target.strategy = plan.name
     return target

@@ -6,4 +6,15 @@ from gentransfer.diffusion.networks import EpsMLP
 from gentransfer.diffusion.samplers import ancestral_sample, ode_sample
 from gentransfer.diffusion.schedule import VPSchedule
 
-__all__ = ["ConditionalDiffusion", "EpsMLP", "VPSchedule", "ancestral_sample", "ode_log_likelihood", "ode_sample"]
+# importing UNetEps registers it for load_pretrained; diffusers itself is imported lazily
+from gentransfer.diffusion.unet import UNetEps
+
+__all__ = [
+    "ConditionalDiffusion",
+    "EpsMLP",
+    "UNetEps",
+    "VPSchedule",
+    "ancestral_sample",
+    "ode_log_likelihood",
+    "ode_sample",
+]

@@ -30,7 +30,7 @@ def _drift_and_div(eps_fn: EpsFn, schedule: VPSchedule, x: torch.Tensor, t: floa
         f = pf_ode_drift(eps_fn, schedule, x, t)
         flat_f, flat_x_dim = f.reshape(len(x), -1), x[0].numel()
         if exact:
-            div = torch.zeros(len(x), dtype=x.dtype)
+            div = torch.zeros(len(x), dtype=x.dtype, device=x.device)
             for i in range(flat_x_dim):
                 (g,) = torch.autograd.grad(flat_f[:, i].sum(), x, retain_graph=i < flat_x_dim - 1)
                 div = div + g.reshape(len(x), -1)[:, i]
@@ -56,9 +56,9 @@ def ode_log_likelihood(eps_fn: EpsFn, schedule: VPSchedule, x: torch.Tensor, ste
     exact = d <= exact_max_dim
     probes = None
     if not exact:
-        probes = torch.randint(0, 2, (len(x), d), generator=generator).to(x.dtype) * 2 - 1
+        probes = (torch.randint(0, 2, (len(x), d), generator=generator).to(x.dtype) * 2 - 1).to(x.device)
     grid = time_grid(schedule, steps)
-    delta = torch.zeros(len(x), dtype=x.dtype)
+    delta = torch.zeros(len(x), dtype=x.dtype, device=x.device)
     for i in range(steps):
         t, s = float(grid[i]), float(grid[i + 1])
         h = s - t

@@ -64,14 +64,15 @@ class ConditionalDiffusion(ConditionalModel):
         return lambda x, t: self.network(x, t, e)
 
     def loss(self, x, e, generator=None):
-        t = self.schedule.sample_time(len(x), generator)
-        noise = torch.randn(x.shape, generator=generator, dtype=x.dtype)
+        # Randomness comes from a CPU generator and is then moved: the same numbers on any device.
+        t = self.schedule.sample_time(len(x), generator).to(x.device)
+        noise = torch.randn(x.shape, generator=generator, dtype=x.dtype).to(x.device)
         return F.mse_loss(self.network(self.schedule.add_noise(x, noise, t), t, e), noise)
 
     def log_prob_e(self, x, e, steps: int | None = None):
         return ode_log_likelihood(self._eps_fn(e), self.schedule, x, steps or self.likelihood_steps)
 
     def sample_e(self, e, generator=None, sampler: str | None = None, steps: int | None = None):
-        x_T = torch.randn((len(e), *self.data_shape()), generator=generator)
+        x_T = torch.randn((len(e), *self.data_shape()), generator=generator).to(e.device)
         return run_sampler(sampler or self.sampler, self._eps_fn(e), self.schedule, x_T,
                            steps or self.sample_steps, generator)

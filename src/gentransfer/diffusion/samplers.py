@@ -2,6 +2,8 @@ r"""Reverse-time samplers for the VP process, on any noise predictor ``eps_fn(x,
 
 * ``ancestral``: exact Gaussian posterior steps :math:`q(x_s \mid x_t, \hat x_0)` (DDPM's sampler
   on a continuous time grid), i.e. a discretisation of the reverse SDE.
+* ``ddpm`` / ``ddim`` / ``dpm++``: diffusers' schedulers on the same process
+  (:mod:`gentransfer.diffusion.diffusers_samplers`); fast samplers for images.
 * ``ode``: the deterministic probability-flow ODE
   :math:`\dot x = -\tfrac12\beta(t)\,(x + \nabla\log p_t(x))`,
   :math:`\nabla\log p_t = -\hat\varepsilon / \sigma(t)`, integrated with Heun's method.
@@ -23,8 +25,8 @@ from gentransfer.errors import ConfigError
 __all__ = ["time_grid", "ancestral_sample", "ode_sample", "SAMPLERS", "run_sampler", "pf_ode_drift"]
 
 EpsFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
-Sampler = Literal["ancestral", "ode"]
-SAMPLERS: tuple[str, ...] = ("ancestral", "ode")
+Sampler = Literal["ancestral", "ode", "ddpm", "ddim", "dpm++"]
+SAMPLERS: tuple[str, ...] = ("ancestral", "ode", "ddpm", "ddim", "dpm++")
 
 
 def time_grid(schedule: VPSchedule, steps: int) -> torch.Tensor:
@@ -41,7 +43,7 @@ def _bcast(v: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
 
 def pf_ode_drift(eps_fn: EpsFn, schedule: VPSchedule, x: torch.Tensor, t: float) -> torch.Tensor:
     """The probability-flow drift ``-1/2 beta(t) (x - eps_hat / sigma(t))``."""
-    tt = torch.full((len(x),), t, dtype=x.dtype)
+    tt = torch.full((len(x),), t, dtype=x.dtype, device=x.device)
     _, sigma = schedule.marginal(tt)
     return -0.5 * _bcast(schedule.beta(tt), x) * (x - eps_fn(x, tt) / _bcast(sigma, x))
 
@@ -53,7 +55,7 @@ def ancestral_sample(eps_fn: EpsFn, schedule: VPSchedule, x_T: torch.Tensor, ste
     x = x_T
     for i in range(steps):
         t, s = grid[i], grid[i + 1]
-        tt = torch.full((len(x),), float(t))
+        tt = torch.full((len(x),), float(t), device=x.device)
         m_t, sig_t = schedule.marginal(t)
         m_s, sig_s = schedule.marginal(s)
         x0 = (x - sig_t * eps_fn(x, tt)) / m_t
@@ -63,7 +65,7 @@ def ancestral_sample(eps_fn: EpsFn, schedule: VPSchedule, x_T: torch.Tensor, ste
         if i == steps - 1:  # last step: return the posterior mean, no fresh noise
             return mean
         std = (var_ts * sig_s**2 / sig_t**2).clamp_min(0).sqrt()
-        x = mean + std * torch.randn(x.shape, generator=generator, dtype=x.dtype)
+        x = mean + std * torch.randn(x.shape, generator=generator, dtype=x.dtype).to(x.device)
     return x
 
 
@@ -87,4 +89,8 @@ def run_sampler(name: str, eps_fn: EpsFn, schedule: VPSchedule, x_T: torch.Tenso
         return ancestral_sample(eps_fn, schedule, x_T, steps, generator)
     if name == "ode":
         return ode_sample(eps_fn, schedule, x_T, steps)
+    if name in ("ddpm", "ddim", "dpm++"):  # diffusers' schedulers: only imported when asked for
+        from gentransfer.diffusion.diffusers_samplers import diffusers_sample
+
+        return diffusers_sample(eps_fn, schedule, x_T, name, steps, generator)
     raise ConfigError(f"unknown sampler {name!r}", f"use one of {list(SAMPLERS)}")

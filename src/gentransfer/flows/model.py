@@ -83,5 +83,5 @@ class ConditionalFlow(ConditionalModel):
         return -self.log_prob_e(x, e).mean()
 
     def sample_e(self, e, generator=None):
-        u = torch.randn(len(e), self.x_dim, generator=generator, dtype=e.dtype)
+        u = torch.randn(len(e), self.x_dim, generator=generator, dtype=e.dtype).to(e.device)
         return self.from_base(u, e)

@@ -105,10 +105,13 @@ class ConditionalScale(Transform):
 
     def __init__(self, dim: int, cond_dim: int, hidden: int = 64, depth: int = 2):
         super().__init__()
-        self.net = MLP(cond_dim, 2 * dim, hidden, depth, zero_last=True)
+        # Without conditions the scale and shift are plain parameters (a network of nothing).
+        self.net = MLP(cond_dim, 2 * dim, hidden, depth, zero_last=True) if cond_dim > 0 else None
+        self.free = nn.Parameter(torch.zeros(2 * dim)) if cond_dim == 0 else None
 
     def _scale_shift(self, e):
-        s, b = self.net(e).chunk(2, dim=1)
+        raw = self.net(e) if self.net is not None else self.free.expand(len(e), -1)
+        s, b = raw.chunk(2, dim=1)
         return 5.0 * torch.tanh(s / 5.0), b
 
     def forward(self, x, e):

@@ -63,6 +63,7 @@ class ConditionalModel(ConfigMixin, nn.Module):
     """
 
     family: str = "abstract"
+    shared_part = "embedding"  # what a transfer strategy hands from a source to a target
 
     def __init__(self, x_dim: int, z_dim: int = 0, zc_dim: int = 0, embedding: Any = None, embed_dim: int = 4):
         super().__init__()
@@ -115,17 +116,22 @@ class ConditionalModel(ConfigMixin, nn.Module):
                 raise DataError(f"the model needs conditions '{name}' ({width} columns)", f"pass {name}")
             out[name] = as_tensor(value, name, width, rows)
             rows = len(out[name])
-        return xt, out["z"], out["zc"]
+        dev = self.device
+        return tuple(None if t is None else t.to(dev) for t in (xt, out["z"], out["zc"]))  # type: ignore[return-value]
 
     def condition(self, z: torch.Tensor | None, zc: torch.Tensor | None, n: int) -> torch.Tensor:
         """``e = (h(z), z^c)``: the only way the head sees the conditions (``n x 0`` if none)."""
         parts = ([self.embedding(z)] if z is not None else []) + ([zc] if zc is not None else [])
-        return torch.cat(parts, dim=1) if parts else torch.zeros(n, 0)
+        return torch.cat(parts, dim=1) if parts else torch.zeros(n, 0, device=self.device)
 
     def forward(self, x: torch.Tensor, z: torch.Tensor | None, zc: torch.Tensor | None,
                 generator: torch.Generator | None = None) -> torch.Tensor:
         """The training loss of a validated batch; one call, so DDP sees every parameter."""
         return self.loss(x, self.condition(z, zc, len(x)), generator)
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device
 
     def head_parameters(self) -> Iterator[nn.Parameter]:
         """Parameters of the task-specific part (everything but the shared embedding)."""

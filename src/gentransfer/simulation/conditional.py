@@ -20,6 +20,7 @@ from gentransfer.errors import ConfigError
 from gentransfer.flows import ConditionalFlow
 from gentransfer.simulation.designs import DESIGNS, get_design
 from gentransfer.simulation.evaluate import evaluate_conditional
+from gentransfer.simulation.sweep import check_choices
 from gentransfer.training import fit
 from gentransfer.transfer import STRATEGIES, transfer
 
@@ -55,11 +56,8 @@ class ConditionalStudy:
         return cls(n_source=[500, 2000, 10000], seeds=[0, 1])
 
     def check(self) -> None:
-        for name, values, allowed in (("designs", self.designs, DESIGNS), ("families", self.families, FAMILIES),
-                                      ("strategies", self.strategies, STRATEGIES)):
-            bad = sorted(set(values) - set(allowed))
-            if bad or not values:
-                raise ConfigError(f"unknown or no {name}: {bad or values}", f"choose from {sorted(allowed)}")
+        check_choices(designs=(self.designs, DESIGNS), families=(self.families, FAMILIES),
+                      strategies=(self.strategies, STRATEGIES))
         if any(n < 1 for n in self.n_source) or self.n_target < 10:
             raise ConfigError("n_source values must be >= 1 and n_target >= 10", "fix the sizes")
 

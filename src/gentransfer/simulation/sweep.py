@@ -17,9 +17,19 @@ from typing import Any
 from joblib import Parallel, delayed
 from tqdm.auto import tqdm
 
-__all__ = ["read_rows", "run_sweep", "job_key"]
+__all__ = ["read_rows", "run_sweep", "job_key", "check_choices"]
 
 Row = dict[str, Any]
+
+
+def check_choices(**axes: tuple[Sequence[str], Iterable[str]]) -> None:
+    """Raise a ConfigError for an empty axis or a value outside its allowed names."""
+    from gentransfer.errors import ConfigError
+
+    for name, (values, allowed) in axes.items():
+        bad = sorted(set(values) - set(allowed))
+        if bad or not values:
+            raise ConfigError(f"unknown or no {name}: {bad or list(values)}", f"choose from {sorted(allowed)}")
 
 
 def job_key(values: dict[str, Any], keys: Sequence[str]) -> tuple[str, ...]:

@@ -1,0 +1,6 @@
+"""Unconditional transfer through a shared latent variable ``U``."""
+
+from gentransfer.latent.autoencoder import AutoEncoder
+from gentransfer.latent.model import LatentModel, fit_latent
+
+__all__ = ["AutoEncoder", "LatentModel", "fit_latent"]

@@ -1,0 +1,122 @@
+r"""Unconditional transfer through a shared latent: :math:`X_s = g_s(U)`, :math:`X_t = g_t(U)`.
+
+A :class:`LatentModel` is a **prior** :math:`\hat P_U` (any unconditional gentransfer model on
+``R^k``: the shared part) plus an :class:`AutoEncoder` whose decoder is :math:`\hat g`
+(the task-specific part) and a fitted per-coordinate noise level. Sampling is
+:math:`u \sim \hat P_U,\ x = \hat g(u) + \hat\sigma \odot \varepsilon`.
+
+:func:`fit_latent` fits it in two stages: (1) the autoencoder, pulled toward the prior's
+latent law by an MMD penalty when the prior is frozen (the SEC estimator: the target learns
+only its decoder), (2) the prior on the codes, when it is trainable (the source stage, or
+``scratch``: :math:`P_U` learned from the target alone).
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import torch
+
+from gentransfer.config import ConfigMixin, build_component, component_config, register
+from gentransfer.diffusion import ConditionalDiffusion
+from gentransfer.errors import ConfigError
+from gentransfer.flows import ConditionalFlow
+from gentransfer.latent.autoencoder import AutoEncoder
+from gentransfer.models.base import ConditionalModel, as_tensor
+from gentransfer.training import FitResult, TrainConfig, fit
+
+__all__ = ["LatentModel", "fit_latent", "PRIOR_FAMILIES"]
+
+PRIOR_FAMILIES = {"flow": ConditionalFlow, "diffusion": ConditionalDiffusion}
+
+
+@register
+class LatentModel(ConfigMixin, torch.nn.Module):
+    """Prior ``P_U`` (shared) + autoencoder ``g`` (task-specific) + noise level.
+
+    Args:
+        x_dim: dimension of the observed ``x``.
+        latent_dim: dimension ``k`` of ``U``.
+        prior: the latent prior: a model (a source's: handing it over *is* the transfer), its
+            saved config, or ``None`` for a fresh one of ``prior_family``.
+        prior_family: ``"flow"`` or ``"diffusion"`` (used when ``prior`` is ``None``).
+        prior_config: extra constructor arguments of a fresh prior.
+        autoencoder: a saved :class:`AutoEncoder` config, or ``None`` (then ``hidden``/``depth``).
+        hidden, depth: size of a fresh autoencoder's networks.
+        match_weight: weight of the MMD penalty toward a frozen prior.
+    """
+
+    shared_part = "prior"
+
+    def __init__(self, x_dim: int, latent_dim: int = 2, prior: Any = None, prior_family: str = "flow",
+                 prior_config: dict[str, Any] | None = None, autoencoder: Any = None, hidden: int = 128,
+                 depth: int = 2, match_weight: float = 1.0):
+        super().__init__()
+        if prior_family not in PRIOR_FAMILIES:
+            raise ConfigError(f"unknown prior family {prior_family!r}", f"use one of {sorted(PRIOR_FAMILIES)}")
+        if isinstance(prior, dict):
+            prior = build_component(prior)
+        if prior is None:
+            prior = PRIOR_FAMILIES[prior_family](x_dim=latent_dim, **(prior_config or {}))
+        if not isinstance(prior, ConditionalModel) or prior.x_dim != latent_dim or prior.cond_dim != 0:
+            raise ConfigError(f"the prior must be an unconditional model on R^{latent_dim}",
+                              f"pass a source model's prior (latent_dim={latent_dim})")
+        if isinstance(autoencoder, dict):
+            cfg = {**autoencoder.get("config", {}), "x_dim": x_dim, "latent_dim": latent_dim,
+                   "match_weight": match_weight}
+            autoencoder = build_component({**autoencoder, "config": cfg})
+        self.prior = prior
+        self.autoencoder = autoencoder or AutoEncoder(x_dim, latent_dim, hidden, depth, match_weight)
+        self.register_buffer("noise_std", torch.zeros(x_dim))
+        self.x_dim, self.latent_dim = x_dim, latent_dim
+        self.family = f"latent-{prior.family}"
+        self.strategy = "scratch"
+        self.config = {"x_dim": x_dim, "latent_dim": latent_dim, "prior": component_config(prior),
+                       "prior_family": prior.family, "prior_config": prior_config,
+                       "autoencoder": component_config(self.autoencoder), "match_weight": match_weight}
+
+    def prior_is_frozen(self) -> bool:
+        return not any(p.requires_grad for p in self.prior.parameters())
+
+    @torch.no_grad()
+    def sample(self, n: int, *, generator: torch.Generator | None = None) -> torch.Tensor:
+        """``n`` draws ``x = g(u) + sigma * eps`` with ``u ~ P_U``."""
+        u = self.prior.sample(n=n, generator=generator)
+        x = self.autoencoder.decode(u)
+        return x + self.noise_std * torch.randn(x.shape, generator=generator)
+
+
+def fit_latent(model: LatentModel, x: Any, *, autoencoder_config: TrainConfig | dict[str, Any] | None = None,
+               prior_config: TrainConfig | dict[str, Any] | None = None, seed: int = 0,
+               bank_size: int = 4096) -> dict[str, FitResult]:
+    """Fit a :class:`LatentModel` to ``x``: autoencoder, noise level, then (if trainable) the prior.
+
+    Returns the :class:`FitResult` of each stage that ran.
+    """
+    xt = as_tensor(x, "x", model.x_dim)
+    results: dict[str, FitResult] = {}
+    ae = model.autoencoder
+    ae.strategy = model.strategy
+    if model.prior_is_frozen():
+        bank = model.prior.sample(n=bank_size, generator=torch.Generator().manual_seed(seed + 17))
+        ae.match_to(bank)
+    try:
+        results["autoencoder"] = fit(ae, xt, config=_with_seed(autoencoder_config, seed))
+    finally:
+        ae.match_to(None)
+    with torch.no_grad():
+        codes = ae.encode(xt)
+        model.noise_std.copy_((ae.decode(codes) - xt).std(dim=0))
+    if not model.prior_is_frozen():
+        model.prior.strategy = model.strategy
+        results["prior"] = fit(model.prior, codes, config=_with_seed(prior_config, seed))
+    return results
+
+
+def _with_seed(config: TrainConfig | dict[str, Any] | None, seed: int) -> dict[str, Any]:
+    if isinstance(config, TrainConfig):
+        from dataclasses import asdict
+
+        config = asdict(config)
+    return {**copy.deepcopy(config or {}), "seed": seed}

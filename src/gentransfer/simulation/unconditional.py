@@ -1,0 +1,157 @@
+"""The unconditional simulation study: W1 of each route against the source size ``n_s``.
+
+Routes, per (design, family, d, seed):
+
+* ``latent / freeze-shared`` — the SEC estimator: ``P_U`` from a source latent model, frozen;
+  only the target's autoencoder (decoder ``g_t``) and noise level are fitted on the target.
+* ``latent / scratch`` — the same pipeline with ``P_U`` learned from the target alone.
+* ``plain / scratch`` — the plain flow or diffusion fitted on ``X_t`` directly.
+* ``plain / finetune`` — a plain model pre-trained on ``X_s`` and fine-tuned on ``X_t``
+  (the practice of the digit-3 example; needs ``d_s = d_t``, which the designs keep).
+
+The main grid runs at ``d = 8``; the ``d`` sweep repeats the largest ``n_s`` at other ``d``.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+from gentransfer.diffusion import ConditionalDiffusion
+from gentransfer.errors import ConfigError
+from gentransfer.flows import ConditionalFlow
+from gentransfer.latent import LatentModel, fit_latent
+from gentransfer.metrics import wasserstein1
+from gentransfer.simulation.sweep import check_choices
+from gentransfer.simulation.unconditional_designs import UNCONDITIONAL_DESIGNS, get_unconditional_design
+from gentransfer.training import fit
+from gentransfer.transfer import transfer
+
+__all__ = ["UnconditionalStudy", "COLUMNS", "ROW_KEYS", "build_jobs", "run_job", "job_rows"]
+
+PLAIN = {"flow": ConditionalFlow, "diffusion": ConditionalDiffusion}
+COLUMNS = ["design", "family", "model", "strategy", "n_s", "n_t", "d", "seed", "W1", "W1_floor",
+           "fit_seconds", "source_seconds"]
+ROW_KEYS = ["design", "family", "model", "strategy", "n_s", "d", "seed"]
+ROUTES = {"freeze-shared": [("latent", "freeze-shared")], "finetune": [("plain", "finetune")],
+          "scratch": [("latent", "scratch"), ("plain", "scratch")]}
+
+
+@dataclass
+class UnconditionalStudy:
+    """Every setting of the study (each one a config key and a CLI flag)."""
+
+    designs: list[str] = field(default_factory=lambda: ["default", "misspecified"])
+    families: list[str] = field(default_factory=lambda: ["flow", "diffusion"])
+    strategies: list[str] = field(default_factory=lambda: ["scratch", "freeze-shared", "finetune"])
+    n_source: list[int] = field(default_factory=lambda: [250, 1000, 4000, 16000])
+    n_target: int = 200
+    d: int = 8
+    d_sweep: list[int] = field(default_factory=lambda: [4, 16])
+    seeds: list[int] = field(default_factory=lambda: [0, 1, 2, 3, 4])
+    d_sweep_seeds: int = 3  # the d sweep runs on the first seeds only (it is the costliest part)
+    n_eval: int = 2000
+    latent_dim: int = 2
+    prior: dict[str, dict[str, Any]] = field(default_factory=lambda: {
+        "flow": {"coupling": "affine", "n_layers": 6, "hidden": 64},
+        "diffusion": {"hidden": 128, "depth": 3}})
+    autoencoder_train: dict[str, Any] = field(default_factory=lambda: {"steps": 4000, "lr": 2e-3, "patience": 20})
+    prior_train: dict[str, Any] = field(default_factory=lambda: {"steps": 3000, "lr": 2e-3, "patience": 10})
+
+    @classmethod
+    def quick(cls) -> UnconditionalStudy:
+        return cls(n_source=[500, 5000], seeds=[0], d_sweep=[])
+
+    def check(self) -> None:
+        check_choices(designs=(self.designs, UNCONDITIONAL_DESIGNS), families=(self.families, PLAIN),
+                      strategies=(self.strategies, ROUTES))
+        if any(n < 1 for n in self.n_source) or self.n_target < 10 or self.d < 1:
+            raise ConfigError("n_source values and d must be >= 1 and n_target >= 10", "fix the sizes")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def build_jobs(study: UnconditionalStudy) -> list[dict[str, Any]]:
+    study.check()
+    settings = study.to_dict()
+    transfer_strategies = [s for s in study.strategies if s != "scratch"]
+    jobs = []
+    for design in study.designs:
+        for family in study.families:
+            for seed in study.seeds:
+                sizes = [(study.d, n) for n in study.n_source]
+                if design == "default" and seed in study.seeds[: study.d_sweep_seeds]:
+                    sizes += [(d, max(study.n_source)) for d in study.d_sweep if d != study.d]
+                for d in sorted({d for d, _ in sizes}):
+                    base = {"design": design, "family": family, "seed": seed, "d": d, "settings": settings}
+                    if "scratch" in study.strategies:
+                        jobs.append({**base, "n_s": 0, "strategies": ["scratch"]})
+                    if transfer_strategies:
+                        jobs += [{**base, "n_s": n, "strategies": transfer_strategies} for dd, n in sizes if dd == d]
+    return jobs
+
+
+def job_rows(job: dict[str, Any]) -> list[dict[str, Any]]:
+    return [{"design": job["design"], "family": job["family"], "model": model, "strategy": strategy,
+             "n_s": job["n_s"], "d": job["d"], "seed": job["seed"]}
+            for s in job["strategies"] for model, strategy in ROUTES[s]]
+
+
+def run_job(job: dict[str, Any]) -> list[dict[str, Any]]:
+    s, seed, family, d = job["settings"], int(job["seed"]), job["family"], int(job["d"])
+    design = get_unconditional_design(job["design"], d)
+    xt = design.sample_target(s["n_target"], np.random.default_rng([seed, 1]))
+    x_eval = design.sample_target(s["n_eval"], np.random.default_rng([seed, 3]))
+    x_floor = design.sample_target(s["n_eval"], np.random.default_rng([seed, 4]))
+    floor = wasserstein1(x_eval, x_floor)
+    prior_cfg, plain_cfg = s["prior"][family], s["prior"][family]
+    ae_train, prior_train = s["autoencoder_train"], s["prior_train"]
+
+    def new_latent() -> LatentModel:
+        return LatentModel(x_dim=d, latent_dim=s["latent_dim"], prior_family=family, prior_config=prior_cfg)
+
+    def new_plain():
+        return PLAIN[family](x_dim=d, **plain_cfg)
+
+    def score(model) -> float:
+        gen = torch.Generator().manual_seed(seed + 99)
+        return wasserstein1(model.sample(n=s["n_eval"], generator=gen), x_eval)
+
+    def row(model_kind: str, strategy: str, w1: float, seconds: float, source_seconds: float):
+        return {"design": design.name, "family": family, "model": model_kind, "strategy": strategy,
+                "n_s": job["n_s"], "n_t": s["n_target"], "d": d, "seed": seed, "W1": w1, "W1_floor": floor,
+                "fit_seconds": round(seconds, 3), "source_seconds": round(source_seconds, 3)}
+
+    rows = []
+    xs = None
+    if job["n_s"] > 0:
+        xs = design.sample_source(max(s["n_source"]), np.random.default_rng([seed, 2]))[: job["n_s"]]
+    for strategy in job["strategies"]:
+        for model_kind, route in ROUTES[strategy]:
+            torch.manual_seed(seed)
+            source_seconds = 0.0
+            if model_kind == "latent":
+                source = new_latent()
+                if route != "scratch":
+                    t0 = time.perf_counter()
+                    fit_latent(source, xs, autoencoder_config=ae_train, prior_config=prior_train, seed=seed)
+                    source_seconds = time.perf_counter() - t0
+                t0 = time.perf_counter()
+                target = transfer(source, route)
+                fit_latent(target, xt, autoencoder_config=ae_train, prior_config=prior_train, seed=seed)
+            else:
+                source = new_plain()
+                if route != "scratch":
+                    t0 = time.perf_counter()
+                    fit(source, xs, config={**prior_train, "seed": seed})
+                    source_seconds = time.perf_counter() - t0
+                t0 = time.perf_counter()
+                target = transfer(source, route)
+                fit(target, xt, config={**prior_train, "seed": seed})
+            rows.append(row(model_kind, route, score(target), time.perf_counter() - t0, source_seconds))
+    return rows

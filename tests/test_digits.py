@@ -1,0 +1,72 @@
+"""MNIST -> USPS wiring with a tiny Diffusers UNet (seconds, not the benchmark)."""
+
+import pytest
+import torch
+
+from gentransfer import ConfigError, load_pretrained, transfer
+from gentransfer.diffusion.samplers import run_sampler
+from gentransfer.digits.study import DigitsStudy, build_jobs, new_model, run_job
+
+TINY_UNET = {"block_out_channels": [8, 16], "layers_per_block": 1, "attention": False, "norm_num_groups": 4}
+TINY_TRAIN = {"steps": 2, "batch_size": 8, "eval_every": 2, "val_fraction": 0.05}
+
+
+def tiny_study(**kw) -> DigitsStudy:
+    return DigitsStudy(n_source=[60], unet=TINY_UNET, source_train=TINY_TRAIN, target_train=TINY_TRAIN,
+                       sample_steps=2, device="cpu", **kw)
+
+
+def test_class_embedding_is_the_shared_part_and_stays_frozen():
+    torch.manual_seed(0)
+    source = new_model(tiny_study().to_dict())
+    assert source.embedding.table.weight.shape == (10, 32)  # 4 x the first UNet width
+    target = transfer(source, "freeze-shared")
+    before = target.embedding.table.weight.detach().clone()
+    x = torch.rand(40, 256) * 2 - 1
+    y = torch.randint(0, 10, (40, 1)).float()
+    from gentransfer import fit
+
+    fit(target, x, y, steps=3, batch_size=8, eval_every=3)
+    assert torch.equal(target.embedding.table.weight, before)
+    assert torch.equal(target.embedding.table.weight, source.embedding.table.weight)
+
+
+def test_unet_model_round_trips(tmp_path):
+    torch.manual_seed(0)
+    model = new_model(tiny_study().to_dict())
+    model.save_pretrained(tmp_path / "unet")
+    loaded = load_pretrained(tmp_path / "unet")
+    y = torch.arange(10)[:, None].float()
+    a = model.sample(y, generator=torch.Generator().manual_seed(3))
+    b = loaded.sample(y, generator=torch.Generator().manual_seed(3))
+    assert a.shape == (10, 256) and torch.equal(a, b)
+
+
+def test_digit_job_rows_and_outputs(real_data_root, tmp_path):
+    study = tiny_study(strategies=["freeze-shared"])
+    job = [j for j in build_jobs(study) if j["n_s"] > 0][0]
+    (row,) = run_job(job, str(tmp_path))
+    assert row["strategy"] == "freeze-shared" and row["n_t"] == 5103
+    assert row["W1_floor"] == pytest.approx(3.5285, abs=1e-3)
+    assert row["W1"] > row["W1_floor"] and all(row[f"W1_digit{d}"] > 0 for d in range(10))
+    out = tmp_path / "models" / "mnist-ns60-seed0"
+    assert (out / "source" / "model.safetensors").is_file() and (out / "target-freeze-shared.png").is_file()
+
+
+def test_unconditional_setting_refuses_freeze_shared():
+    with pytest.raises(ConfigError, match="freeze-shared needs a shared part"):
+        build_jobs(tiny_study(setting="unconditional"))
+
+
+@pytest.mark.parametrize("name,steps", [("ddpm", 1000), ("ddim", 50), ("dpm++", 20)])
+def test_diffusers_samplers_follow_the_same_process(name, steps):
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from test_diffusion import MU, SCHEDULE, SD, exact_eps
+
+    gen = torch.Generator().manual_seed(0)
+    x = run_sampler(name, exact_eps, SCHEDULE, torch.randn(20000, 2, generator=gen), steps, gen)
+    assert torch.allclose(x.mean(0), MU, atol=0.03)
+    assert torch.allclose(x.std(0), torch.full((2,), SD), atol=0.03)  # first-order samplers: ~5% at 20-50 steps

@@ -1,0 +1,77 @@
+"""Unconditional transfer through a shared latent: the prior is the shared part."""
+
+import numpy as np
+import pytest
+import torch
+
+from gentransfer import ConfigError, load_pretrained, transfer
+from gentransfer.latent import LatentModel, fit_latent
+from gentransfer.simulation.unconditional import UnconditionalStudy, build_jobs
+from gentransfer.simulation.unconditional_designs import get_unconditional_design
+
+TINY = {"steps": 20, "eval_every": 10, "batch_size": 64}
+
+
+@pytest.fixture(scope="module")
+def source():
+    torch.manual_seed(0)
+    design = get_unconditional_design("default", 4)
+    model = LatentModel(x_dim=4, prior_family="flow", prior_config={"hidden": 16}, hidden=16)
+    fit_latent(model, design.sample_source(300, np.random.default_rng(0)), autoencoder_config=TINY,
+               prior_config=TINY)
+    return model
+
+
+def test_freeze_shared_keeps_the_prior_bit_identical(source):
+    target = transfer(source, "freeze-shared")
+    assert target.prior_is_frozen() and not source.prior_is_frozen()
+    prior_before = {k: v.clone() for k, v in target.prior.state_dict().items()}
+    ae_before = {k: v.clone() for k, v in target.autoencoder.state_dict().items()}
+    results = fit_latent(target, get_unconditional_design("default", 4).sample_target(100, np.random.default_rng(1)),
+                         autoencoder_config=TINY)
+    assert set(results) == {"autoencoder"}  # a frozen prior is not refitted
+    assert all(torch.equal(prior_before[k], v) for k, v in target.prior.state_dict().items())
+    assert any(not torch.equal(ae_before[k], v) for k, v in target.autoencoder.state_dict().items())
+    assert float(target.noise_std.min()) > 0
+
+
+def test_scratch_refits_its_own_prior(source):
+    target = transfer(source, "scratch")
+    pairs = zip(target.prior.parameters(), source.prior.parameters(), strict=True)
+    assert not any(torch.equal(a, b) for a, b in pairs if a.numel() > 1 and b.abs().sum() > 0)
+    results = fit_latent(target, np.random.default_rng(2).normal(size=(80, 4)), autoencoder_config=TINY,
+                         prior_config=TINY)
+    assert set(results) == {"autoencoder", "prior"}
+
+
+def test_sampling_and_round_trip(source, tmp_path):
+    x = source.sample(50, generator=torch.Generator().manual_seed(0))
+    assert x.shape == (50, 4) and torch.isfinite(x).all()
+    source.save_pretrained(tmp_path / "m")
+    loaded = load_pretrained(tmp_path / "m")
+    y = loaded.sample(50, generator=torch.Generator().manual_seed(0))
+    assert torch.equal(x, y)
+
+
+def test_prior_must_live_on_the_latent_space(source):
+    with pytest.raises(ConfigError, match="unconditional model on R\\^3"):
+        LatentModel(x_dim=4, latent_dim=3, prior=source.prior)
+
+
+def test_unconditional_job_grid():
+    study = UnconditionalStudy(n_source=[10, 20], seeds=[0, 1, 2], d_sweep=[4], d_sweep_seeds=1,
+                               designs=["default"], families=["flow"])
+    jobs = build_jobs(study)
+    main = [j for j in jobs if j["d"] == 8]
+    sweep = [j for j in jobs if j["d"] == 4]
+    assert len(main) == 3 * (1 + 2)
+    assert len(sweep) == 2 and {j["seed"] for j in sweep} == {0}
+    assert {j["n_s"] for j in sweep} == {0, 20}
+
+
+def test_designs_share_the_latent_only_when_specified():
+    d, m = get_unconditional_design("default"), get_unconditional_design("misspecified")
+    rng = np.random.default_rng(0)
+    radius = np.linalg.norm(d.ring(2000, rng), axis=1)
+    assert abs(radius.mean() - 1.0) < 0.01 and abs(radius.std() - 0.1) < 0.01
+    assert d.sample_source(5, rng).shape == (5, 8) and m.sample_source(5, rng).shape == (5, 8)
