@@ -1,0 +1,57 @@
+"""Fast samplers against 1,000-step ancestral sampling on a trained MNIST -> USPS model, one run.
+
+Usage: python benchmarks/fast_samplers.py --model RUN/models/mnist-ns60000-seed0/target-freeze-shared
+Generates as many images as the held-out USPS split (same label counts) with each sampler and
+prints W1 to the held-out images and the sampling time; ratios are against DDPM-1000.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+import torch
+
+from gentransfer import load_pretrained
+from gentransfer.data import usps_paper_split
+from gentransfer.metrics import wasserstein1
+
+SAMPLERS = [("ddpm", 1000), ("ddim", 50), ("ddim", 20), ("dpm++", 20)]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--model", required=True)
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--split-seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    model = load_pretrained(args.model).to(args.device).eval()
+    split = usps_paper_split(seed=args.split_seed)
+    labels = split.heldout_y[:, None].float() if model.z_dim else None
+    results = []
+    for name, steps in SAMPLERS:
+        gen = torch.Generator().manual_seed(args.seed)
+        x_T_conditions = model.validate(None, labels, None)
+        e = model.condition(x_T_conditions[1], None, len(split.heldout_x))
+        if args.device.startswith("cuda"):
+            torch.cuda.synchronize()
+        start = time.perf_counter()
+        with torch.no_grad():
+            fake = model.sample_e(e, gen, sampler=name, steps=steps)
+        if args.device.startswith("cuda"):
+            torch.cuda.synchronize()
+        seconds = time.perf_counter() - start
+        images = ((fake.cpu() + 1) / 2).clamp(0, 1)
+        results.append({"sampler": name, "steps": steps, "seconds": round(seconds, 3),
+                        "W1": wasserstein1(images, split.heldout_x)})
+    base = results[0]
+    for r in results:
+        r["W1_vs_ddpm1000"] = round(r["W1"] / base["W1"], 4)
+        r["speedup"] = round(base["seconds"] / r["seconds"], 1)
+    print(json.dumps({"model": args.model, "device": args.device, "results": results}, indent=1))
+
+
+if __name__ == "__main__":
+    main()
