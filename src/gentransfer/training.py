@@ -7,6 +7,7 @@ later data-parallel run can wrap the model and swap the batch sampler without re
 from __future__ import annotations
 
 import copy
+import json
 import math
 import time
 from dataclasses import asdict, dataclass, field, fields, replace
@@ -15,6 +16,7 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
+from gentransfer.checkpoint import load_checkpoint, save_checkpoint
 from gentransfer.errors import ConfigError, DataError
 from gentransfer.models.base import ConditionalModel
 from gentransfer.transfer import get_strategy
@@ -40,6 +42,8 @@ class TrainConfig:
         grad_clip: maximum gradient norm.
         seed: seeds initialisation-independent randomness: split, batches, noise.
         progress: show a progress bar.
+        checkpoint_every: with a ``checkpoint_dir``, write a resumable checkpoint every this many
+            steps (0: only at evaluations) and at the end.
     """
 
     steps: int = 2000
@@ -54,6 +58,7 @@ class TrainConfig:
     grad_clip: float = 1.0
     seed: int = 0
     progress: bool = False
+    checkpoint_every: int = 0
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> TrainConfig:
@@ -135,8 +140,36 @@ def _val_loss(model, x, z, zc, repeats: int, seed: int) -> float:
     return total
 
 
+def _state_tensors(model, best_state, ema, optimizer, gen) -> dict[str, torch.Tensor]:
+    tensors = {f"model.{k}": v for k, v in model.state_dict().items()}
+    tensors.update({f"best.{k}": v for k, v in best_state.items()})
+    if ema is not None:
+        tensors.update({f"ema.{i}": s for i, s in enumerate(ema.shadow)})
+    for i, state in optimizer.state_dict()["state"].items():
+        tensors.update({f"opt.{i}.{name}": t for name, t in state.items()})
+    tensors["rng"] = gen.get_state()
+    return tensors
+
+
+def _restore(tensors, model, ema, optimizer, gen) -> dict[str, torch.Tensor]:
+    model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
+    if ema is not None:
+        for i, s in enumerate(ema.shadow):
+            s.copy_(tensors[f"ema.{i}"])
+    opt_state = optimizer.state_dict()
+    state: dict[int, dict[str, torch.Tensor]] = {}
+    for k, v in tensors.items():
+        if k.startswith("opt."):
+            _, i, name = k.split(".", 2)
+            state.setdefault(int(i), {})[name] = v
+    optimizer.load_state_dict({"state": state, "param_groups": opt_state["param_groups"]})
+    gen.set_state(tensors["rng"])
+    return {k[5:]: v for k, v in tensors.items() if k.startswith("best.")}
+
+
 def fit(model: ConditionalModel, x: Any, z: Any = None, zc: Any = None, *,
-        config: TrainConfig | dict[str, Any] | None = None, **overrides: Any) -> FitResult:
+        config: TrainConfig | dict[str, Any] | None = None, checkpoint_dir: str | None = None,
+        resume: bool = False, **overrides: Any) -> FitResult:
     """Fit ``model`` to data ``x`` given conditions ``z`` (shared) and ``zc`` (task-specific).
 
     Parameters with ``requires_grad=False`` (a frozen shared embedding) are not trained. The
@@ -147,6 +180,9 @@ def fit(model: ConditionalModel, x: Any, z: Any = None, zc: Any = None, *,
         model: any gentransfer model.
         x, z, zc: data, validated against the model's dimensions before anything is trained.
         config: a :class:`TrainConfig` or a dict of its fields; ``overrides`` update it.
+        checkpoint_dir: folder for a resumable training checkpoint (see ``checkpoint_every``).
+        resume: continue from the checkpoint in ``checkpoint_dir`` if there is one; the result is
+            bit-identical to an uninterrupted run with the same seed and data (on the CPU).
 
     Returns:
         A :class:`FitResult`.
@@ -174,10 +210,32 @@ def fit(model: ConditionalModel, x: Any, z: Any = None, zc: Any = None, *,
 
     best = (math.inf, 0, copy.deepcopy(model.state_dict()))
     history: list[dict[str, float]] = []
-    bad_evals, step, start = 0, 0, time.perf_counter()
+    bad_evals, step, first, start = 0, 0, 1, time.perf_counter()
+    fingerprint = {"train": asdict(cfg) | {"progress": None, "checkpoint_every": None},
+                   "model": getattr(model, "config", None),
+                   "strategy": model.strategy, "rows": len(xt)}
+    fingerprint = json.loads(json.dumps(fingerprint, default=str))
+    saved = load_checkpoint(checkpoint_dir) if (checkpoint_dir and resume) else None
+    if saved is not None:
+        tensors, meta = saved
+        if meta["fingerprint"] != fingerprint:
+            raise ConfigError(f"the checkpoint in {checkpoint_dir} is from another model, data or settings",
+                              "resume with the same command, or start afresh without --resume")
+        best = (meta["best_val"], meta["best_step"], _restore(tensors, model, ema, optimizer, gen))
+        bad_evals, history, first = meta["bad_evals"], meta["history"], meta["step"] + 1
+
+    def checkpoint(at: int) -> None:
+        if checkpoint_dir:
+            save_checkpoint(checkpoint_dir, _state_tensors(model, best[2], ema, optimizer, gen),
+                            {"step": at, "best_val": best[0], "best_step": best[1], "bad_evals": bad_evals,
+                             "history": history, "fingerprint": fingerprint})
+
     model.train()
-    bar = tqdm(total=cfg.steps, disable=not cfg.progress, desc=f"fit {model.family}/{model.strategy}")
-    for step in range(1, cfg.steps + 1):
+    bar = tqdm(total=cfg.steps, initial=first - 1, disable=not cfg.progress,
+               desc=f"fit {model.family}/{model.strategy}")
+    step = first - 1
+    stopped = first > cfg.steps or bad_evals >= cfg.patience
+    for step in range(first, cfg.steps + 1 if not stopped else first):
         idx = torch.randint(0, len(xtr), (batch,), generator=gen).to(xtr.device)
         loss = model(xtr[idx], _take(ztr, idx), _take(zctr, idx), gen)
         if not torch.isfinite(loss):
@@ -203,7 +261,14 @@ def fit(model: ConditionalModel, x: Any, z: Any = None, zc: Any = None, *,
             history.append({"step": step, "train_loss": loss.item(), "val_loss": val})
             bar.set_postfix(val=f"{val:.4f}")
             if bad_evals >= cfg.patience:
+                checkpoint(step)
                 break
+            if cfg.checkpoint_every == 0:
+                checkpoint(step)
+        if cfg.checkpoint_every and step % cfg.checkpoint_every == 0:
+            checkpoint(step)
+    else:
+        checkpoint(step)
     bar.close()
     model.load_state_dict(best[2])
     model.eval()
