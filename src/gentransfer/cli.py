@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 from gentransfer import __version__
 from gentransfer.errors import GentransferError
@@ -185,6 +187,123 @@ def _cmd_digits(args: argparse.Namespace) -> int:
     return 0
 
 
+# -- bring your own data --------------------------------------------------------------------
+CONFIG_VERSION = 1
+TRAIN_KEYS = ("steps", "lr", "batch_size", "val_fraction", "patience", "eval_every", "checkpoint_every")
+MODEL_KEYS = ("embed_dim", "hidden", "depth", "n_layers", "coupling", "n_classes")
+DATA_KEYS = ("x_columns", "z_columns", "zc_columns")
+
+
+def _settings(args: argparse.Namespace, keys: tuple[str, ...]) -> dict:
+    """Resolve settings: the TOML --config first, then every flag given on the command line."""
+    import tomllib
+
+    from gentransfer.errors import ConfigError
+
+    values: dict = {}
+    if getattr(args, "config", None):
+        try:
+            with open(args.config, "rb") as fh:
+                values = tomllib.load(fh)
+        except OSError as err:
+            raise ConfigError(f"cannot read config {args.config} ({err.strerror})", "check the path") from None
+        except tomllib.TOMLDecodeError as err:
+            raise ConfigError(f"{args.config} is not valid TOML ({err})", "fix the file") from None
+        version = values.pop("gentransfer_config", CONFIG_VERSION)
+        if version != CONFIG_VERSION:
+            raise ConfigError(f"{args.config} is config version {version!r}, this gentransfer reads {CONFIG_VERSION}",
+                              f"set gentransfer_config = {CONFIG_VERSION} and check the keys")
+        unknown = sorted(set(values) - set(keys))
+        if unknown:
+            raise ConfigError(f"{args.config} has unknown keys {unknown}", f"use only {sorted(keys)}")
+    for key in keys:
+        value = getattr(args, key, None)
+        if value is not None and value is not False:
+            values[key] = value
+    return values
+
+
+def _load_data(path: str, settings: dict, *, require_x: bool = True):
+    from gentransfer.data import load_table
+
+    return load_table(path, x=settings.get("x_columns"), z=settings.get("z_columns"),
+                      zc=settings.get("zc_columns"), require_x=require_x)
+
+
+def _clamp_note(settings: dict, n: int) -> None:
+    """A batch larger than the data is no error: the loop clamps it; say so once the run is done."""
+    batch = settings.get("batch_size", 256)
+    if batch > n:
+        print(f"note: batch size {batch} is larger than the {n} rows; each step used all rows", file=sys.stderr)
+
+
+def _cmd_fit_source(args: argparse.Namespace) -> int:
+    from gentransfer.errors import ConfigError
+    from gentransfer.workflow import fit_source
+
+    keys = ("data", "family", "out", "seed", "overwrite", "resume") + DATA_KEYS + TRAIN_KEYS + MODEL_KEYS
+    s = _settings(args, keys)
+    for required in ("data", "family", "out"):
+        if required not in s:
+            raise ConfigError(f"--{required} is required", f"pass --{required} or set it in --config")
+    table = _load_data(s["data"], s)
+    run = fit_source(table, s["family"], s["out"], model={k: s[k] for k in MODEL_KEYS if k in s},
+                     train={k: s[k] for k in TRAIN_KEYS if k in s}, seed=s.get("seed", 0),
+                     overwrite=s.get("overwrite", False), resume=s.get("resume", False), settings=s)
+    _clamp_note(s, len(table))
+    print(f"source model in {run}")
+    return 0
+
+
+def _cmd_fit_target(args: argparse.Namespace) -> int:
+    from gentransfer.errors import ConfigError
+    from gentransfer.workflow import fit_target
+
+    keys = ("source", "data", "strategy", "out", "seed", "overwrite", "resume") + DATA_KEYS + TRAIN_KEYS
+    s = _settings(args, keys)
+    for required in ("source", "data", "strategy", "out"):
+        if required not in s:
+            raise ConfigError(f"--{required} is required", f"pass --{required} or set it in --config")
+    table = _load_data(s["data"], s)
+    run = fit_target(s["source"], table, s["strategy"], s["out"], train={k: s[k] for k in TRAIN_KEYS if k in s},
+                     seed=s.get("seed", 0), overwrite=s.get("overwrite", False), resume=s.get("resume", False),
+                     settings=s)
+    _clamp_note(s, len(table))
+    print(f"target model in {run}")
+    return 0
+
+
+def _cmd_sample(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from gentransfer.config import atomic_write_bytes
+    from gentransfer.errors import ConfigError
+    from gentransfer.workflow import sample_run
+
+    out = args.out
+    if not out.endswith((".npz", ".csv")):
+        raise ConfigError(f"--out {out} must end in .npz or .csv", "pass e.g. --out samples.npz")
+    if os.path.exists(out) and not args.overwrite:
+        raise ConfigError(f"--out {out} already exists", "pass --overwrite to replace it")
+    cond = _load_data(args.cond, {"z_columns": args.z_columns, "zc_columns": args.zc_columns},
+                      require_x=False) if args.cond else None
+    arrays = sample_run(args.model, args.n, cond, seed=args.seed)
+    import io
+
+    buf = io.BytesIO()
+    if out.endswith(".npz"):
+        np.savez(buf, **arrays)
+    else:
+        cols = [(f"{k}{i}", arrays[k][:, i]) for k in ("x", "z", "zc") if k in arrays
+                for i in range(arrays[k].shape[1])]
+        text = ",".join(c for c, _ in cols) + "\n" + "\n".join(
+            ",".join(repr(float(v[r])) for _, v in cols) for r in range(len(arrays["x"]))) + "\n"
+        buf.write(text.encode())
+    atomic_write_bytes(Path(out), buf.getvalue())
+    print(f"{len(arrays['x'])} samples in {out}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="gentransfer", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"gentransfer {__version__}")
@@ -245,6 +364,54 @@ def build_parser() -> argparse.ArgumentParser:
                      help="unconditional: pre-train on MNIST images of the target digit only")
     dig.add_argument("--no-progress", action="store_true", help="no progress bar")
     dig.set_defaults(handler=_cmd_digits)
+
+    def data_flags(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--x-columns", dest="x_columns", type=_str_list, help="CSV columns of x (default: the rest)")
+        p.add_argument("--z-columns", dest="z_columns", type=_str_list, help="CSV columns of the shared block z")
+        p.add_argument("--zc-columns", dest="zc_columns", type=_str_list, help="CSV columns of the task-specific zc")
+
+    def train_flags(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--config", help="TOML file; every flag is also a key (flags win)")
+        p.add_argument("--out", help="run folder to create")
+        p.add_argument("--seed", type=int)
+        p.add_argument("--steps", type=int)
+        p.add_argument("--lr", type=float)
+        p.add_argument("--batch-size", dest="batch_size", type=int)
+        p.add_argument("--val-fraction", dest="val_fraction", type=float)
+        p.add_argument("--patience", type=int)
+        p.add_argument("--eval-every", dest="eval_every", type=int)
+        p.add_argument("--checkpoint-every", dest="checkpoint_every", type=int)
+        p.add_argument("--overwrite", action="store_true", help="replace an existing --out")
+        p.add_argument("--resume", action="store_true", help="continue a killed run in --out")
+
+    fs = sub.add_parser("fit-source", help="fit a source model on your data (.npz or .csv)")
+    fs.add_argument("--data", help="source data file")
+    fs.add_argument("--family", choices=["flow", "diffusion"])
+    fs.add_argument("--embed-dim", dest="embed_dim", type=int, help="size k of the shared embedding h(z)")
+    fs.add_argument("--n-classes", dest="n_classes", type=int, help="z is one column of class labels 0..N-1")
+    fs.add_argument("--hidden", type=int)
+    fs.add_argument("--depth", type=int)
+    data_flags(fs)
+    train_flags(fs)
+    fs.set_defaults(handler=_cmd_fit_source)
+
+    ft = sub.add_parser("fit-target", help="transfer a source run to your target data")
+    ft.add_argument("--source", help="run folder written by fit-source")
+    ft.add_argument("--data", help="target data file")
+    ft.add_argument("--strategy", choices=["scratch", "freeze-shared", "finetune", "auto"])
+    data_flags(ft)
+    train_flags(ft)
+    ft.set_defaults(handler=_cmd_fit_target)
+
+    sm = sub.add_parser("sample", help="draw samples from a fitted run")
+    sm.add_argument("--model", required=True, help="run folder written by fit-source or fit-target")
+    sm.add_argument("--n", type=int, required=True, help="samples per condition row (or in all)")
+    sm.add_argument("--cond", help="file of conditions (z, zc) for a conditional model")
+    sm.add_argument("--out", required=True, help="output .npz or .csv")
+    sm.add_argument("--seed", type=int, default=0)
+    sm.add_argument("--overwrite", action="store_true")
+    data_flags(sm)
+    sm.set_defaults(handler=_cmd_sample)
 
     demo = sub.add_parser("demo", help="the built-in default job")
     demo.add_argument("--root", help="data root")

@@ -27,14 +27,14 @@ _ROLES = ("x", "z", "zc", "y")
 class Table:
     """Validated arrays: ``x`` (N x d_x), optional ``z`` (N x d_z), ``zc`` (N x d_zc), ``y`` (N,)."""
 
-    x: np.ndarray
+    x: np.ndarray | None = None
     z: np.ndarray | None = None
     zc: np.ndarray | None = None
     y: np.ndarray | None = None
     source: str = "<arrays>"
 
     def __len__(self) -> int:
-        return len(self.x)
+        return len(next(a for a in (self.x, self.z, self.zc, self.y) if a is not None))
 
 
 def validate_array(a: object, name: str, source: str, *, ndim: int = 2) -> np.ndarray:
@@ -58,8 +58,10 @@ def validate_array(a: object, name: str, source: str, *, ndim: int = 2) -> np.nd
     return arr
 
 
-def _finish(arrays: dict[str, object], source: str) -> Table:
-    if "x" not in arrays:
+def _finish(arrays: dict[str, object], source: str, require_x: bool = True) -> Table:
+    if not require_x and not any(arrays.get(r) is not None for r in _ROLES):
+        raise DataError(f"{source} holds no conditions", "store arrays 'z' / 'zc' (npz) or name their columns (csv)")
+    if require_x and "x" not in arrays:
         raise DataError(
             f"{source} has no 'x' data", "name the generated variables 'x' (npz) or pass x columns (csv)"
         )
@@ -68,11 +70,12 @@ def _finish(arrays: dict[str, object], source: str) -> Table:
         for role in _ROLES
         if arrays.get(role) is not None
     }
-    n = len(checked["x"])
+    first = next(iter(checked))
+    n = len(checked[first])
     for role, arr in checked.items():
         if len(arr) != n:
             raise DataError(
-                f"{source}: '{role}' has {len(arr)} rows but 'x' has {n}",
+                f"{source}: '{role}' has {len(arr)} rows but '{first}' has {n}",
                 "give every array one row per sample",
             )
     y = checked.get("y")
@@ -83,7 +86,7 @@ def _finish(arrays: dict[str, object], source: str) -> Table:
     return Table(source=source, **checked)
 
 
-def _load_npz(path: Path) -> Table:
+def _load_npz(path: Path, require_x: bool = True) -> Table:
     try:
         with np.load(path, allow_pickle=False) as npz:
             arrays = {k: npz[k] for k in npz.files}
@@ -92,10 +95,10 @@ def _load_npz(path: Path) -> Table:
     unknown = sorted(set(arrays) - set(_ROLES))
     if unknown:
         raise DataError(f"{path} has unexpected arrays {unknown}", f"keep only arrays named {list(_ROLES)}")
-    return _finish(arrays, str(path))
+    return _finish(arrays, str(path), require_x)
 
 
-def _load_csv(path: Path, columns: dict[str, Sequence[str] | None]) -> Table:
+def _load_csv(path: Path, columns: dict[str, Sequence[str] | None], require_x: bool = True) -> Table:
     try:
         with open(path, newline="") as fh:
             rows = list(csv.reader(fh))
@@ -121,14 +124,14 @@ def _load_csv(path: Path, columns: dict[str, Sequence[str] | None]) -> Table:
     missing = sorted(named - set(header))
     if missing:
         raise DataError(f"{path} has no columns {missing}; it has {header}", "pick columns from the header")
-    if not columns.get("x"):
+    if not columns.get("x") and require_x:
         columns = {**columns, "x": [h for h in header if h not in named]}
     arrays: dict[str, object] = {}
     for role, cols in columns.items():
         if cols:
             block = data[:, [header.index(c) for c in cols]]
             arrays[role] = block[:, 0] if role == "y" else block
-    return _finish(arrays, str(path))
+    return _finish(arrays, str(path), require_x)
 
 
 def load_table(
@@ -138,6 +141,7 @@ def load_table(
     z: Sequence[str] | None = None,
     zc: Sequence[str] | None = None,
     y: str | None = None,
+    require_x: bool = True,
 ) -> Table:
     """Load and validate user data.
 
@@ -147,6 +151,7 @@ def load_table(
         x, z, zc: CSV column names of each role; ``x`` defaults to every column not named in
             another role. Ignored for ``.npz``.
         y: CSV column name of an integer label.
+        require_x: ``False`` for files of conditions only (``z`` / ``zc``), as ``sample --cond`` reads.
 
     Raises:
         DataError: missing or unreadable file, unsupported format, NaN/inf, empty data,
@@ -164,7 +169,7 @@ def load_table(
         raise DataError(f"data file not found: {p}", "check the path")
     suffix = p.suffix.lower()
     if suffix == ".npz":
-        return _load_npz(p)
+        return _load_npz(p, require_x)
     if suffix == ".csv":
-        return _load_csv(p, {"x": x, "z": z, "zc": zc, "y": [y] if y else None})
+        return _load_csv(p, {"x": x, "z": z, "zc": zc, "y": [y] if y else None}, require_x)
     raise DataError(f"unsupported data format '{p.suffix}' for {p}", "use a .npz or .csv file")

@@ -50,6 +50,13 @@ def as_tensor(a: Any, name: str, width: int, n: int | None = None) -> torch.Tens
     return t
 
 
+def _check_labels(z: torch.Tensor, n_classes: int) -> None:
+    bad = z[(z != z.round()) | (z < 0) | (z >= n_classes)]
+    if len(bad):
+        raise DataError(f"unknown class label {float(bad[0]):g} in z (the model knows 0..{n_classes - 1})",
+                        f"pass integer labels between 0 and {n_classes - 1}")
+
+
 class ConditionalModel(ConfigMixin, nn.Module):
     """Base class: an optional shared embedding ``h`` plus a task-specific head.
 
@@ -116,6 +123,8 @@ class ConditionalModel(ConfigMixin, nn.Module):
                 raise DataError(f"the model needs conditions '{name}' ({width} columns)", f"pass {name}")
             out[name] = as_tensor(value, name, width, rows)
             rows = len(out[name])
+            if name == "z" and self.embedding.config.get("n_classes") is not None:
+                _check_labels(out["z"], self.embedding.config["n_classes"])
         dev = self.device
         return tuple(None if t is None else t.to(dev) for t in (xt, out["z"], out["zc"]))  # type: ignore[return-value]
 

@@ -1,0 +1,206 @@
+"""Bring-your-own-data CLI: the README walk-through, and a table of bad inputs.
+
+Every bad input gives one line on stderr naming the problem and its fix, exit code 2, no
+traceback, and leaves every file already on disk as it was (and creates none).
+"""
+
+import hashlib
+import re
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from gentransfer.simulation import get_design
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+CLI = [sys.executable, "-m", "gentransfer.cli"]
+FAST = ["--steps", "60", "--eval-every", "20", "--hidden", "16"]
+
+
+def cli(*args, cwd):
+    return subprocess.run([*CLI, *args], capture_output=True, text=True, cwd=cwd, timeout=300)
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory):
+    """Source / target data of the default simulation design, a fitted source and target run."""
+    d = tmp_path_factory.mktemp("byod")
+    design, rng = get_design("default"), np.random.default_rng(0)
+    for name, n, sampler in (("source", 2000, design.sample_source), ("target", 200, design.sample_target),
+                             ("test", 300, design.sample_target)):
+        x, z, zc = sampler(n, rng)
+        np.savez(d / f"{name}.npz", x=x, z=z, zc=zc)
+    x, z, zc = design.sample_target(5, rng)
+    np.savez(d / "cond.npz", z=z, zc=zc)
+    labels = rng.integers(0, 3, 300)
+    np.savez(d / "labelled.npz", x=labels[:, None] + 0.1 * rng.normal(size=(300, 2)), z=labels)
+    np.savez(d / "badlabel.npz", z=np.array([1, 5]))
+    assert cli("fit-source", "--data", "labelled.npz", "--family", "flow", "--n-classes", "3", "--out", "lab",
+               *FAST, cwd=d).returncode == 0
+    assert cli("fit-source", "--data", "source.npz", "--family", "flow", "--out", "src", *FAST, cwd=d).returncode == 0
+    out = cli("fit-target", "--source", "src", "--data", "target.npz", "--strategy", "freeze-shared", "--out", "tgt",
+              "--steps", "60", "--eval-every", "20", cwd=d)
+    assert out.returncode == 0, out.stderr
+    return d
+
+
+def _walkthrough() -> list[str]:
+    block = re.search(r"<!-- walkthrough -->\s*```bash\n(.*?)```", README.read_text(), flags=re.S).group(1)
+    return [line.split("#")[0].strip() for line in block.splitlines() if line.startswith("gentransfer ")]
+
+
+def test_readme_walkthrough_runs(workdir, tmp_path):
+    for name in ("source", "target", "test", "cond"):
+        (tmp_path / f"{name}.npz").write_bytes((workdir / f"{name}.npz").read_bytes())
+    commands = _walkthrough()
+    assert [c.split()[1] for c in commands] == ["fit-source", "fit-target", "sample", "evaluate"]
+    for command in commands:
+        out = cli(*shlex.split(command)[1:], cwd=tmp_path)
+        assert out.returncode == 0, f"{command}: {out.stderr}"
+    assert "held-out loss" in out.stdout or (tmp_path / "target-run" / "transfer_report.json").is_file()
+    report = (tmp_path / "target-run" / "transfer_report.json").read_text()
+    assert '"chosen"' in report
+    samples = np.load(tmp_path / "samples.npz")
+    assert samples["x"].shape == (5 * 200, 2) and np.isfinite(samples["x"]).all()
+
+
+def _snapshot(d: Path) -> dict[str, str]:
+    return {str(p.relative_to(d)): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(d.rglob("*"))
+            if p.is_file()}
+
+
+def _prepare(d: Path, kind: str) -> None:
+    rng = np.random.default_rng(1)
+    good = dict(np.load(d / "target.npz"))
+    if kind == "nan":
+        good["x"][3, 0] = np.nan
+        np.savez(d / "bad.npz", **good)
+    elif kind == "inf":
+        good["zc"][0, 0] = np.inf
+        np.savez(d / "bad.npz", **good)
+    elif kind == "empty":
+        np.savez(d / "bad.npz", x=np.zeros((0, 2)), z=np.zeros((0, 10)))
+    elif kind == "mismatch":
+        np.savez(d / "bad.npz", x=good["x"], z=good["z"][:-1], zc=good["zc"])
+    elif kind == "no_z":
+        np.savez(d / "bad.npz", x=good["x"])
+    elif kind == "z_width":
+        np.savez(d / "bad.npz", x=good["x"], z=good["z"][:, :7], zc=good["zc"])
+    elif kind == "few_rows":
+        np.savez(d / "bad.npz", x=good["x"][:30], z=good["z"][:30], zc=good["zc"][:30])
+    elif kind == "dup_csv":
+        (d / "bad.csv").write_text("a,a,b\n1,2,3\n")
+    elif kind == "unsupported":
+        (d / "bad.parquet").write_bytes(b"PAR1")
+    elif kind == "not_npz":
+        (d / "bad.npz").write_bytes(b"garbage")
+    elif kind == "cond_width":
+        np.savez(d / "badcond.npz", z=rng.normal(size=(3, 4)), zc=rng.normal(size=(3, 1)))
+    elif kind == "toml_unknown":
+        (d / "bad.toml").write_text('family = "flow"\nlearning_rate = 0.1\n')
+    elif kind == "toml_version":
+        (d / "bad.toml").write_text('gentransfer_config = 7\nfamily = "flow"\n')
+    elif kind == "toml_syntax":
+        (d / "bad.toml").write_text("family = \n")
+    elif kind == "corrupt_weights":
+        import shutil
+
+        shutil.copytree(d / "tgt", d / "broken", dirs_exist_ok=True)
+        w = d / "broken" / "model" / "model.safetensors"
+        w.write_bytes(w.read_bytes()[:100])
+    elif kind == "corrupt_config":
+        import shutil
+
+        shutil.copytree(d / "tgt", d / "broken2", dirs_exist_ok=True)
+        (d / "broken2" / "config.json").write_text("{oops")
+    elif kind == "existing_out":
+        (d / "taken").mkdir(exist_ok=True)
+        (d / "taken" / "keep.txt").write_text("precious")
+        (d / "taken.npz").write_bytes(b"precious")
+    elif kind == "file_as_dir":
+        (d / "afile").write_text("i am a file")
+
+
+BAD = [
+    # (setup, arguments, words the one-line error must contain)
+    (None, ["fit-source", "--data", "missing.npz", "--family", "flow", "--out", "o"], "data file not found"),
+    ("unsupported", ["fit-source", "--data", "bad.parquet", "--family", "flow", "--out", "o"], "unsupported data format"),
+    ("not_npz", ["fit-source", "--data", "bad.npz", "--family", "flow", "--out", "o"], "not a readable .npz"),
+    ("nan", ["fit-source", "--data", "bad.npz", "--family", "flow", "--out", "o"], "NaN or inf"),
+    ("inf", ["fit-target", "--source", "src", "--data", "bad.npz", "--strategy", "scratch", "--out", "o"], "NaN or inf"),
+    ("empty", ["fit-source", "--data", "bad.npz", "--family", "flow", "--out", "o"], "is empty"),
+    ("mismatch", ["fit-source", "--data", "bad.npz", "--family", "flow", "--out", "o"], "rows but"),
+    ("dup_csv", ["fit-source", "--data", "bad.csv", "--family", "flow", "--out", "o"], "duplicate column names"),
+    ("no_z", ["fit-source", "--data", "bad.npz", "--family", "flow", "--out", "o"], "no shared conditions z"),
+    (None, ["fit-source", "--data", "source.npz", "--family", "gan", "--out", "o"], "invalid choice: 'gan'"),
+    (None, ["fit-source", "--data", "source.csv", "--family", "flow", "--out", "o", "--z-columns", "q"],
+     "data file not found"),
+    (None, ["fit-target", "--source", "src", "--data", "target.npz", "--strategy", "freeze", "--out", "o"],
+     "invalid choice: 'freeze'"),
+    ("z_width", ["fit-target", "--source", "src", "--data", "bad.npz", "--strategy", "freeze-shared", "--out", "o"],
+     "shared block has 10"),
+    ("few_rows", ["fit-target", "--source", "src", "--data", "bad.npz", "--strategy", "auto", "--out", "o"],
+     "too few for the validation split"),
+    (None, ["fit-target", "--source", "nowhere", "--data", "target.npz", "--strategy", "scratch", "--out", "o"],
+     "not a gentransfer run folder"),
+    (None, ["fit-target", "--source", "src", "--data", "target.npz", "--strategy", "scratch"], "--out is required"),
+    (None, ["sample", "--model", "tgt", "--n", "0", "--cond", "cond.npz", "--out", "s.npz"], "positive integer"),
+    (None, ["sample", "--model", "tgt", "--n", "-3", "--cond", "cond.npz", "--out", "s.npz"], "positive integer"),
+    (None, ["sample", "--model", "tgt", "--n", "5", "--out", "s.npz"], "needs conditions"),
+    (None, ["sample", "--model", "tgt", "--n", "5", "--cond", "cond.npz", "--out", "s.txt"], "must end in .npz"),
+    ("cond_width", ["sample", "--model", "tgt", "--n", "5", "--cond", "badcond.npz", "--out", "s.npz"],
+     "'z' has 4 columns but the model expects 10"),
+    ("corrupt_weights", ["sample", "--model", "broken", "--n", "5", "--cond", "cond.npz", "--out", "s.npz"],
+     "cannot read weights"),
+    ("corrupt_config", ["sample", "--model", "broken2", "--n", "5", "--cond", "cond.npz", "--out", "s.npz"],
+     "not valid JSON"),
+    ("toml_unknown", ["fit-source", "--config", "bad.toml", "--data", "source.npz", "--out", "o"],
+     "unknown keys ['learning_rate']"),
+    ("toml_version", ["fit-source", "--config", "bad.toml", "--data", "source.npz", "--out", "o"], "config version 7"),
+    ("toml_syntax", ["fit-source", "--config", "bad.toml", "--data", "source.npz", "--out", "o"], "not valid TOML"),
+    ("existing_out", ["fit-source", "--data", "source.npz", "--family", "flow", "--out", "taken"], "already exists"),
+    ("existing_out", ["sample", "--model", "tgt", "--n", "5", "--cond", "cond.npz", "--out", "taken.npz"],
+     "already exists"),
+    ("file_as_dir", ["fit-source", "--data", "source.npz", "--family", "flow", "--out", "afile/sub"],
+     "cannot write to --out"),
+    (None, ["evaluate", "--real", "test.npz", "--fake", "cond.npz"], "no 'x' data"),
+    (None, ["sample", "--model", "lab", "--n", "2", "--cond", "badlabel.npz", "--out", "s.npz"],
+     "unknown class label 5"),
+]
+
+
+def test_same_seed_same_samples_bit_identical(workdir, tmp_path):
+    a, b = tmp_path / "a.npz", tmp_path / "b.npz"
+    for out in (a, b):
+        assert cli("sample", "--model", str(workdir / "tgt"), "--n", "7", "--cond", str(workdir / "cond.npz"),
+                   "--out", str(out), "--seed", "4", cwd=tmp_path).returncode == 0
+    assert np.array_equal(np.load(a)["x"], np.load(b)["x"])
+    assert np.load(a)["x"].shape == (35, 2)
+
+
+def test_class_labels_are_a_lookup_embedding(workdir, tmp_path):
+    np.savez(tmp_path / "labels.npz", z=np.array([0, 2]))
+    out = cli("sample", "--model", str(workdir / "lab"), "--n", "400", "--cond", str(tmp_path / "labels.npz"),
+              "--out", str(tmp_path / "s.npz"), cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    x = np.load(tmp_path / "s.npz")["x"]
+    # x is centred on the label (0 vs 2); after 60 training steps the model has moved the two
+    # classes apart in the right direction, which a model ignoring z could not
+    assert x[400:].mean() - x[:400].mean() > 0.4
+
+
+@pytest.mark.parametrize("setup,args,needle", BAD, ids=[f"{i:02d}-{b[1][0]}-{b[0]}" for i, b in enumerate(BAD)])
+def test_bad_input_one_line_exit_2_nothing_touched(workdir, setup, args, needle):
+    if setup:
+        _prepare(workdir, setup)
+    before = _snapshot(workdir)
+    out = cli(*args, cwd=workdir)
+    lines = out.stderr.strip().splitlines()
+    assert out.returncode == 2, out.stderr
+    assert len(lines) == 1 and "Traceback" not in out.stderr, out.stderr
+    assert needle in lines[0] and "fix:" in lines[0], lines[0]
+    assert _snapshot(workdir) == before

@@ -1,0 +1,33 @@
+"""The negative-transfer guard's decision rule."""
+
+import numpy as np
+
+from gentransfer.selection import choose_strategy
+
+
+def test_clear_gain_keeps_the_transfer():
+    rng = np.random.default_rng(0)
+    scratch = rng.normal(1.0, 0.3, 60)
+    choice = choose_strategy({"scratch": scratch, "freeze-shared": scratch - 0.4 + rng.normal(0, 0.1, 60),
+                              "finetune": scratch - 0.1})
+    assert choice.chosen == "freeze-shared" and not choice.negative_transfer and choice.p_value < 1e-6
+    assert abs(choice.gain - 0.4) < 0.05
+
+
+def test_no_gain_or_a_loss_falls_back_to_scratch():
+    rng = np.random.default_rng(1)
+    scratch = rng.normal(1.0, 0.3, 60)
+    same = choose_strategy({"scratch": scratch, "freeze-shared": scratch + rng.normal(0, 0.2, 60),
+                            "finetune": scratch + 0.05})
+    worse = choose_strategy({"scratch": scratch, "freeze-shared": scratch + 0.5, "finetune": scratch + 0.3})
+    assert same.chosen == "scratch" and worse.chosen == "scratch" and worse.negative_transfer
+    assert worse.gain < 0 and "negative transfer detected" in worse.table()
+
+
+def test_a_few_collapsed_rows_do_not_decide():
+    rng = np.random.default_rng(2)
+    transfer = rng.normal(1.0, 0.3, 60)
+    scratch = transfer - 0.2  # scratch is better on every row...
+    scratch[:3] += 50.0  # ...except three rows where its likelihood collapses (the mean would prefer transfer)
+    choice = choose_strategy({"scratch": scratch, "freeze-shared": transfer, "finetune": transfer + 0.1})
+    assert choice.gain > 0 and choice.chosen == "scratch"
