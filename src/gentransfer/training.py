@@ -17,6 +17,7 @@ import torch
 from tqdm.auto import tqdm
 
 from gentransfer.checkpoint import load_checkpoint, save_checkpoint
+from gentransfer.distributed import world
 from gentransfer.errors import ConfigError, DataError
 from gentransfer.models.base import ConditionalModel
 from gentransfer.transfer import get_strategy
@@ -198,13 +199,24 @@ def fit(model: ConditionalModel, x: Any, z: Any = None, zc: Any = None, *,
     train_idx, val_idx = (i.to(xt.device) for i in _split(len(xt), cfg.val_fraction, gen))
     xtr, ztr, zctr = xt[train_idx], _take(zt, train_idx), _take(zct, train_idx)
     xva, zva, zcva = xt[val_idx], _take(zt, val_idx), _take(zct, val_idx)
+    rank, world_size = world()
     batch = min(cfg.batch_size, len(xtr))
+    if batch % world_size:
+        raise ConfigError(f"the global batch {batch} does not split over {world_size} processes",
+                          f"pass a batch size divisible by {world_size}")
+    share = batch // world_size
+    rows = slice(rank * share, (rank + 1) * share)  # this process's part of every global batch
 
     params = [p for p in model.parameters() if p.requires_grad]
     if not params:
         raise ConfigError("the model has no trainable parameters", "unfreeze a part of it")
     lr = cfg.lr * get_strategy(model.strategy).lr_scale
     optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=cfg.weight_decay)
+    train_model = model
+    if world_size > 1:
+        from torch.nn.parallel import DistributedDataParallel
+
+        train_model = DistributedDataParallel(model)
     decay = cfg.ema_decay if cfg.ema_decay is not None else (0.995 if model.family == "diffusion" else 0.0)
     ema = EMA(model, decay) if decay > 0 else None
 
@@ -225,7 +237,7 @@ def fit(model: ConditionalModel, x: Any, z: Any = None, zc: Any = None, *,
         bad_evals, history, first = meta["bad_evals"], meta["history"], meta["step"] + 1
 
     def checkpoint(at: int) -> None:
-        if checkpoint_dir:
+        if checkpoint_dir and rank == 0:
             save_checkpoint(checkpoint_dir, _state_tensors(model, best[2], ema, optimizer, gen),
                             {"step": at, "best_val": best[0], "best_step": best[1], "bad_evals": bad_evals,
                              "history": history, "fingerprint": fingerprint})
@@ -236,8 +248,10 @@ def fit(model: ConditionalModel, x: Any, z: Any = None, zc: Any = None, *,
     step = first - 1
     stopped = first > cfg.steps or bad_evals >= cfg.patience
     for step in range(first, cfg.steps + 1 if not stopped else first):
-        idx = torch.randint(0, len(xtr), (batch,), generator=gen).to(xtr.device)
-        loss = model(xtr[idx], _take(ztr, idx), _take(zctr, idx), gen)
+        # The global batch and its noise are drawn identically on every process; each takes its rows.
+        idx = torch.randint(0, len(xtr), (batch,), generator=gen)[rows].to(xtr.device)
+        noise = {k: v[rows] for k, v in model.draw_noise(batch, gen).items()}
+        loss = train_model(xtr[idx], _take(ztr, idx), _take(zctr, idx), None, noise)
         if not torch.isfinite(loss):
             raise DataError(f"the training loss became {float(loss)} at step {step}",
                             "lower lr, or standardise x (large values overflow)")
@@ -258,7 +272,11 @@ def fit(model: ConditionalModel, x: Any, z: Any = None, zc: Any = None, *,
                 bad_evals += 1
             if ema is not None:
                 ema.swap()
-            history.append({"step": step, "train_loss": loss.item(), "val_loss": val})
+            train_loss = loss.detach().clone()
+            if world_size > 1:  # log the global batch's loss, the same on every process
+                torch.distributed.all_reduce(train_loss)
+                train_loss /= world_size
+            history.append({"step": step, "train_loss": train_loss.item(), "val_loss": val})
             bar.set_postfix(val=f"{val:.4f}")
             if bad_evals >= cfg.patience:
                 checkpoint(step)

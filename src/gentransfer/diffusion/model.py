@@ -63,11 +63,14 @@ class ConditionalDiffusion(ConditionalModel):
     def _eps_fn(self, e: torch.Tensor):
         return lambda x, t: self.network(x, t, e)
 
-    def loss(self, x, e, generator=None):
-        # Randomness comes from a CPU generator and is then moved: the same numbers on any device.
-        t = self.schedule.sample_time(len(x), generator).to(x.device)
-        noise = torch.randn(x.shape, generator=generator, dtype=x.dtype).to(x.device)
-        return F.mse_loss(self.network(self.schedule.add_noise(x, noise, t), t, e), noise)
+    def draw_noise(self, n, generator=None):
+        # Drawn on the CPU generator, then moved by loss(): the same numbers on any device.
+        return {"t": self.schedule.sample_time(n, generator),
+                "eps": torch.randn((n, *self.data_shape()), generator=generator)}
+
+    def loss(self, x, e, noise):
+        t, eps = noise["t"].to(x.device), noise["eps"].to(device=x.device, dtype=x.dtype)
+        return F.mse_loss(self.network(self.schedule.add_noise(x, eps, t), t, e), eps)
 
     def log_prob_e(self, x, e, steps: int | None = None):
         return ode_log_likelihood(self._eps_fn(e), self.schedule, x, steps or self.likelihood_steps)

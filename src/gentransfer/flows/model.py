@@ -79,7 +79,7 @@ class ConditionalFlow(ConditionalModel):
         base = -0.5 * (u**2).sum(dim=1) - 0.5 * self.x_dim * math.log(2 * math.pi)
         return base + log_det
 
-    def loss(self, x, e, generator=None):
+    def loss(self, x, e, noise=None):
         return -self.log_prob_e(x, e).mean()
 
     def sample_e(self, e, generator=None):

@@ -61,12 +61,16 @@ class AutoEncoder(ConfigMixin, nn.Module):
     def decode(self, u: torch.Tensor) -> torch.Tensor:
         return self.decoder(u)
 
-    def forward(self, x: torch.Tensor, z=None, zc=None, generator: torch.Generator | None = None) -> torch.Tensor:
+    def draw_noise(self, n: int, generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
+        return {} if self.bank is None else {"idx": torch.randint(0, len(self.bank), (n,), generator=generator)}
+
+    def forward(self, x: torch.Tensor, z=None, zc=None, generator: torch.Generator | None = None,
+                noise: dict[str, torch.Tensor] | None = None) -> torch.Tensor:
+        noise = self.draw_noise(len(x), generator) if noise is None else noise
         u = self.encode(x)
         loss = F.mse_loss(self.decode(u), x)
         if self.bank is not None:
-            idx = torch.randint(0, len(self.bank), (len(x),), generator=generator).to(self.bank.device)
-            loss = loss + self.match_weight * mmd2_rbf(u, self.bank[idx])
+            loss = loss + self.match_weight * mmd2_rbf(u, self.bank[noise["idx"].to(self.bank.device)])
         else:  # standardise the codes: mean 0, variance 1 per coordinate
             loss = loss + 1e-2 * (u.mean(0).pow(2).sum() + (u.var(0) - 1).pow(2).sum())
         return loss

@@ -134,9 +134,20 @@ class ConditionalModel(ConfigMixin, nn.Module):
         return torch.cat(parts, dim=1) if parts else torch.zeros(n, 0, device=self.device)
 
     def forward(self, x: torch.Tensor, z: torch.Tensor | None, zc: torch.Tensor | None,
-                generator: torch.Generator | None = None) -> torch.Tensor:
-        """The training loss of a validated batch; one call, so DDP sees every parameter."""
-        return self.loss(x, self.condition(z, zc, len(x)), generator)
+                generator: torch.Generator | None = None, noise: dict[str, torch.Tensor] | None = None
+                ) -> torch.Tensor:
+        """The training loss of a validated batch; one call, so DDP sees every parameter.
+
+        ``noise`` is the batch's randomness from :meth:`draw_noise` (drawn here from
+        ``generator`` if not given): a data-parallel run draws it for the global batch and
+        hands each process its rows, so the run matches a single-process one.
+        """
+        noise = self.draw_noise(len(x), generator) if noise is None else noise
+        return self.loss(x, self.condition(z, zc, len(x)), noise)
+
+    def draw_noise(self, n: int, generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
+        """The randomness of a training batch of ``n`` rows (none for likelihood-based models)."""
+        return {}
 
     @property
     def device(self) -> torch.device:
@@ -148,8 +159,8 @@ class ConditionalModel(ConfigMixin, nn.Module):
         return (p for p in self.parameters() if id(p) not in shared)
 
     # -- each family implements these on validated tensors --------------------------------------
-    def loss(self, x: torch.Tensor, e: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-        """Training loss on a batch (mean over rows)."""
+    def loss(self, x: torch.Tensor, e: torch.Tensor, noise: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Training loss on a batch (mean over rows), given its randomness ``noise``."""
         raise NotImplementedError
 
     def log_prob_e(self, x: torch.Tensor, e: torch.Tensor) -> torch.Tensor:
