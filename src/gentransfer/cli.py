@@ -144,7 +144,8 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
     study.check()
     run = open_run_dir(args.out or default_run_dir(f"simulate-{args.sim_command}"),
                        {"study": args.sim_command, **study.to_dict()}, overwrite=args.overwrite)
-    summary = run_study(study, run, n_jobs=args.jobs, progress=not args.no_progress)
+    summary = run_study(study, run, n_jobs=args.jobs, progress=not args.no_progress, backend=args.backend,
+                        scheduler=args.scheduler)
     print(summary)
     print(f"results in {run}")
     return 0
@@ -182,7 +183,8 @@ def _cmd_digits(args: argparse.Namespace) -> int:
     study.check()
     run = open_run_dir(args.out or default_run_dir(f"digits-{args.setting}"),
                        {"study": "digits", **study.to_dict()}, overwrite=args.overwrite)
-    print(run_digits(study, run, n_jobs=args.jobs, progress=not args.no_progress))
+    print(run_digits(study, run, n_jobs=args.jobs, progress=not args.no_progress, backend=args.backend,
+                     scheduler=args.scheduler))
     print(f"results in {run}")
     return 0
 
@@ -329,6 +331,11 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--seed", type=int, default=0)
     ev.set_defaults(handler=_cmd_evaluate)
 
+    def backend_flags(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--backend", choices=["local", "dask"], default="local",
+                       help="local: joblib processes; dask: a Dask cluster (--scheduler) or a local one")
+        p.add_argument("--scheduler", help="Dask scheduler address, e.g. tcp://head-node:8786")
+
     sim = sub.add_parser("simulate", help="simulation studies with known true densities")
     sim_sub = sim.add_subparsers(dest="sim_command", required=True, parser_class=_Parser)
     for kind, help_text in (("conditional", "conditional transfer under the shared embedding condition"),
@@ -337,7 +344,8 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--quick", action="store_true", help="reduced grid: a few minutes on 2 cores")
         p.add_argument("--out", help=f"run folder (default: runs/simulate-{kind}-<time>); reused to resume")
         p.add_argument("--overwrite", action="store_true", help="replace a run folder with another config")
-        p.add_argument("--jobs", type=int, default=2, help="parallel worker processes (joblib)")
+        p.add_argument("--jobs", type=int, default=2, help="parallel worker processes")
+        backend_flags(p)
         p.add_argument("--designs", type=_str_list, help="default,misspecified")
         p.add_argument("--families", type=_str_list, help="flow,diffusion")
         p.add_argument("--strategies", type=_str_list, help="scratch,freeze-shared,finetune")
@@ -355,7 +363,8 @@ def build_parser() -> argparse.ArgumentParser:
     dig.add_argument("--config", help="TOML file of settings, e.g. configs/digits-cpu-quick.toml")
     dig.add_argument("--out", help="run folder (default: runs/digits-<setting>-<time>); reused to resume")
     dig.add_argument("--overwrite", action="store_true", help="replace a run folder with another config")
-    dig.add_argument("--jobs", type=int, default=1, help="parallel worker processes (joblib)")
+    dig.add_argument("--jobs", type=int, default=1, help="parallel worker processes")
+    backend_flags(dig)
     dig.add_argument("--n-source", dest="n_source", type=_int_list, help="e.g. 1000,5000,10000,60000")
     dig.add_argument("--seeds", type=_int_list, help="e.g. 0,1,2")
     dig.add_argument("--strategies", type=_str_list, help="scratch,freeze-shared,finetune")

@@ -55,10 +55,12 @@ def digits_markdown(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def run_digits(study: digits.DigitsStudy, run: Path, *, n_jobs: int = 1, progress: bool = True) -> str:
+def run_digits(study: digits.DigitsStudy, run: Path, *, n_jobs: int = 1, progress: bool = True,
+               backend: str = "local", scheduler: str | None = None) -> str:
     """Run (or resume) the digits sweep; returns the markdown summary it also writes."""
     rows = run_sweep(digits.build_jobs(study), partial(digits.run_job, run_dir=str(run)), run / "results.csv",
-                     digits.COLUMNS, digits.ROW_KEYS, digits.job_rows, n_jobs=n_jobs, progress=progress)
+                     digits.COLUMNS, digits.ROW_KEYS, digits.job_rows, n_jobs=n_jobs, progress=progress,
+                     backend=backend, scheduler=scheduler)
     rows = [r for r in rows if r["setting"] == study.setting]
     summary = digits_markdown(rows)
     atomic_write_bytes(run / "summary.md", summary.encode())

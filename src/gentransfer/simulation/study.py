@@ -14,11 +14,12 @@ from gentransfer.simulation.sweep import run_sweep
 __all__ = ["run_study"]
 
 
-def run_study(study: Any, run: Path, *, n_jobs: int = 2, progress: bool = True) -> str:
+def run_study(study: Any, run: Path, *, n_jobs: int = 2, progress: bool = True, backend: str = "local",
+              scheduler: str | None = None) -> str:
     """Run (or resume) a conditional or unconditional study; returns the markdown summary it writes."""
     kind: ModuleType = conditional if isinstance(study, conditional.ConditionalStudy) else unconditional
     rows = run_sweep(kind.build_jobs(study), kind.run_job, run / "results.csv", kind.COLUMNS, kind.ROW_KEYS,
-                     kind.job_rows, n_jobs=n_jobs, progress=progress)
+                     kind.job_rows, n_jobs=n_jobs, progress=progress, backend=backend, scheduler=scheduler)
     wanted = {(d, f) for d in study.designs for f in study.families}
     rows = [r for r in rows if (r["design"], r["family"]) in wanted]
     if kind is conditional:

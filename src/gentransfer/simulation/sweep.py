@@ -82,7 +82,7 @@ def _call(job_fn: Callable[[dict[str, Any]], list[Row]], job: dict[str, Any]) ->
 def run_sweep(jobs: Sequence[dict[str, Any]], job_fn: Callable[[dict[str, Any]], list[Row]],
               csv_path: str | os.PathLike[str], columns: Sequence[str], row_keys: Sequence[str],
               job_rows: Callable[[dict[str, Any]], list[dict[str, Any]]], *, n_jobs: int = 1,
-              progress: bool = True) -> list[Row]:
+              progress: bool = True, backend: str = "local", scheduler: str | None = None) -> list[Row]:
     """Run the jobs not yet in ``csv_path`` (in parallel with joblib) and return all rows.
 
     Args:
@@ -92,8 +92,12 @@ def run_sweep(jobs: Sequence[dict[str, Any]], job_fn: Callable[[dict[str, Any]],
         columns: CSV columns.
         row_keys: columns that identify a row (e.g. design, family, strategy, n_s, seed).
         job_rows: ``job -> key dicts`` of the rows a job will produce (to skip finished jobs).
-        n_jobs: worker processes (1 runs in this process).
+        n_jobs: worker processes (1 runs in this process; with ``dask`` and no scheduler, the
+            size of the local cluster started for the sweep).
         progress: show a progress bar over jobs.
+        backend: ``"local"`` (joblib) or ``"dask"`` (Dask distributed: a cluster's scheduler at
+            ``scheduler``, e.g. ``tcp://host:8786``, or a local cluster if ``None``). Jobs are
+            seeded, so the rows are the same whatever the backend.
     """
     path = Path(csv_path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -101,15 +105,47 @@ def run_sweep(jobs: Sequence[dict[str, Any]], job_fn: Callable[[dict[str, Any]],
     _repair(path, finished, columns)
     done = {job_key(r, row_keys) for r in finished}
     todo = [j for j in jobs if not all(job_key(k, row_keys) in done for k in job_rows(j))]
-    bar = tqdm(total=len(todo), disable=not progress, desc="sweep jobs")
-    if n_jobs == 1:
-        results: Iterable[list[Row]] = (_call(job_fn, j) for j in todo)
+    bar = tqdm(total=len(todo), disable=not progress, desc=f"sweep jobs ({backend})")
+    if backend == "dask":
+        _run_dask(todo, job_fn, path, columns, bar, n_jobs, scheduler)
+    elif backend == "local":
+        if n_jobs == 1:
+            results: Iterable[list[Row]] = (_call(job_fn, j) for j in todo)
+        else:
+            results = Parallel(n_jobs=n_jobs, return_as="generator_unordered")(
+                delayed(_call)(job_fn, j) for j in todo
+            )
+        for rows in results:
+            _append(path, rows, columns)
+            bar.update(1)
     else:
-        results = Parallel(n_jobs=n_jobs, return_as="generator_unordered")(
-            delayed(_call)(job_fn, j) for j in todo
-        )
-    for rows in results:
-        _append(path, rows, columns)
-        bar.update(1)
+        from gentransfer.errors import ConfigError
+
+        raise ConfigError(f"unknown sweep backend {backend!r}", "use --backend local or --backend dask")
     bar.close()
     return read_rows(path)
+
+
+def _run_dask(todo, job_fn, path: Path, columns, bar, n_jobs: int, scheduler: str | None) -> None:
+    """Jobs as Dask futures; rows are appended by this process as each future completes."""
+    try:
+        from dask.distributed import Client, LocalCluster, as_completed
+    except ImportError:
+        from gentransfer.errors import ConfigError
+
+        raise ConfigError("the dask backend needs Dask distributed",
+                          "pip install 'gentransfer[cluster]' (or dask[distributed])") from None
+    cluster = None
+    if scheduler is None:
+        cluster = LocalCluster(n_workers=max(1, n_jobs), threads_per_worker=1, processes=True,
+                               dashboard_address=None)
+    client = Client(scheduler or cluster)
+    try:
+        futures = [client.submit(_call, job_fn, job, pure=False) for job in todo]
+        for future in as_completed(futures):
+            _append(path, future.result(), columns)
+            bar.update(1)
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
