@@ -10,6 +10,7 @@ label counts, next to the real-vs-real floor.
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -20,6 +21,7 @@ import torch
 from gentransfer.data import mnist_source, usps_paper_split
 from gentransfer.diffusion import ConditionalDiffusion
 from gentransfer.diffusion.unet import UNetEps, unet_time_embed_dim
+from gentransfer.distributed import is_main
 from gentransfer.errors import ConfigError
 from gentransfer.metrics import wasserstein1
 from gentransfer.nn import SharedEmbedding
@@ -115,7 +117,9 @@ def _to_image(x: torch.Tensor) -> torch.Tensor:
 
 def _device(name: str) -> torch.device:
     if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "cuda" and "LOCAL_RANK" in os.environ:  # one GPU per process under torchrun
+        return torch.device(f"cuda:{os.environ['LOCAL_RANK']}")
     return torch.device(name)
 
 
@@ -131,7 +135,7 @@ def run_job(job: dict[str, Any], run_dir: str | None = None) -> list[dict[str, A
     torch.manual_seed(seed)
     source = new_model(s).to(device)
     source_seconds = 0.0
-    out = Path(run_dir) / "models" / f"{job['source']}-ns{job['n_s']}-seed{seed}" if run_dir else None
+    out = Path(run_dir) / "models" / f"{job['source']}-ns{job['n_s']}-seed{seed}" if run_dir and is_main() else None
     if job["n_s"] > 0:
         src_digit = digit if job["source"] == "mnist-digit" else None
         xs, ys = mnist_source(job["n_s"], seed=seed, digit=src_digit)

@@ -49,6 +49,10 @@ def read_rows(path: str | os.PathLike[str]) -> list[Row]:
 
 
 def _append(path: Path, rows: Iterable[Row], columns: Sequence[str]) -> None:
+    from gentransfer.distributed import is_main
+
+    if not is_main():  # under torchrun every rank runs the job; one writes its rows
+        return
     new = not path.is_file() or path.stat().st_size == 0
     with open(path, "a", newline="") as fh:
         writer = csv.DictWriter(fh, fieldnames=list(columns), extrasaction="ignore")
