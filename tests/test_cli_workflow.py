@@ -128,10 +128,12 @@ def _prepare(d: Path, kind: str) -> None:
 BAD = [
     # (setup, arguments, words the one-line error must contain)
     (None, ["fit-source", "--data", "missing.npz", "--family", "flow", "--out", "o"], "data file not found"),
-    ("unsupported", ["fit-source", "--data", "bad.parquet", "--family", "flow", "--out", "o"], "unsupported data format"),
+    ("unsupported", ["fit-source", "--data", "bad.parquet", "--family", "flow", "--out", "o"],
+     "unsupported data format"),
     ("not_npz", ["fit-source", "--data", "bad.npz", "--family", "flow", "--out", "o"], "not a readable .npz"),
     ("nan", ["fit-source", "--data", "bad.npz", "--family", "flow", "--out", "o"], "NaN or inf"),
-    ("inf", ["fit-target", "--source", "src", "--data", "bad.npz", "--strategy", "scratch", "--out", "o"], "NaN or inf"),
+    ("inf", ["fit-target", "--source", "src", "--data", "bad.npz", "--strategy", "scratch", "--out", "o"],
+     "NaN or inf"),
     ("empty", ["fit-source", "--data", "bad.npz", "--family", "flow", "--out", "o"], "is empty"),
     ("mismatch", ["fit-source", "--data", "bad.npz", "--family", "flow", "--out", "o"], "rows but"),
     ("dup_csv", ["fit-source", "--data", "bad.csv", "--family", "flow", "--out", "o"], "duplicate column names"),

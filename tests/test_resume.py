@@ -12,7 +12,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from gentransfer import ConfigError, ConditionalDiffusion, fit
+from gentransfer import ConditionalDiffusion, ConfigError, fit
 from gentransfer.checkpoint import CHECKPOINT_NAME, load_checkpoint
 
 SCRIPT = textwrap.dedent(

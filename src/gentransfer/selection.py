@@ -20,8 +20,10 @@ from gentransfer.models.base import ConditionalModel
 
 __all__ = ["heldout_loss_rows", "StrategyChoice", "choose_strategy"]
 
-# Fixed noise levels for comparing diffusion models: their training loss is random in t and noise.
-_LEVELS = (0.05, 0.2, 0.5, 0.8)
+# Fixed noise levels and draws for comparing diffusion models (their training loss is random in t
+# and noise): enough of them that each row's loss is precise, so the paired test has power.
+_LEVELS = (0.02, 0.05, 0.1, 0.2, 0.35, 0.5, 0.65, 0.8)
+_DRAWS = 4
 
 
 @torch.no_grad()
@@ -35,11 +37,12 @@ def heldout_loss_rows(model: ConditionalModel, x: Any, z: Any = None, zc: Any = 
     gen = torch.Generator().manual_seed(seed + 4242)
     total = torch.zeros(len(xt))
     for level in _LEVELS:
-        t = torch.full((len(xt),), level)
-        noise = torch.randn(xt.shape, generator=gen)
-        pred = model.network(model.schedule.add_noise(xt, noise.to(xt.device), t.to(xt.device)), t.to(xt.device), e)
-        total += ((pred.cpu() - noise) ** 2).mean(dim=1)
-    return (total / len(_LEVELS)).numpy().astype(np.float64)
+        t = torch.full((len(xt),), level, device=xt.device)
+        for _ in range(_DRAWS):
+            noise = torch.randn(xt.shape, generator=gen)
+            pred = model.network(model.schedule.add_noise(xt, noise.to(xt.device), t), t, e)
+            total += ((pred.cpu() - noise) ** 2).mean(dim=1)
+    return (total / (len(_LEVELS) * _DRAWS)).numpy().astype(np.float64)
 
 
 @dataclass
