@@ -151,8 +151,22 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_digits(args: argparse.Namespace) -> int:
+def _read_toml(path: str) -> dict:
+    """A TOML config file as a dict; unreadable or invalid files are one-line errors."""
     import tomllib
+
+    from gentransfer.errors import ConfigError
+
+    try:
+        with open(path, "rb") as fh:
+            return tomllib.load(fh)
+    except OSError as err:
+        raise ConfigError(f"cannot read config {path} ({err.strerror})", "check the path") from None
+    except tomllib.TOMLDecodeError as err:
+        raise ConfigError(f"{path} is not valid TOML ({err})", "fix the file") from None
+
+
+def _cmd_digits(args: argparse.Namespace) -> int:
     from dataclasses import fields
 
     from gentransfer.digits.run import run_digits
@@ -160,15 +174,7 @@ def _cmd_digits(args: argparse.Namespace) -> int:
     from gentransfer.errors import ConfigError
     from gentransfer.runs import default_run_dir, open_run_dir
 
-    values: dict = {}
-    if args.config:
-        try:
-            with open(args.config, "rb") as fh:
-                values = tomllib.load(fh)
-        except OSError as err:
-            raise ConfigError(f"cannot read config {args.config} ({err.strerror})", "check the path") from None
-        except tomllib.TOMLDecodeError as err:
-            raise ConfigError(f"{args.config} is not valid TOML ({err})", "fix the file") from None
+    values = _read_toml(args.config) if args.config else {}
     known = {f.name for f in fields(DigitsStudy)}
     unknown = sorted(set(values) - known)
     if unknown:
@@ -198,19 +204,12 @@ DATA_KEYS = ("x_columns", "z_columns", "zc_columns")
 
 def _settings(args: argparse.Namespace, keys: tuple[str, ...]) -> dict:
     """Resolve settings: the TOML --config first, then every flag given on the command line."""
-    import tomllib
 
     from gentransfer.errors import ConfigError
 
     values: dict = {}
     if getattr(args, "config", None):
-        try:
-            with open(args.config, "rb") as fh:
-                values = tomllib.load(fh)
-        except OSError as err:
-            raise ConfigError(f"cannot read config {args.config} ({err.strerror})", "check the path") from None
-        except tomllib.TOMLDecodeError as err:
-            raise ConfigError(f"{args.config} is not valid TOML ({err})", "fix the file") from None
+        values = _read_toml(args.config)
         version = values.pop("gentransfer_config", CONFIG_VERSION)
         if version != CONFIG_VERSION:
             raise ConfigError(f"{args.config} is config version {version!r}, this gentransfer reads {CONFIG_VERSION}",
