@@ -25,6 +25,30 @@ SCRIPT = textwrap.dedent(
 )
 
 
+def _single(tmp_path, script):
+    one = subprocess.run([sys.executable, str(script), str(tmp_path / "c1"), str(tmp_path / "one.json")],
+                         capture_output=True, text=True, timeout=300)
+    assert one.returncode == 0, one.stderr
+    return json.loads((tmp_path / "one.json").read_text())
+
+
+def test_accelerate_launch_runs_the_same_loop(tmp_path):
+    """`accelerate launch --multi_gpu` starts processes through torch.distributed.run; on a CPU
+    machine they join with gloo, and the loop is the same."""
+    script = tmp_path / "train.py"
+    script.write_text(SCRIPT)
+    a = _single(tmp_path, script)
+    launcher = [sys.executable, "-c", "from accelerate.commands.launch import main; main()"]
+    out = subprocess.run([*launcher, "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
+                          "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", "29517",
+                          str(script), str(tmp_path / "c3"), str(tmp_path / "acc.json")],
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    b = json.loads((tmp_path / "acc.json").read_text())
+    assert b["world"] == 2
+    assert max(abs(p - q) for p, q in zip(a["losses"], b["losses"], strict=True)) < 1e-5
+
+
 def test_two_gloo_processes_match_one(tmp_path):
     script = tmp_path / "train.py"
     script.write_text(SCRIPT)
