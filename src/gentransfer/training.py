@@ -222,7 +222,7 @@ def fit(model: ConditionalModel, x: Any, z: Any = None, zc: Any = None, *,
 
     best = (math.inf, 0, copy.deepcopy(model.state_dict()))
     history: list[dict[str, float]] = []
-    bad_evals, step, first, start = 0, 0, 1, time.perf_counter()
+    bad_evals, first, start = 0, 1, time.perf_counter()
     fingerprint = {"train": asdict(cfg) | {"progress": None, "checkpoint_every": None},
                    "model": getattr(model, "config", None),
                    "strategy": model.strategy, "rows": len(xt)}
@@ -246,8 +246,8 @@ def fit(model: ConditionalModel, x: Any, z: Any = None, zc: Any = None, *,
     bar = tqdm(total=cfg.steps, initial=first - 1, disable=not cfg.progress,
                desc=f"fit {model.family}/{model.strategy}")
     step = first - 1
-    stopped = first > cfg.steps or bad_evals >= cfg.patience
-    for step in range(first, cfg.steps + 1 if not stopped else first):
+    last = step if bad_evals >= cfg.patience else cfg.steps  # a resumed run that had stopped early
+    for step in range(first, last + 1):
         # The global batch and its noise are drawn identically on every process; each takes its rows.
         idx = torch.randint(0, len(xtr), (batch,), generator=gen)[rows].to(xtr.device)
         noise = {k: v[rows] for k, v in model.draw_noise(batch, gen).items()}

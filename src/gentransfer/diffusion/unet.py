@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 from gentransfer.config import ConfigMixin, register
+from gentransfer.errors import ConfigError
 
 __all__ = ["UNetEps", "unet_time_embed_dim"]
 
@@ -47,8 +48,6 @@ class UNetEps(ConfigMixin, nn.Module):
         from diffusers import UNet2DModel
 
         blocks = list(block_out_channels or [32, 64, 64])
-        from gentransfer.errors import ConfigError
-
         if x_dim != channels * sample_size**2:
             raise ConfigError(f"x_dim={x_dim} is not channels x sample_size^2 = {channels * sample_size**2}",
                               "flatten images to channels * side * side columns")

@@ -177,19 +177,3 @@ def run_job(job: dict[str, Any], run_dir: str | None = None) -> list[dict[str, A
                       title=f"{strategy}, n_s={job['n_s']}, W1={row['W1']:.3f}")
     return rows
 
-
-def time_train_steps(study: dict[str, Any], steps: int = 5, batch: int = 128) -> float:
-    """Seconds per training step of the study's model at ``batch`` (for sizing configs)."""
-    model = new_model(study)
-    x = torch.randn(batch, 256)
-    z = torch.randint(0, 10, (batch, 1)).float() if study["setting"] == "conditional" else None
-    opt = torch.optim.Adam(model.parameters(), 1e-3)
-    model(x, z, None).backward()  # warm-up
-    start = time.perf_counter()
-    for _ in range(steps):
-        opt.zero_grad()
-        model(x, z, None).backward()
-        opt.step()
-    return (time.perf_counter() - start) / steps
-
-

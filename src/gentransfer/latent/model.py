@@ -13,7 +13,6 @@ only its decoder), (2) the prior on the codes, when it is trainable (the source 
 
 from __future__ import annotations
 
-import copy
 from typing import Any
 
 import torch
@@ -102,7 +101,7 @@ def fit_latent(model: LatentModel, x: Any, *, autoencoder_config: TrainConfig | 
         bank = model.prior.sample(n=bank_size, generator=torch.Generator().manual_seed(seed + 17))
         ae.match_to(bank)
     try:
-        results["autoencoder"] = fit(ae, xt, config=_with_seed(autoencoder_config, seed))
+        results["autoencoder"] = fit(ae, xt, config=autoencoder_config, seed=seed)
     finally:
         ae.match_to(None)
     with torch.no_grad():
@@ -110,13 +109,6 @@ def fit_latent(model: LatentModel, x: Any, *, autoencoder_config: TrainConfig | 
         model.noise_std.copy_((ae.decode(codes) - xt).std(dim=0))
     if not model.prior_is_frozen():
         model.prior.strategy = model.strategy
-        results["prior"] = fit(model.prior, codes, config=_with_seed(prior_config, seed))
+        results["prior"] = fit(model.prior, codes, config=prior_config, seed=seed)
     return results
 
-
-def _with_seed(config: TrainConfig | dict[str, Any] | None, seed: int) -> dict[str, Any]:
-    if isinstance(config, TrainConfig):
-        from dataclasses import asdict
-
-        config = asdict(config)
-    return {**copy.deepcopy(config or {}), "seed": seed}

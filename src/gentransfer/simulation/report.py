@@ -33,6 +33,14 @@ def aggregate(rows: Sequence[Row], metric: str) -> dict[tuple[str, str, str, int
     return out
 
 
+def paired_gain(base: dict[int, float], other: dict[int, float]) -> tuple[float, float, int]:
+    """Mean over shared seeds of ``base - other``, its standard error and the number of seeds."""
+    diffs = np.asarray([base[s] - other[s] for s in sorted(set(base) & set(other))])
+    if len(diffs) < 2:
+        return float("nan"), float("nan"), len(diffs)
+    return float(diffs.mean()), float(diffs.std(ddof=1) / np.sqrt(len(diffs))), len(diffs)
+
+
 def gain_over_scratch(rows: Sequence[Row], metric: str, design: str, family: str, strategy: str,
                       n_s: int) -> tuple[float, float, int]:
     """Paired (by seed) mean of ``scratch - strategy`` at ``n_s``, its standard error and count.
@@ -43,10 +51,7 @@ def gain_over_scratch(rows: Sequence[Row], metric: str, design: str, family: str
                if (r["design"], r["family"], r["strategy"]) == (design, family, "scratch")}
     other = {int(r["seed"]): _num(r[metric]) for r in rows
              if (r["design"], r["family"], r["strategy"], int(r["n_s"])) == (design, family, strategy, n_s)}
-    diffs = np.asarray([scratch[s] - other[s] for s in sorted(set(scratch) & set(other))])
-    if len(diffs) < 2:
-        return float("nan"), float("nan"), len(diffs)
-    return float(diffs.mean()), float(diffs.std(ddof=1) / np.sqrt(len(diffs))), len(diffs)
+    return paired_gain(scratch, other)
 
 
 def trend(rows: Sequence[Row], metric: str, design: str, family: str, strategy: str) -> float:
@@ -156,11 +161,7 @@ def _paired(rows: Sequence[Row], a: str, b: str, **where: Any) -> tuple[float, f
             return all(str(r[k]) == str(v) for k, v in where.items() if not (k == "n_s" and route.endswith("scratch")))
 
         return {int(r["seed"]): _num(r["W1"]) for r in rows if _route(r) == route and keep(r)}
-    ra, rb = pick(a), pick(b)
-    diffs = np.asarray([rb[k] - ra[k] for k in sorted(set(ra) & set(rb))])
-    if len(diffs) < 2:
-        return float("nan"), float("nan"), len(diffs)
-    return float(diffs.mean()), float(diffs.std(ddof=1) / np.sqrt(len(diffs))), len(diffs)
+    return paired_gain(pick(b), pick(a))
 
 
 def unconditional_markdown(rows: Sequence[Row], d_main: int) -> str:

@@ -37,6 +37,4 @@ def run_study(study: Any, run: Path, *, n_jobs: int = 2, progress: bool = True, 
 
 def _as_series(row: dict[str, Any]) -> dict[str, Any]:
     """Fold the route into the strategy name so the generic report draws one line per route."""
-    name = row["strategy"] if row["model"] == "latent" else f"plain-{row['strategy']}"
-    name = "scratch" if (row["model"], row["strategy"]) == ("latent", "scratch") else name
-    return {**row, "strategy": name}
+    return {**row, "strategy": row["strategy"] if row["model"] == "latent" else f"plain-{row['strategy']}"}

@@ -79,8 +79,12 @@ def _repair(path: Path, rows: list[Row], columns: Sequence[str]) -> None:
 def _call(job_fn: Callable[[dict[str, Any]], list[Row]], job: dict[str, Any]) -> list[Row]:
     import torch
 
-    torch.set_num_threads(1)  # one core per job: the parallelism is across jobs
-    return job_fn(job)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # one core per job: the parallelism is across jobs (and rows match)
+    try:
+        return job_fn(job)
+    finally:
+        torch.set_num_threads(threads)
 
 
 def run_sweep(jobs: Sequence[dict[str, Any]], job_fn: Callable[[dict[str, Any]], list[Row]],
