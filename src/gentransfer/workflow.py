@@ -96,22 +96,21 @@ def fit_source(data: Table, family: str, out: str | Path, *, model: dict[str, An
     if data.z is None:
         raise DataError(f"{data.source} has no shared conditions z",
                         "name the shared condition columns (--z-columns) or store array 'z'")
+    kwargs = dict(model or {})  # the model's constructor arguments; `model` itself is recorded as given
+    n_classes = kwargs.pop("n_classes", None)
+    if n_classes is not None and data.z.shape[1] != 1:
+        raise DataError(f"{data.source}: class labels need one z column, got {data.z.shape[1]}",
+                        "pass a single label column as z")
     run = prepare_out_dir(out, overwrite=overwrite, resume=resume)
     scaling = {"x": _stats(data.x), "z": _stats(data.z), "zc": _stats(data.zc)}
-    torch.manual_seed(seed)
-    model = dict(model or {})
-    n_classes = model.pop("n_classes", None)
+    torch.manual_seed(seed)  # before any weights are made
     if n_classes is not None:  # z is a class label: h is a lookup table, and z is not standardised
-        if data.z.shape[1] != 1:
-            raise DataError(f"{data.source}: class labels need one z column, got {data.z.shape[1]}",
-                            "pass a single label column as z")
-        model["embedding"] = SharedEmbedding(1, model.pop("embed_dim", 4), n_classes=n_classes)
+        kwargs["embedding"] = SharedEmbedding(1, kwargs.pop("embed_dim", 4), n_classes=n_classes)
         scaling["z"] = None
     net = FAMILIES[family](x_dim=data.x.shape[1], z_dim=data.z.shape[1],
-                           zc_dim=0 if data.zc is None else data.zc.shape[1], **model)
-    model = {k: v for k, v in model.items() if k != "embedding"} | ({"n_classes": n_classes} if n_classes else {})
+                           zc_dim=0 if data.zc is None else data.zc.shape[1], **kwargs)
     write_json(run / "config.json", {**(settings or {}), "role": "source", "family": family, "seed": seed,
-                                     "model": model, "train": train or {}})
+                                     "model": model or {}, "train": train or {}})
     write_json(run / "scaling.json", scaling)
     result = _train(net, _apply(data.x, scaling["x"]), _apply(data.z, scaling["z"]),
                     _apply(data.zc, scaling["zc"]), {**(train or {}), "seed": seed}, run, resume)
