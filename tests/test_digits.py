@@ -58,8 +58,8 @@ def test_unconditional_setting_refuses_freeze_shared():
         build_jobs(tiny_study(setting="unconditional"))
 
 
-@pytest.mark.parametrize("name,steps", [("ddpm", 1000), ("ddim", 50), ("dpm++", 20)])
-def test_diffusers_samplers_follow_the_same_process(name, steps):
+@pytest.mark.parametrize("name,steps,sd_tol", [("ddpm", 1000, 0.03), ("ddim", 50, 0.03), ("dpm++", 20, 0.01)])
+def test_diffusers_samplers_follow_the_same_process(name, steps, sd_tol):
     import sys
     from pathlib import Path
 
@@ -69,4 +69,24 @@ def test_diffusers_samplers_follow_the_same_process(name, steps):
     gen = torch.Generator().manual_seed(0)
     x = run_sampler(name, exact_eps, SCHEDULE, torch.randn(20000, 2, generator=gen), steps, gen)
     assert torch.allclose(x.mean(0), MU, atol=0.03)
-    assert torch.allclose(x.std(0), torch.full((2,), SD), atol=0.03)  # first-order samplers: ~5% at 20-50 steps
+    # DDIM is first order and uniform in time: ~5% too narrow at 50 steps; DPM++ on a log-SNR grid: <2%
+    assert torch.allclose(x.std(0), torch.full((2,), SD), atol=sd_tol)
+
+
+def test_fast_sampler_resolves_near_constant_directions():
+    """Pixels that are almost always -1 or 1 are low-variance directions, settled at low noise."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from test_diffusion import SCHEDULE
+
+    sd = 0.1
+
+    def eps(x, t):
+        m, sig = SCHEDULE.marginal(t)
+        return sig[:, None] * x / (m[:, None] ** 2 * sd**2 + sig[:, None] ** 2)
+
+    gen = torch.Generator().manual_seed(0)
+    x = run_sampler("dpm++", eps, SCHEDULE, torch.randn(20000, 2, generator=gen), 20, gen)
+    assert torch.allclose(x.std(0), torch.full((2,), sd), rtol=0.03)  # time-uniform DPM++: 0.49 sd  # first-order samplers: ~5% at 20-50 steps

@@ -72,6 +72,9 @@ def test_unconditional_job_grid():
 def test_designs_share_the_latent_only_when_specified():
     d, m = get_unconditional_design("default"), get_unconditional_design("misspecified")
     rng = np.random.default_rng(0)
-    radius = np.linalg.norm(d.ring(2000, rng), axis=1)
+    radius = np.linalg.norm(get_unconditional_design("ring").latent(2000, rng), axis=1)
     assert abs(radius.mean() - 1.0) < 0.01 and abs(radius.std() - 0.1) < 0.01
+    u = d.latent(4000, rng)  # 8 modes on the unit circle, sd 0.1
+    modes = np.round(np.arctan2(u[:, 1], u[:, 0]) / (2 * np.pi / 8)) % 8
+    assert abs(np.linalg.norm(u, axis=1).mean() - 1.0) < 0.02 and np.bincount(modes.astype(int)).min() > 400
     assert d.sample_source(5, rng).shape == (5, 8) and m.sample_source(5, rng).shape == (5, 8)

@@ -72,6 +72,20 @@ def test_finetune_copies_head_tensors_where_shapes_allow(fitted_source):
     assert copied, "hidden layers of matching shape should start from the source"
 
 
+def test_warm_started_freeze_shared_keeps_h_frozen_and_starts_from_the_source_head(fitted_source):
+    cold = transfer(fitted_source, "freeze-shared")
+    warm = transfer(fitted_source, "freeze-shared", warm_start=True)
+    src = fitted_source.state_dict()
+    assert all(torch.equal(warm.state_dict()[k], v) for k, v in src.items())
+    assert not all(torch.equal(cold.state_dict()[k], v) for k, v in src.items() if not k.startswith("embedding."))
+    assert (cold.lr_scale, warm.lr_scale, transfer(fitted_source, "finetune").lr_scale) == (1.0, 0.3, 0.3)
+    before = _snapshot(warm.embedding)
+    fit(warm, *_data(120, 3, 2, seed=1), steps=20, eval_every=10)
+    assert all(torch.equal(before[k], v) for k, v in warm.embedding.state_dict().items())
+    with pytest.raises(ConfigError, match="scratch starts from fresh weights"):
+        transfer(fitted_source, "scratch", warm_start=True)
+
+
 def test_unknown_strategy_and_mismatched_shared_block(fitted_source):
     with pytest.raises(ConfigError, match="unknown transfer strategy 'freeze'"):
         transfer(fitted_source, "freeze", x_dim=2)

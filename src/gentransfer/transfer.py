@@ -11,9 +11,15 @@ strategy           shared part                   head            training on the
 =================  ============================  ==============  ================================
 ``scratch``        fresh                         fresh           everything (non-transfer model)
 ``freeze-shared``  the source's, frozen          fresh           the head only (the SEC estimator)
-``finetune``       the source's                  source's where  everything, learning rate
-                                                 shapes match    scaled by ``lr_scale``
+``finetune``       the source's                  source's where  everything
+                                                 shapes match
 =================  ============================  ==============  ================================
+
+``warm_start=True`` starts a ``freeze-shared`` head from the source's weights too (where shapes
+match): the paper's MNIST -> USPS recipe, "fine-tune with the class embedding frozen". The SEC
+estimator fits the head on the target either way; the warm start only changes where the
+optimiser begins. A warm-started head is trained at ``WARM_LR_SCALE`` times the learning rate,
+so the first steps refine the source's solution instead of undoing it.
 """
 
 from __future__ import annotations
@@ -26,7 +32,7 @@ from torch import nn
 
 from gentransfer.errors import ConfigError
 
-__all__ = ["Strategy", "STRATEGIES", "transfer", "get_strategy", "shared_module"]
+__all__ = ["Strategy", "STRATEGIES", "WARM_LR_SCALE", "transfer", "get_strategy", "shared_module"]
 
 
 @dataclass(frozen=True)
@@ -36,8 +42,10 @@ class Strategy:
     name: str
     reuse_shared: bool
     freeze_shared: bool
-    reuse_head: bool
-    lr_scale: float = 1.0
+    reuse_head: bool  # the default; transfer(..., warm_start=...) overrides it
+
+
+WARM_LR_SCALE = 0.3  # learning-rate factor for a head that starts from the source's weights
 
 
 STRATEGIES: dict[str, Strategy] = {
@@ -45,7 +53,7 @@ STRATEGIES: dict[str, Strategy] = {
     for s in (
         Strategy("scratch", reuse_shared=False, freeze_shared=False, reuse_head=False),
         Strategy("freeze-shared", reuse_shared=True, freeze_shared=True, reuse_head=False),
-        Strategy("finetune", reuse_shared=True, freeze_shared=False, reuse_head=True, lr_scale=0.3),
+        Strategy("finetune", reuse_shared=True, freeze_shared=False, reuse_head=True),
     )
 }
 
@@ -71,17 +79,21 @@ def _copy_matching_head(source: nn.Module, target: nn.Module) -> int:
     return len(matched)
 
 
-def transfer(source: nn.Module, strategy: str, **target_config: Any) -> nn.Module:
+def transfer(source: nn.Module, strategy: str, *, warm_start: bool | None = None,
+             **target_config: Any) -> nn.Module:
     """Build the target model from a fitted source model under ``strategy``.
 
     Args:
         source: a fitted gentransfer model (any family).
         strategy: ``"scratch"``, ``"freeze-shared"`` or ``"finetune"``.
+        warm_start: start the head from the source's weights where shapes match; ``None`` takes
+            the strategy's default (``finetune`` only). Not allowed with ``scratch``.
         **target_config: the target's own settings, e.g. ``x_dim=2, zc_dim=1``; anything not
             given is the source's (same architecture).
 
     Returns:
-        An untrained target model; ``target.strategy`` records the strategy, and under
+        An untrained target model; ``target.strategy`` records the strategy,
+        ``target.lr_scale`` the learning-rate factor for training it, and under
         ``freeze-shared`` the shared part's parameters have ``requires_grad=False``.
 
     Example:
@@ -92,6 +104,10 @@ def transfer(source: nn.Module, strategy: str, **target_config: Any) -> nn.Modul
         (True, True)
     """
     plan = get_strategy(strategy)
+    warm = plan.reuse_head if warm_start is None else bool(warm_start)
+    if warm and not plan.reuse_shared:
+        raise ConfigError("scratch starts from fresh weights, so it cannot be warm-started",
+                          "drop warm_start, or choose freeze-shared or finetune")
     part = source.shared_part
     if part in target_config:
         raise ConfigError(f"transfer() chooses the {part} itself", f"drop the '{part}' argument")
@@ -104,9 +120,10 @@ def transfer(source: nn.Module, strategy: str, **target_config: Any) -> nn.Modul
     except TypeError as err:
         raise ConfigError(f"invalid target settings for {type(source).__name__}: {err}",
                           "pass only arguments of the source model's constructor") from None
-    if plan.reuse_head:
+    if warm:
         _copy_matching_head(source, target)
     if plan.freeze_shared and shared_module(target) is not None:
         shared_module(target).requires_grad_(False)
     target.strategy = plan.name
+    target.lr_scale = WARM_LR_SCALE if warm else 1.0
     return target

@@ -47,6 +47,9 @@ class DigitsStudy:
     split_seed: int = 0
     digit: int = 3
     source_digit_only: bool = False  # unconditional: pre-train on MNIST images of `digit` only
+    # freeze-shared starts the UNet from the source's weights, class embedding frozen: the paper's
+    # recipe. False fits a fresh UNet around the frozen embedding (the simulation's SEC estimator).
+    warm_start: bool = True
     unet: dict[str, Any] = field(default_factory=lambda: {"block_out_channels": [32, 64, 64],
                                                           "layers_per_block": 1, "attention": False})
     source_train: dict[str, Any] = field(default_factory=lambda: {
@@ -55,8 +58,8 @@ class DigitsStudy:
     target_train: dict[str, Any] = field(default_factory=lambda: {
         "steps": 1500, "batch_size": 128, "lr": 1e-3, "val_fraction": 0.05, "eval_every": 250, "patience": 4,
         "ema_decay": 0.995, "val_repeats": 2})
-    sampler: str = "ddim"
-    sample_steps: int = 50
+    sampler: str = "dpm++"
+    sample_steps: int = 20
     save_models: bool = True
     device: str = "auto"  # "auto": CUDA when available, else CPU
 
@@ -146,7 +149,8 @@ def run_job(job: dict[str, Any], run_dir: str | None = None) -> list[dict[str, A
     rows = []
     for strategy in job["strategies"]:
         torch.manual_seed(seed + 1)
-        target = transfer(source, strategy).to(device)
+        warm = {"warm_start": s.get("warm_start", True)} if strategy == "freeze-shared" else {}
+        target = transfer(source, strategy, **warm).to(device)
         start = time.perf_counter()
         result = fit(target, _to_model(split.fit_x), split.fit_y[:, None].float() if conditional else None,
                      config={**s["target_train"], "seed": seed})

@@ -5,10 +5,12 @@ A :class:`LatentModel` is a **prior** :math:`\hat P_U` (any unconditional gentra
 (the task-specific part) and a fitted per-coordinate noise level. Sampling is
 :math:`u \sim \hat P_U,\ x = \hat g(u) + \hat\sigma \odot \varepsilon`.
 
-:func:`fit_latent` fits it in two stages: (1) the autoencoder, pulled toward the prior's
+:func:`fit_latent` fits it in stages: (1) the autoencoder, pulled toward the prior's
 latent law by an MMD penalty when the prior is frozen (the SEC estimator: the target learns
 only its decoder), (2) the prior on the codes, when it is trainable (the source stage, or
-``scratch``: :math:`P_U` learned from the target alone).
+``scratch``: :math:`P_U` learned from the target alone), (3) optionally, the decoder and noise
+level refined by maximum likelihood through the (now fixed) prior
+(:class:`~gentransfer.latent.likelihood.DecoderLikelihood`).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from gentransfer.diffusion import ConditionalDiffusion
 from gentransfer.errors import ConfigError
 from gentransfer.flows import ConditionalFlow
 from gentransfer.latent.autoencoder import AutoEncoder
+from gentransfer.latent.likelihood import DecoderLikelihood
 from gentransfer.models.base import ConditionalModel, as_tensor
 from gentransfer.training import FitResult, TrainConfig, fit
 
@@ -88,15 +91,18 @@ class LatentModel(ConfigMixin, torch.nn.Module):
 
 def fit_latent(model: LatentModel, x: Any, *, autoencoder_config: TrainConfig | dict[str, Any] | None = None,
                prior_config: TrainConfig | dict[str, Any] | None = None, seed: int = 0,
-               bank_size: int = 4096) -> dict[str, FitResult]:
+               bank_size: int = 4096, likelihood_config: TrainConfig | dict[str, Any] | None = None,
+               draws: int = 4096) -> dict[str, FitResult]:
     """Fit a :class:`LatentModel` to ``x``: autoencoder, noise level, then (if trainable) the prior.
 
-    Returns the :class:`FitResult` of each stage that ran.
+    With ``likelihood_config``, the decoder and noise level are then refined by maximum
+    likelihood through the fixed prior, ``draws`` prior samples per step (a bank of
+    ``4 * draws``). Returns the :class:`FitResult` of each stage that ran.
     """
     xt = as_tensor(x, "x", model.x_dim)
     results: dict[str, FitResult] = {}
     ae = model.autoencoder
-    ae.strategy = model.strategy
+    ae.strategy, ae.lr_scale = model.strategy, getattr(model, "lr_scale", 1.0)
     if model.prior_is_frozen():
         bank = model.prior.sample(n=bank_size, generator=torch.Generator().manual_seed(seed + 17))
         ae.match_to(bank)
@@ -108,7 +114,14 @@ def fit_latent(model: LatentModel, x: Any, *, autoencoder_config: TrainConfig | 
         codes = ae.encode(xt)
         model.noise_std.copy_((ae.decode(codes) - xt).std(dim=0))
     if not model.prior_is_frozen():
-        model.prior.strategy = model.strategy
+        model.prior.strategy, model.prior.lr_scale = model.strategy, getattr(model, "lr_scale", 1.0)
         results["prior"] = fit(model.prior, codes, config=prior_config, seed=seed)
+    if likelihood_config is not None:
+        with torch.no_grad():
+            bank = model.prior.sample(n=4 * draws, generator=torch.Generator().manual_seed(seed + 29))
+        objective = DecoderLikelihood(ae.decoder, bank, model.noise_std, draws)
+        objective.strategy, objective.lr_scale = ae.strategy, ae.lr_scale
+        results["likelihood"] = fit(objective, xt, config=likelihood_config, seed=seed)
+        model.noise_std.copy_(objective.sigma.detach())
     return results
 

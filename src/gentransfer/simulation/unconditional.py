@@ -3,7 +3,8 @@
 Routes, per (design, family, d, seed):
 
 * ``latent / freeze-shared`` — the SEC estimator: ``P_U`` from a source latent model, frozen;
-  only the target's autoencoder (decoder ``g_t``) and noise level are fitted on the target.
+  only the target's autoencoder (decoder ``g_t``) and noise level are fitted on the target,
+  then refined by maximum likelihood through the frozen prior.
 * ``latent / scratch`` — the same pipeline with ``P_U`` learned from the target alone.
 * ``plain / scratch`` — the plain flow or diffusion fitted on ``X_t`` directly.
 * ``plain / finetune`` — a plain model pre-trained on ``X_s`` and fine-tuned on ``X_t``
@@ -61,6 +62,9 @@ class UnconditionalStudy:
         "diffusion": {"hidden": 128, "depth": 3}})
     autoencoder_train: dict[str, Any] = field(default_factory=lambda: {"steps": 4000, "lr": 2e-3, "patience": 20})
     prior_train: dict[str, Any] = field(default_factory=lambda: {"steps": 3000, "lr": 2e-3, "patience": 10})
+    # the target's decoder refined by maximum likelihood through the prior (both latent routes)
+    likelihood_train: dict[str, Any] | None = field(default_factory=lambda: {
+        "steps": 3000, "lr": 1e-3, "patience": 10, "batch_size": 64})
 
     @classmethod
     def quick(cls) -> UnconditionalStudy:
@@ -143,7 +147,8 @@ def run_job(job: dict[str, Any]) -> list[dict[str, Any]]:
                     source_seconds = time.perf_counter() - t0
                 t0 = time.perf_counter()
                 target = transfer(source, route)
-                fit_latent(target, xt, autoencoder_config=ae_train, prior_config=prior_train, seed=seed)
+                fit_latent(target, xt, autoencoder_config=ae_train, prior_config=prior_train, seed=seed,
+                           likelihood_config=s.get("likelihood_train"))
             else:
                 source = new_plain()
                 if route != "scratch":
