@@ -17,7 +17,7 @@ from gentransfer import load_pretrained
 from gentransfer.data import usps_paper_split
 from gentransfer.metrics import wasserstein1
 
-SAMPLERS = [("ddpm", 1000), ("ddim", 50), ("dpm++", 20), ("dpm++", 50)]
+SAMPLERS = [("ddpm", 1000), ("ddim", 50), ("dpm++", 20), ("sde-dpm++", 20), ("sde-dpm++", 50)]
 
 
 def main() -> None:

@@ -58,7 +58,8 @@ def test_unconditional_setting_refuses_freeze_shared():
         build_jobs(tiny_study(setting="unconditional"))
 
 
-@pytest.mark.parametrize("name,steps,sd_tol", [("ddpm", 1000, 0.03), ("ddim", 50, 0.03), ("dpm++", 20, 0.01)])
+@pytest.mark.parametrize("name,steps,sd_tol", [("ddpm", 1000, 0.03), ("ddim", 50, 0.03), ("dpm++", 20, 0.01),
+                                                ("sde-dpm++", 20, 0.03)])
 def test_diffusers_samplers_follow_the_same_process(name, steps, sd_tol):
     import sys
     from pathlib import Path

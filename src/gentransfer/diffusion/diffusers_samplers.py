@@ -17,7 +17,8 @@ from gentransfer.errors import ConfigError
 
 __all__ = ["DIFFUSERS_SAMPLERS", "diffusers_sample", "make_scheduler"]
 
-DIFFUSERS_SAMPLERS = ("ddpm", "ddim", "dpm++")
+DIFFUSERS_SAMPLERS = ("ddpm", "ddim", "dpm++", "sde-dpm++")
+STOCHASTIC = ("ddpm", "sde-dpm++")  # their steps draw fresh noise
 N_TRAIN_STEPS = 1000
 
 
@@ -43,6 +44,9 @@ def make_scheduler(name: str, schedule: VPSchedule):
         # directions by 20-50% at 20 steps (tests/test_digits.py).
         return DPMSolverMultistepScheduler(**common, algorithm_type="dpmsolver++", solver_order=2,
                                            use_lu_lambdas=True)
+    if name == "sde-dpm++":  # the stochastic variant: fresh noise at each step, like ancestral sampling
+        return DPMSolverMultistepScheduler(**common, algorithm_type="sde-dpmsolver++", solver_order=2,
+                                           use_lu_lambdas=True)
     raise ConfigError(f"unknown diffusers sampler {name!r}", f"use one of {list(DIFFUSERS_SAMPLERS)}")
 
 
@@ -61,5 +65,5 @@ def diffusers_sample(eps_fn, schedule: VPSchedule, x_T: torch.Tensor, name: str,
     for k in scheduler.timesteps:
         t = torch.full((len(x),), (int(k) + 1) / N_TRAIN_STEPS * schedule.T, device=x.device)
         eps = eps_fn(x, t)
-        x = scheduler.step(eps, k, x, **({"generator": step_gen} if name == "ddpm" else {})).prev_sample
+        x = scheduler.step(eps, k, x, **({"generator": step_gen} if name in STOCHASTIC else {})).prev_sample
     return x

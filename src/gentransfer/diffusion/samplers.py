@@ -2,7 +2,7 @@ r"""Reverse-time samplers for the VP process, on any noise predictor ``eps_fn(x,
 
 * ``ancestral``: exact Gaussian posterior steps :math:`q(x_s \mid x_t, \hat x_0)` (DDPM's sampler
   on a continuous time grid), i.e. a discretisation of the reverse SDE.
-* ``ddpm`` / ``ddim`` / ``dpm++``: diffusers' schedulers on the same process
+* ``ddpm`` / ``ddim`` / ``dpm++`` / ``sde-dpm++``: diffusers' schedulers on the same process
   (:mod:`gentransfer.diffusion.diffusers_samplers`); fast samplers for images.
 * ``ode``: the deterministic probability-flow ODE
   :math:`\dot x = -\tfrac12\beta(t)\,(x + \nabla\log p_t(x))`,
@@ -25,8 +25,8 @@ from gentransfer.errors import ConfigError
 __all__ = ["time_grid", "ancestral_sample", "ode_sample", "SAMPLERS", "run_sampler", "pf_ode_drift"]
 
 EpsFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
-Sampler = Literal["ancestral", "ode", "ddpm", "ddim", "dpm++"]
-SAMPLERS: tuple[str, ...] = ("ancestral", "ode", "ddpm", "ddim", "dpm++")
+Sampler = Literal["ancestral", "ode", "ddpm", "ddim", "dpm++", "sde-dpm++"]
+SAMPLERS: tuple[str, ...] = ("ancestral", "ode", "ddpm", "ddim", "dpm++", "sde-dpm++")
 
 
 def time_grid(schedule: VPSchedule, steps: int) -> torch.Tensor:
@@ -89,7 +89,7 @@ def run_sampler(name: str, eps_fn: EpsFn, schedule: VPSchedule, x_T: torch.Tenso
         return ancestral_sample(eps_fn, schedule, x_T, steps, generator)
     if name == "ode":
         return ode_sample(eps_fn, schedule, x_T, steps)
-    if name in ("ddpm", "ddim", "dpm++"):  # diffusers' schedulers: only imported when asked for
+    if name in ("ddpm", "ddim", "dpm++", "sde-dpm++"):  # diffusers' schedulers: only imported when asked for
         from gentransfer.diffusion.diffusers_samplers import diffusers_sample
 
         return diffusers_sample(eps_fn, schedule, x_T, name, steps, generator)

@@ -58,7 +58,7 @@ class DigitsStudy:
     target_train: dict[str, Any] = field(default_factory=lambda: {
         "steps": 1500, "batch_size": 128, "lr": 1e-3, "val_fraction": 0.05, "eval_every": 250, "patience": 4,
         "ema_decay": 0.995, "val_repeats": 2})
-    sampler: str = "dpm++"
+    sampler: str = "sde-dpm++"
     sample_steps: int = 20
     save_models: bool = True
     device: str = "auto"  # "auto": CUDA when available, else CPU
