@@ -78,3 +78,33 @@ def test_designs_share_the_latent_only_when_specified():
     modes = np.round(np.arctan2(u[:, 1], u[:, 0]) / (2 * np.pi / 8)) % 8
     assert abs(np.linalg.norm(u, axis=1).mean() - 1.0) < 0.02 and np.bincount(modes.astype(int)).min() > 400
     assert d.sample_source(5, rng).shape == (5, 8) and m.sample_source(5, rng).shape == (5, 8)
+
+
+def test_decoder_likelihood_matches_the_exact_gaussian_marginal():
+    """u ~ N(0, 1), g(u) = a u + b, noise sigma: p(x) = N(b, a a^T + diag sigma^2) exactly."""
+    from gentransfer.latent.likelihood import DecoderLikelihood
+
+    a, b, sigma = torch.tensor([[1.0, 0.5]]), torch.tensor([0.2, -0.1]), torch.tensor([0.3, 0.4])
+    decoder = torch.nn.Linear(1, 2)
+    with torch.no_grad():
+        decoder.weight.copy_(a.T), decoder.bias.copy_(b)
+    bank = torch.randn(200_000, 1, generator=torch.Generator().manual_seed(0))
+    objective = DecoderLikelihood(decoder, bank, sigma, draws=50_000)
+    exact = torch.distributions.MultivariateNormal(b, a.T @ a + torch.diag(sigma**2))
+    x = exact.sample((200,))
+    noise = objective.draw_noise(len(x), torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        err = objective.log_prob(x, noise) - exact.log_prob(x)
+    assert err.mean().abs() < 0.01 and err.abs().max() < 0.1  # Monte Carlo error, largest in the tails
+
+
+def test_likelihood_stage_refines_the_decoder_and_noise_only(source):
+    target = transfer(source, "freeze-shared")
+    prior_before = {k: v.clone() for k, v in target.prior.state_dict().items()}
+    x_t = get_unconditional_design("default", 4).sample_target(100, np.random.default_rng(1))
+    results = fit_latent(target, x_t, autoencoder_config=TINY, likelihood_config=TINY, draws=256)
+    assert set(results) == {"autoencoder", "likelihood"} and results["likelihood"].steps == 20
+    assert all(torch.equal(prior_before[k], v) for k, v in target.prior.state_dict().items())
+    sigma = target.noise_std.clone()
+    fit_latent(target, x_t, autoencoder_config=TINY)  # without the stage: sigma from reconstructions
+    assert not torch.equal(sigma, target.noise_std)

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from joblib import Parallel, delayed
+from joblib.externals.loky.process_executor import TerminatedWorkerError
 from tqdm.auto import tqdm
 
 __all__ = ["read_rows", "run_sweep", "job_key", "check_choices"]
@@ -123,9 +124,16 @@ def run_sweep(jobs: Sequence[dict[str, Any]], job_fn: Callable[[dict[str, Any]],
             results = Parallel(n_jobs=n_jobs, return_as="generator_unordered")(
                 delayed(_call)(job_fn, j) for j in todo
             )
-        for rows in results:
-            _append(path, rows, columns)
-            bar.update(1)
+        try:
+            for rows in results:
+                _append(path, rows, columns)
+                bar.update(1)
+        except TerminatedWorkerError:
+            from gentransfer.errors import GentransferError
+
+            raise GentransferError(f"a sweep worker was killed (out of memory, or a signal); the finished rows "
+                                   f"are kept in {path}", "run the same command again to resume, with fewer "
+                                   "--jobs if memory is short") from None
     else:
         from gentransfer.errors import ConfigError
 
