@@ -209,7 +209,7 @@ def fit(model: ConditionalModel, x: Any, z: Any = None, zc: Any = None, *,
     params = [p for p in model.parameters() if p.requires_grad]
     if not params:
         raise ConfigError("the model has no trainable parameters", "unfreeze a part of it")
-    lr = cfg.lr * getattr(model, "lr_scale", 1.0)
+    lr = cfg.lr * model.lr_scale
     optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=cfg.weight_decay)
     train_model = model
     if world_size > 1:

@@ -19,6 +19,7 @@ from typing import Literal
 
 import torch
 
+from gentransfer.diffusion.diffusers_samplers import DIFFUSERS_SAMPLERS, diffusers_sample  # diffusers loads on use
 from gentransfer.diffusion.schedule import VPSchedule
 from gentransfer.errors import ConfigError
 
@@ -26,7 +27,7 @@ __all__ = ["time_grid", "ancestral_sample", "ode_sample", "SAMPLERS", "run_sampl
 
 EpsFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 Sampler = Literal["ancestral", "ode", "ddpm", "ddim", "dpm++", "sde-dpm++"]
-SAMPLERS: tuple[str, ...] = ("ancestral", "ode", "ddpm", "ddim", "dpm++", "sde-dpm++")
+SAMPLERS: tuple[str, ...] = ("ancestral", "ode", *DIFFUSERS_SAMPLERS)
 
 
 def time_grid(schedule: VPSchedule, steps: int) -> torch.Tensor:
@@ -89,8 +90,6 @@ def run_sampler(name: str, eps_fn: EpsFn, schedule: VPSchedule, x_T: torch.Tenso
         return ancestral_sample(eps_fn, schedule, x_T, steps, generator)
     if name == "ode":
         return ode_sample(eps_fn, schedule, x_T, steps)
-    if name in ("ddpm", "ddim", "dpm++", "sde-dpm++"):  # diffusers' schedulers: only imported when asked for
-        from gentransfer.diffusion.diffusers_samplers import diffusers_sample
-
+    if name in DIFFUSERS_SAMPLERS:
         return diffusers_sample(eps_fn, schedule, x_T, name, steps, generator)
     raise ConfigError(f"unknown sampler {name!r}", f"use one of {list(SAMPLERS)}")

@@ -26,6 +26,7 @@ from gentransfer.errors import ConfigError
 from gentransfer.metrics import wasserstein1
 from gentransfer.nn import SharedEmbedding
 from gentransfer.runs import write_json
+from gentransfer.simulation.sweep import strategy_jobs
 from gentransfer.training import fit
 from gentransfer.transfer import STRATEGIES, transfer
 
@@ -94,15 +95,9 @@ def build_jobs(study: DigitsStudy) -> list[dict[str, Any]]:
     study.check()
     settings = study.to_dict()
     source = "mnist-digit" if study.setting == "unconditional" and study.source_digit_only else "mnist"
-    jobs = []
-    for seed in study.seeds:
-        base = {"setting": study.setting, "source": source, "seed": seed, "settings": settings}
-        if "scratch" in study.strategies:
-            jobs.append({**base, "n_s": 0, "strategies": ["scratch"]})
-        others = [s for s in study.strategies if s != "scratch"]
-        if others:
-            jobs += [{**base, "n_s": n, "strategies": others} for n in study.n_source]
-    return jobs
+    return [job for seed in study.seeds
+            for job in strategy_jobs({"setting": study.setting, "source": source, "seed": seed, "settings": settings},
+                                     study.strategies, study.n_source)]
 
 
 def job_rows(job: dict[str, Any]) -> list[dict[str, Any]]:
@@ -149,8 +144,8 @@ def run_job(job: dict[str, Any], run_dir: str | None = None) -> list[dict[str, A
     rows = []
     for strategy in job["strategies"]:
         torch.manual_seed(seed + 1)
-        warm = {"warm_start": s.get("warm_start", True)} if strategy == "freeze-shared" else {}
-        target = transfer(source, strategy, **warm).to(device)
+        warm = s["warm_start"] if strategy == "freeze-shared" else None  # finetune: always; scratch: never
+        target = transfer(source, strategy, warm_start=warm).to(device)
         start = time.perf_counter()
         result = fit(target, _to_model(split.fit_x), split.fit_y[:, None].float() if conditional else None,
                      config={**s["target_train"], "seed": seed})

@@ -38,6 +38,7 @@ class AutoEncoder(ConfigMixin, nn.Module):
 
     family = "autoencoder"
     strategy = "scratch"
+    lr_scale = 1.0
 
     def __init__(self, x_dim: int, latent_dim: int = 2, hidden: int = 128, depth: int = 2,
                  match_weight: float = 1.0):

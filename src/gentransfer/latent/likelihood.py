@@ -37,6 +37,7 @@ class DecoderLikelihood(nn.Module):
 
     family = "decoder-likelihood"
     strategy = "scratch"
+    lr_scale = 1.0
 
     def __init__(self, decoder: nn.Module, bank: torch.Tensor, sigma: torch.Tensor, draws: int = 4096):
         super().__init__()

@@ -73,7 +73,7 @@ class LatentModel(ConfigMixin, torch.nn.Module):
         self.register_buffer("noise_std", torch.zeros(x_dim))
         self.x_dim, self.latent_dim = x_dim, latent_dim
         self.family = f"latent-{prior.family}"
-        self.strategy = "scratch"
+        self.strategy, self.lr_scale = "scratch", 1.0  # set by gentransfer.transfer
         self.config = {"x_dim": x_dim, "latent_dim": latent_dim, "prior": component_config(prior),
                        "prior_family": prior.family, "prior_config": prior_config,
                        "autoencoder": component_config(self.autoencoder), "match_weight": match_weight}
@@ -102,7 +102,7 @@ def fit_latent(model: LatentModel, x: Any, *, autoencoder_config: TrainConfig | 
     xt = as_tensor(x, "x", model.x_dim)
     results: dict[str, FitResult] = {}
     ae = model.autoencoder
-    ae.strategy, ae.lr_scale = model.strategy, getattr(model, "lr_scale", 1.0)
+    ae.strategy, ae.lr_scale = model.strategy, model.lr_scale
     if model.prior_is_frozen():
         bank = model.prior.sample(n=bank_size, generator=torch.Generator().manual_seed(seed + 17))
         ae.match_to(bank)
@@ -114,7 +114,7 @@ def fit_latent(model: LatentModel, x: Any, *, autoencoder_config: TrainConfig | 
         codes = ae.encode(xt)
         model.noise_std.copy_((ae.decode(codes) - xt).std(dim=0))
     if not model.prior_is_frozen():
-        model.prior.strategy, model.prior.lr_scale = model.strategy, getattr(model, "lr_scale", 1.0)
+        model.prior.strategy, model.prior.lr_scale = model.strategy, model.lr_scale
         results["prior"] = fit(model.prior, codes, config=prior_config, seed=seed)
     if likelihood_config is not None:
         with torch.no_grad():

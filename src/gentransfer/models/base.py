@@ -96,6 +96,7 @@ class ConditionalModel(ConfigMixin, nn.Module):
         self.embedding = embedding
         self.cond_dim = (embedding.embed_dim if embedding is not None else 0) + zc_dim
         self.strategy = "scratch"  # set by gentransfer.transfer; recorded with every result
+        self.lr_scale = 1.0  # set by gentransfer.transfer: a warm-started model trains slower
 
     def base_config(self) -> dict[str, Any]:
         emb = component_config(self.embedding) if self.embedding is not None else None

@@ -20,7 +20,7 @@ from gentransfer.errors import ConfigError
 from gentransfer.flows import ConditionalFlow
 from gentransfer.simulation.designs import DESIGNS, get_design
 from gentransfer.simulation.evaluate import evaluate_conditional
-from gentransfer.simulation.sweep import check_choices
+from gentransfer.simulation.sweep import check_choices, strategy_jobs
 from gentransfer.training import fit
 from gentransfer.transfer import STRATEGIES, transfer
 
@@ -69,17 +69,9 @@ def build_jobs(study: ConditionalStudy) -> list[dict[str, Any]]:
     """One job per (design, family, seed, n_s) and one scratch job per (design, family, seed)."""
     study.check()
     settings = study.to_dict()
-    transfer_strategies = [s for s in study.strategies if s != "scratch"]
-    jobs = []
-    for design in study.designs:
-        for family in study.families:
-            for seed in study.seeds:
-                base = {"design": design, "family": family, "seed": seed, "settings": settings}
-                if "scratch" in study.strategies:
-                    jobs.append({**base, "n_s": 0, "strategies": ["scratch"]})
-                if transfer_strategies:
-                    jobs += [{**base, "n_s": n_s, "strategies": transfer_strategies} for n_s in study.n_source]
-    return jobs
+    return [job for design in study.designs for family in study.families for seed in study.seeds
+            for job in strategy_jobs({"design": design, "family": family, "seed": seed, "settings": settings},
+                                     study.strategies, study.n_source)]
 
 
 def job_rows(job: dict[str, Any]) -> list[dict[str, Any]]:

@@ -18,19 +18,29 @@ from joblib import Parallel, delayed
 from joblib.externals.loky.process_executor import TerminatedWorkerError
 from tqdm.auto import tqdm
 
-__all__ = ["read_rows", "run_sweep", "job_key", "check_choices"]
+from gentransfer.errors import ConfigError, GentransferError
+
+__all__ = ["read_rows", "run_sweep", "job_key", "check_choices", "strategy_jobs"]
 
 Row = dict[str, Any]
 
 
 def check_choices(**axes: tuple[Sequence[str], Iterable[str]]) -> None:
     """Raise a ConfigError for an empty axis or a value outside its allowed names."""
-    from gentransfer.errors import ConfigError
-
     for name, (values, allowed) in axes.items():
         bad = sorted(set(values) - set(allowed))
         if bad or not values:
             raise ConfigError(f"unknown or no {name}: {bad or list(values)}", f"choose from {sorted(allowed)}")
+
+
+def strategy_jobs(base: dict[str, Any], strategies: Sequence[str], n_source: Iterable[int]) -> list[dict[str, Any]]:
+    """The jobs of one setting: scratch once (``n_s = 0``), the transfer strategies once per ``n_s``.
+
+    A transfer job fits its source once and every strategy from it; scratch needs no source.
+    """
+    others = [s for s in strategies if s != "scratch"]
+    jobs = [{**base, "n_s": 0, "strategies": ["scratch"]}] if "scratch" in strategies else []
+    return jobs + ([{**base, "n_s": n, "strategies": others} for n in n_source] if others else [])
 
 
 def job_key(values: dict[str, Any], keys: Sequence[str]) -> tuple[str, ...]:
@@ -129,14 +139,10 @@ def run_sweep(jobs: Sequence[dict[str, Any]], job_fn: Callable[[dict[str, Any]],
                 _append(path, rows, columns)
                 bar.update(1)
         except TerminatedWorkerError:
-            from gentransfer.errors import GentransferError
-
             raise GentransferError(f"a sweep worker was killed (out of memory, or a signal); the finished rows "
                                    f"are kept in {path}", "run the same command again to resume, with fewer "
                                    "--jobs if memory is short") from None
     else:
-        from gentransfer.errors import ConfigError
-
         raise ConfigError(f"unknown sweep backend {backend!r}", "use --backend local or --backend dask")
     bar.close()
     return read_rows(path)

@@ -27,7 +27,7 @@ from gentransfer.errors import ConfigError
 from gentransfer.flows import ConditionalFlow
 from gentransfer.latent import LatentModel, fit_latent
 from gentransfer.metrics import wasserstein1
-from gentransfer.simulation.sweep import check_choices
+from gentransfer.simulation.sweep import check_choices, strategy_jobs
 from gentransfer.simulation.unconditional_designs import UNCONDITIONAL_DESIGNS, get_unconditional_design
 from gentransfer.training import fit
 from gentransfer.transfer import transfer
@@ -83,20 +83,16 @@ class UnconditionalStudy:
 def build_jobs(study: UnconditionalStudy) -> list[dict[str, Any]]:
     study.check()
     settings = study.to_dict()
-    transfer_strategies = [s for s in study.strategies if s != "scratch"]
     jobs = []
     for design in study.designs:
         for family in study.families:
             for seed in study.seeds:
-                sizes = [(study.d, n) for n in study.n_source]
+                sizes = {study.d: study.n_source}  # the d sweep: other d at the largest n_s only
                 if design == "default" and seed in study.seeds[: study.d_sweep_seeds]:
-                    sizes += [(d, max(study.n_source)) for d in study.d_sweep if d != study.d]
-                for d in sorted({d for d, _ in sizes}):
+                    sizes.update({d: [max(study.n_source)] for d in study.d_sweep if d != study.d})
+                for d in sorted(sizes):
                     base = {"design": design, "family": family, "seed": seed, "d": d, "settings": settings}
-                    if "scratch" in study.strategies:
-                        jobs.append({**base, "n_s": 0, "strategies": ["scratch"]})
-                    if transfer_strategies:
-                        jobs += [{**base, "n_s": n, "strategies": transfer_strategies} for dd, n in sizes if dd == d]
+                    jobs += strategy_jobs(base, study.strategies, sizes[d])
     return jobs
 
 
