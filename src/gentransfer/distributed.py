@@ -9,6 +9,7 @@ batch; only rank 0 writes checkpoints.
 
 from __future__ import annotations
 
+import atexit
 import os
 
 import torch
@@ -21,9 +22,18 @@ def world() -> tuple[int, int]:
     """``(rank, world_size)``; joins the process group set up by torchrun if there is one."""
     if dist.is_available() and not dist.is_initialized() and int(os.environ.get("WORLD_SIZE", "1")) > 1:
         dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+        # Leaving the group explicitly joins its worker threads; without it a process may be
+        # torn down with a live std::thread and abort ("terminate called without an active
+        # exception"), which fails the whole launch even though training finished.
+        atexit.register(_leave)
     if dist.is_available() and dist.is_initialized():
         return dist.get_rank(), dist.get_world_size()
     return 0, 1
+
+
+def _leave() -> None:
+    if dist.is_initialized():
+        dist.destroy_process_group()
 
 
 def is_main() -> bool:
