@@ -108,3 +108,29 @@ def test_likelihood_stage_refines_the_decoder_and_noise_only(source):
     sigma = target.noise_std.clone()
     fit_latent(target, x_t, autoencoder_config=TINY)  # without the stage: sigma from reconstructions
     assert not torch.equal(sigma, target.noise_std)
+
+
+def test_restarts_keep_the_start_under_which_the_target_is_most_likely(source, monkeypatch):
+    import gentransfer.latent.model as latent_model
+
+    x_t = torch.as_tensor(get_unconditional_design("default", 4).sample_target(100, np.random.default_rng(1)),
+                          dtype=torch.float32)
+    score, scores = latent_model._mean_log_likelihood, []
+
+    def recording(model, x, bank):
+        scores.append(score(model, x, bank))
+        return scores[-1]
+
+    monkeypatch.setattr(latent_model, "_mean_log_likelihood", recording)
+    bank = source.prior.sample(n=4096, generator=torch.Generator().manual_seed(17))  # fit_latent's bank, seed 0
+    kept = []
+    for restarts in (1, 4):
+        torch.manual_seed(3)
+        target = transfer(source, "freeze-shared")
+        fit_latent(target, x_t, autoencoder_config=TINY, restarts=restarts)
+        kept.append(score(target, x_t, bank))
+    assert scores[0] == pytest.approx(kept[0])  # restart 0 of 4 is the single-start fit
+    assert len(scores) == 4 and len(set(scores)) == 4  # each restart is a different fit
+    assert kept[1] == pytest.approx(max(scores)) and kept[1] >= kept[0]
+    with pytest.raises(ConfigError, match="restarts must be >= 1"):
+        fit_latent(target, x_t, autoencoder_config=TINY, restarts=0)

@@ -92,24 +92,46 @@ class LatentModel(ConfigMixin, torch.nn.Module):
 def fit_latent(model: LatentModel, x: Any, *, autoencoder_config: TrainConfig | dict[str, Any] | None = None,
                prior_config: TrainConfig | dict[str, Any] | None = None, seed: int = 0,
                bank_size: int = 4096, likelihood_config: TrainConfig | dict[str, Any] | None = None,
-               draws: int = 4096) -> dict[str, FitResult]:
+               draws: int = 4096, restarts: int = 1) -> dict[str, FitResult]:
     """Fit a :class:`LatentModel` to ``x``: autoencoder, noise level, then (if trainable) the prior.
 
     With ``likelihood_config``, the decoder and noise level are then refined by maximum
     likelihood through the fixed prior, ``draws`` prior samples per step (a bank of
-    ``4 * draws``). Returns the :class:`FitResult` of each stage that ran.
+    ``4 * draws``). With a frozen prior and ``restarts > 1``, the autoencoder stage runs from
+    ``restarts`` initialisations and keeps the one under which ``x`` is most likely through the
+    prior, as EM keeps its best random restart: matching codes to a multimodal prior can settle
+    on an arrangement of its modes that no smooth decoder follows, and the later likelihood
+    stage cannot leave it. Returns the :class:`FitResult` of each stage that ran.
     """
+    if restarts < 1:
+        raise ConfigError(f"restarts must be >= 1, got {restarts}", "pass restarts=1 for a single start")
     xt = as_tensor(x, "x", model.x_dim)
     results: dict[str, FitResult] = {}
     ae = model.autoencoder
     ae.strategy, ae.lr_scale = model.strategy, model.lr_scale
-    if model.prior_is_frozen():
+    frozen = model.prior_is_frozen()
+    if frozen:
         bank = model.prior.sample(n=bank_size, generator=torch.Generator().manual_seed(seed + 17))
-        ae.match_to(bank)
-    try:
-        results["autoencoder"] = fit(ae, xt, config=autoencoder_config, seed=seed)
-    finally:
-        ae.match_to(None)
+    best: tuple[float, dict[str, torch.Tensor], FitResult] | None = None
+    for restart in range(restarts if frozen else 1):
+        if restart:  # a fresh initialisation, seeded so the whole fit stays reproducible
+            with torch.random.fork_rng():
+                torch.manual_seed(seed + 7919 * restart)
+                ae.load_state_dict(type(ae)(**ae.config).state_dict())
+        ae.match_to(bank if frozen else None)
+        try:
+            result = fit(ae, xt, config=autoencoder_config, seed=seed + restart)
+        finally:
+            ae.match_to(None)
+        if restarts > 1 and frozen:
+            score = _mean_log_likelihood(model, xt, bank)
+            if best is None or score > best[0]:
+                best = (score, {k: v.detach().clone() for k, v in ae.state_dict().items()}, result)
+        else:
+            results["autoencoder"] = result
+    if best is not None:
+        ae.load_state_dict(best[1])
+        results["autoencoder"] = best[2]
     with torch.no_grad():
         codes = ae.encode(xt)
         model.noise_std.copy_((ae.decode(codes) - xt).std(dim=0))
@@ -125,3 +147,12 @@ def fit_latent(model: LatentModel, x: Any, *, autoencoder_config: TrainConfig | 
         model.noise_std.copy_(objective.sigma.detach())
     return results
 
+
+@torch.no_grad()
+def _mean_log_likelihood(model: LatentModel, x: torch.Tensor, bank: torch.Tensor) -> float:
+    """Mean log p(x) under the autoencoder's decoder, its reconstruction noise and the prior draws."""
+    ae = model.autoencoder
+    sigma = (ae.decode(ae.encode(x)) - x).std(dim=0)
+    objective = DecoderLikelihood(ae.decoder, bank, sigma, draws=len(bank))
+    every = {"idx": torch.arange(len(bank))}
+    return float(torch.cat([objective.log_prob(rows, every) for rows in x.split(256)]).mean())

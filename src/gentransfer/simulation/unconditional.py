@@ -144,7 +144,7 @@ def run_job(job: dict[str, Any]) -> list[dict[str, Any]]:
                 t0 = time.perf_counter()
                 target = transfer(source, route)
                 fit_latent(target, xt, autoencoder_config=ae_train, prior_config=prior_train, seed=seed,
-                           likelihood_config=s.get("likelihood_train"))
+                           likelihood_config=s.get("likelihood_train"), restarts=s.get("target_restarts", 1))
             else:
                 source = new_plain()
                 if route != "scratch":
