@@ -1,6 +1,7 @@
 """Unconditional transfer through a shared latent variable ``U``."""
 
 from gentransfer.latent.autoencoder import AutoEncoder
+from gentransfer.latent.exact import FlowLatentModel
 from gentransfer.latent.model import LatentModel, fit_latent
 
-__all__ = ["AutoEncoder", "LatentModel", "fit_latent"]
+__all__ = ["AutoEncoder", "FlowLatentModel", "LatentModel", "fit_latent"]
