@@ -29,7 +29,7 @@ def one(case: str, restarts: int) -> dict:
 
     torch.set_num_threads(1)
     family, seed, n_s = case.split(":")
-    settings = {**UnconditionalStudy().to_dict(), "target_restarts": restarts}
+    settings = UnconditionalStudy(target_restarts=restarts).to_dict()
     job = {"design": "default", "family": family, "seed": int(seed), "d": settings["d"], "n_s": int(n_s),
            "strategies": ["freeze-shared"], "settings": settings}
     t0 = time.perf_counter()
