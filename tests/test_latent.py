@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from gentransfer import ConfigError, load_pretrained, transfer
+from gentransfer import ConfigError, DataError, load_pretrained, transfer
 from gentransfer.latent import LatentModel, fit_latent
 from gentransfer.simulation.unconditional import UnconditionalStudy, build_jobs
 from gentransfer.simulation.unconditional_designs import get_unconditional_design
@@ -134,3 +134,15 @@ def test_restarts_keep_the_start_under_which_the_target_is_most_likely(source, m
     assert kept[1] == pytest.approx(max(scores)) and kept[1] >= kept[0]
     with pytest.raises(ConfigError, match="restarts must be >= 1"):
         fit_latent(target, x_t, autoencoder_config=TINY, restarts=0)
+
+
+def test_latent_log_prob_feeds_the_negative_transfer_guard(source):
+    from gentransfer.selection import heldout_loss_rows
+
+    x = get_unconditional_design("default", 4).sample_target(30, np.random.default_rng(5))
+    log_p = source.log_prob(x, draws=512, generator=torch.Generator().manual_seed(4242))
+    assert log_p.shape == (30,) and torch.isfinite(log_p).all()
+    rows = heldout_loss_rows(source, x, seed=0)  # the guard's per-row loss: -log p(x) through P_U
+    assert np.allclose(rows, -source.log_prob(x, generator=torch.Generator().manual_seed(4242)).numpy(), atol=1e-5)
+    with pytest.raises(DataError, match="expects 4"):
+        source.log_prob(np.zeros((3, 5)))

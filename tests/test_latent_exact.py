@@ -71,3 +71,12 @@ def test_round_trip_and_prior_from_a_latent_model(tmp_path):
     assert torch.equal(again.sample(n=20, generator=torch.Generator().manual_seed(0)), x)
     with pytest.raises(ConfigError, match="unconditional flow on R\\^3"):
         FlowLatentModel(x_dim=3, prior=latent.prior)
+
+
+def test_guard_scores_the_exact_route_by_its_likelihood():
+    from gentransfer.selection import heldout_loss_rows
+
+    model = _jitter(FlowLatentModel(x_dim=2, hidden=16))
+    x = torch.randn(40, 2)
+    with torch.no_grad():
+        assert np.allclose(heldout_loss_rows(model, x), -model.log_prob(x).numpy(), atol=1e-6)

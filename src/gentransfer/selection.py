@@ -16,8 +16,6 @@ from typing import Any
 import numpy as np
 import torch
 
-from gentransfer.models.base import ConditionalModel
-
 __all__ = ["heldout_loss_rows", "StrategyChoice", "choose_strategy"]
 
 # Fixed noise levels and draws for comparing diffusion models (their training loss is random in t
@@ -27,12 +25,18 @@ _DRAWS = 4
 
 
 @torch.no_grad()
-def heldout_loss_rows(model: ConditionalModel, x: Any, z: Any = None, zc: Any = None, *, seed: int = 0) -> np.ndarray:
-    """Per-row held-out loss: the negative log-likelihood for flows, the denoising error at fixed
-    noise levels (same noise for every model) for diffusion."""
+def heldout_loss_rows(model: Any, x: Any, z: Any = None, zc: Any = None, *, seed: int = 0) -> np.ndarray:
+    """Per-row held-out loss: the negative log-likelihood for flows (and for latent models, by
+    Monte Carlo through their prior), the denoising error at fixed noise levels (same noise for
+    every model) for diffusion."""
+    from gentransfer.latent import LatentModel
+
+    if isinstance(model, LatentModel):
+        gen = torch.Generator().manual_seed(seed + 4242)
+        return (-model.log_prob(x, generator=gen)).cpu().numpy().astype(np.float64)
     xt, zt, zct = model.validate(x, z, zc)
     e = model.condition(zt, zct, len(xt))
-    if model.family == "flow":
+    if model.family != "diffusion":  # flows and FlowLatentModel: an exact likelihood
         return (-model.log_prob_e(xt, e)).cpu().numpy().astype(np.float64)
     gen = torch.Generator().manual_seed(seed + 4242)
     total = torch.zeros(len(xt))

@@ -82,6 +82,14 @@ class LatentModel(ConfigMixin, torch.nn.Module):
         return not any(p.requires_grad for p in self.prior.parameters())
 
     @torch.no_grad()
+    def log_prob(self, x: Any, *, draws: int = 4096, generator: torch.Generator | None = None) -> torch.Tensor:
+        """Monte Carlo estimate of ``log p(x)`` per row: ``log mean_j N(x; g(u_j), diag sigma^2)``,
+        ``u_j ~ P_U`` (``draws`` of them, the same for every row)."""
+        xt = as_tensor(x, "x", self.x_dim)
+        bank = self.prior.sample(n=draws, generator=generator)
+        return _log_prob_rows(self.autoencoder.decoder, self.noise_std, bank, xt)
+
+    @torch.no_grad()
     def sample(self, n: int, *, generator: torch.Generator | None = None) -> torch.Tensor:
         """``n`` draws ``x = g(u) + sigma * eps`` with ``u ~ P_U``."""
         u = self.prior.sample(n=n, generator=generator)
@@ -153,6 +161,12 @@ def _mean_log_likelihood(model: LatentModel, x: torch.Tensor, bank: torch.Tensor
     """Mean log p(x) under the autoencoder's decoder, its reconstruction noise and the prior draws."""
     ae = model.autoencoder
     sigma = (ae.decode(ae.encode(x)) - x).std(dim=0)
-    objective = DecoderLikelihood(ae.decoder, bank, sigma, draws=len(bank))
+    return float(_log_prob_rows(ae.decoder, sigma, bank, x).mean())
+
+
+@torch.no_grad()
+def _log_prob_rows(decoder: torch.nn.Module, sigma: torch.Tensor, bank: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """``log mean_j N(x; decoder(bank_j), diag sigma^2)`` per row of ``x``, in chunks of rows."""
+    objective = DecoderLikelihood(decoder, bank, sigma, draws=len(bank))
     every = {"idx": torch.arange(len(bank))}
-    return float(torch.cat([objective.log_prob(rows, every) for rows in x.split(256)]).mean())
+    return torch.cat([objective.log_prob(rows, every) for rows in x.split(256)])
