@@ -120,8 +120,9 @@ def fit_latent(model: LatentModel, x: Any, *, autoencoder_config: TrainConfig | 
     frozen = model.prior_is_frozen()
     if frozen:
         bank = model.prior.sample(n=bank_size, generator=torch.Generator().manual_seed(seed + 17))
+    starts = restarts if frozen else 1  # a trainable prior follows whatever codes it is given
     best: tuple[float, dict[str, torch.Tensor], FitResult] | None = None
-    for restart in range(restarts if frozen else 1):
+    for restart in range(starts):
         if restart:  # a fresh initialisation, seeded so the whole fit stays reproducible
             with torch.random.fork_rng():
                 torch.manual_seed(seed + 7919 * restart)
@@ -131,7 +132,7 @@ def fit_latent(model: LatentModel, x: Any, *, autoencoder_config: TrainConfig | 
             result = fit(ae, xt, config=autoencoder_config, seed=seed + restart)
         finally:
             ae.match_to(None)
-        if restarts > 1 and frozen:
+        if starts > 1:
             score = _mean_log_likelihood(model, xt, bank)
             if best is None or score > best[0]:
                 best = (score, {k: v.detach().clone() for k, v in ae.state_dict().items()}, result)
@@ -143,7 +144,7 @@ def fit_latent(model: LatentModel, x: Any, *, autoencoder_config: TrainConfig | 
     with torch.no_grad():
         codes = ae.encode(xt)
         model.noise_std.copy_((ae.decode(codes) - xt).std(dim=0))
-    if not model.prior_is_frozen():
+    if not frozen:
         model.prior.strategy, model.prior.lr_scale = model.strategy, model.lr_scale
         results["prior"] = fit(model.prior, codes, config=prior_config, seed=seed)
     if likelihood_config is not None:
