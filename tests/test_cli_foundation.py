@@ -52,6 +52,7 @@ def test_evaluate_other_metrics(tmp_path, capsys, metric):
         ("width", ["evaluate", "--real", "a.npz", "--fake", "b.npz"], "width"),
         (None, ["evaluate", "--real", "a.npz", "--fake", "b.npz", "--metric", "kl"], "invalid choice"),
         (None, ["nonsense"], "invalid choice"),
+        (None, ["simulate", "unconditional", "--target-restarts", "0"], "target_restarts must be >= 1"),
     ],
 )
 def test_cli_errors_are_one_line_exit_2(tmp_path, setup, args, needle):

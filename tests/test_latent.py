@@ -6,6 +6,7 @@ import torch
 
 from gentransfer import ConfigError, DataError, load_pretrained, transfer
 from gentransfer.latent import LatentModel, fit_latent
+from gentransfer.metrics import wasserstein1
 from gentransfer.simulation.unconditional import UnconditionalStudy, build_jobs
 from gentransfer.simulation.unconditional_designs import get_unconditional_design
 
@@ -67,6 +68,8 @@ def test_unconditional_job_grid():
     assert len(main) == 3 * (1 + 2)
     assert len(sweep) == 2 and {j["seed"] for j in sweep} == {0}
     assert {j["n_s"] for j in sweep} == {0, 20}
+    with pytest.raises(ConfigError, match="target_select one of"):
+        build_jobs(UnconditionalStudy(target_restarts=3, target_select="aic"))
 
 
 def test_designs_share_the_latent_only_when_specified():
@@ -110,30 +113,34 @@ def test_likelihood_stage_refines_the_decoder_and_noise_only(source):
     assert not torch.equal(sigma, target.noise_std)
 
 
-def test_restarts_keep_the_start_under_which_the_target_is_most_likely(source, monkeypatch):
-    import gentransfer.latent.model as latent_model
+@pytest.mark.parametrize("route", ["freeze-shared", "scratch"])
+def test_restarts_keep_the_start_the_selection_rule_prefers(source, route):
+    x_t = get_unconditional_design("default", 4).sample_target(100, np.random.default_rng(1))
 
-    x_t = torch.as_tensor(get_unconditional_design("default", 4).sample_target(100, np.random.default_rng(1)),
-                          dtype=torch.float32)
-    score, scores = latent_model._mean_log_likelihood, []
-
-    def recording(model, x, bank):
-        scores.append(score(model, x, bank))
-        return scores[-1]
-
-    monkeypatch.setattr(latent_model, "_mean_log_likelihood", recording)
-    bank = source.prior.sample(n=4096, generator=torch.Generator().manual_seed(17))  # fit_latent's bank, seed 0
-    kept = []
-    for restarts in (1, 4):
+    def fitted(**kw):
         torch.manual_seed(3)
-        target = transfer(source, "freeze-shared")
-        fit_latent(target, x_t, autoencoder_config=TINY, restarts=restarts)
-        kept.append(score(target, x_t, bank))
-    assert scores[0] == pytest.approx(kept[0])  # restart 0 of 4 is the single-start fit
-    assert len(scores) == 4 and len(set(scores)) == 4  # each restart is a different fit
-    assert kept[1] == pytest.approx(max(scores)) and kept[1] >= kept[0]
+        target = transfer(source, route)
+        fit_latent(target, x_t, autoencoder_config=TINY, prior_config=TINY, likelihood_config=TINY, draws=256, **kw)
+        return target
+
+    def loglik(model):  # the "likelihood" rule: 4 * draws prior draws, seed + 31
+        return float(model.log_prob(x_t, draws=1024, generator=torch.Generator().manual_seed(31)).mean())
+
+    def closeness(model):  # the "w1" rule: 2,000 draws, seed + 98
+        return -wasserstein1(model.sample(n=2000, generator=torch.Generator().manual_seed(98)), x_t)
+
+    singles = [fitted(start=r) for r in range(3)]
+    for select, rule in (("likelihood", loglik), ("w1", closeness)):
+        scores = [rule(m) for m in singles]
+        assert len(set(scores)) == 3  # each start is a different fit
+        kept = fitted(restarts=3, select=select)
+        best = singles[int(np.argmax(scores))].state_dict()
+        assert all(torch.equal(best[k], v) for k, v in kept.state_dict().items())
+        assert rule(kept) == pytest.approx(max(scores))
     with pytest.raises(ConfigError, match="restarts must be >= 1"):
-        fit_latent(target, x_t, autoencoder_config=TINY, restarts=0)
+        fit_latent(kept, x_t, autoencoder_config=TINY, restarts=0)
+    with pytest.raises(ConfigError, match="unknown selection rule"):
+        fit_latent(kept, x_t, autoencoder_config=TINY, restarts=2, select="aic")
 
 
 def test_latent_log_prob_feeds_the_negative_transfer_guard(source):

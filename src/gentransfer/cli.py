@@ -138,7 +138,8 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
 
     cls = ConditionalStudy if args.sim_command == "conditional" else UnconditionalStudy
     study = cls.quick() if args.quick else cls()
-    for name in ("designs", "families", "strategies", "n_source", "seeds", "n_target", "d", "d_sweep"):
+    for name in ("designs", "families", "strategies", "n_source", "seeds", "n_target", "d", "d_sweep",
+                 "target_restarts", "target_select"):
         if getattr(args, name, None) is not None:
             setattr(study, name, getattr(args, name))
     study.check()
@@ -354,6 +355,10 @@ def build_parser() -> argparse.ArgumentParser:
         if kind == "unconditional":
             p.add_argument("--d", type=int, help="ambient dimension of the main grid (default 8)")
             p.add_argument("--d-sweep", dest="d_sweep", type=_int_list, help="other d at the largest n_s, e.g. 4,16")
+            p.add_argument("--target-restarts", dest="target_restarts", type=int,
+                           help="starts of the freeze-shared target stage (default 1)")
+            p.add_argument("--target-select", dest="target_select", choices=["w1", "likelihood"],
+                           help="the rule that keeps one start (default w1)")
         p.add_argument("--no-progress", action="store_true", help="no progress bar")
         p.set_defaults(handler=_cmd_simulate)
 
