@@ -9,15 +9,17 @@ stage (autoencoder, then likelihood) is then fitted from starts 0 .. starts-1 (`
 start 0 is the study's single fit and reproduces its recorded W1), and for each start the script
 records what a selection rule may use, computed on the 200 target rows only:
 
-* `loglik`: mean log-likelihood of the target rows, `fit_latent(restarts=)`'s criterion;
-* `w1_train`: W1 between 2,000 model draws and the target rows;
+* `loglik`: mean log-likelihood of the target rows (`fit_latent(select="likelihood")`);
+* `w1_train`: W1 between 2,000 model draws and the target rows (`fit_latent(select="w1")`);
 
 and `W1`, the study's score against 2,000 fresh target rows (for the report, not for selection).
 Rows are appended to `--out` as each case finishes; cases already there are skipped (resume).
 
 `--summarize STUDY_CSV` instead prints the study's table with its freeze-shared rows replaced by
-the start each rule keeps: start 0 (the study as recorded), the most likely of the starts
-(`fit_latent(restarts=)`), the lowest `w1_train`, and the lowest `W1` (an oracle: not usable).
+the start each rule keeps: start 0 (the study as recorded), the most likely of the starts,
+the lowest `w1_train`, and the lowest `W1` (an oracle: not usable); with, per rule, the seeds on
+which freeze-shared beats latent scratch at the largest n_s, and how well each criterion tracks
+`W1` within a row.
 """
 
 from __future__ import annotations
@@ -37,18 +39,16 @@ def one(family: str, seed: int, n_s: int, starts: int, route: str = "freeze-shar
     import torch
 
     from gentransfer.latent import LatentModel, fit_latent
+    from gentransfer.latent.model import SELECTION_RULES
     from gentransfer.metrics import wasserstein1
-    from gentransfer.simulation.unconditional_designs import get_unconditional_design
+    from gentransfer.simulation.unconditional import job_data
     from gentransfer.transfer import transfer
 
     torch.set_num_threads(1)
     s = UnconditionalStudy().to_dict()
     d = s["d"]
-    # the data and seeds of gentransfer.simulation.unconditional.run_job
-    design = get_unconditional_design("default", d)
-    xt = design.sample_target(s["n_target"], np.random.default_rng([seed, 1]))
-    x_eval = design.sample_target(s["n_eval"], np.random.default_rng([seed, 3]))
-    xs = design.sample_source(max(s["n_source"]), np.random.default_rng([seed, 2]))[:n_s] if n_s else None
+    _, xt, x_eval, _, xs = job_data({"design": "default", "d": d, "seed": seed, "n_s": n_s, "settings": s})
+    xt_t = torch.as_tensor(xt, dtype=torch.float32)
     torch.manual_seed(seed)
     source = LatentModel(x_dim=d, latent_dim=s["latent_dim"], prior_family=family, prior_config=s["prior"][family])
     if route != "scratch":
@@ -62,9 +62,9 @@ def one(family: str, seed: int, n_s: int, starts: int, route: str = "freeze-shar
         fit_latent(target, xt, autoencoder_config=s["autoencoder_train"], prior_config=s["prior_train"], seed=seed,
                    likelihood_config=s["likelihood_train"], start=start)
         seconds = time.perf_counter() - t0
-        criterion = torch.Generator().manual_seed(seed + 31)  # fit_latent's: 4 * 4096 draws, seed + 31
-        loglik = float(target.log_prob(xt, draws=4 * 4096, generator=criterion).mean())
-        w1_train = wasserstein1(target.sample(n=s["n_eval"], generator=torch.Generator().manual_seed(seed + 98)), xt)
+        # exactly what fit_latent(restarts=, select=) compares (higher is better)
+        loglik = SELECTION_RULES["likelihood"](target, xt_t, seed, 4096)
+        w1_train = -SELECTION_RULES["w1"](target, xt_t, seed, 4096)
         w1 = wasserstein1(target.sample(n=s["n_eval"], generator=torch.Generator().manual_seed(seed + 99)), x_eval)
         rows.append({"family": family, "route": route, "seed": seed, "n_s": n_s, "start": start, "loglik": loglik,
                      "w1_train": w1_train, "W1": w1, "fit_seconds": round(seconds, 1)})
@@ -72,12 +72,14 @@ def one(family: str, seed: int, n_s: int, starts: int, route: str = "freeze-shar
 
 
 RULES = {"start 0 (recorded study)": lambda r: -r["start"],
-         "most likely (fit_latent(restarts=))": lambda r: r["loglik"],
-         "lowest w1_train": lambda r: -r["w1_train"],
+         'most likely (select="likelihood")': lambda r: r["loglik"],
+         'lowest w1_train (select="w1")': lambda r: -r["w1_train"],
          "lowest W1 (oracle, not usable)": lambda r: -r["W1"]}
 
 
 def summarize(out: str, family: str, study_csv: str) -> str:
+    from scipy.stats import spearmanr
+
     from gentransfer.simulation.report import unconditional_markdown
     from gentransfer.simulation.sweep import read_rows
 
@@ -103,7 +105,18 @@ def summarize(out: str, family: str, study_csv: str) -> str:
         for (route, seed, n_s), r in kept.items():
             by_n.setdefault((route, n_s), []).append(r["W1"])
         means = ", ".join(f"{route} {n}: {np.mean(v):.3f}" for (route, n), v in sorted(by_n.items()))
-        text += [f"#### {name}: mean W1 of the kept starts ({means})", "", unconditional_markdown(rows, 8)]
+        largest = max(n for route, _, n in kept if route == "freeze-shared")
+        pairs = [(kept[("scratch", seed, 0)]["W1"], r["W1"]) for (route, seed, n), r in kept.items()
+                 if route == "freeze-shared" and n == largest and ("scratch", seed, 0) in kept]
+        won = f"freeze-shared beats latent scratch at n_s = {largest} on {sum(a > b for a, b in pairs)} / {len(pairs)} seeds"
+        text += [f"#### {name}: mean W1 of the kept starts ({means}); {won}", "", unconditional_markdown(rows, 8)]
+    groups = {}
+    for r in starts:
+        groups.setdefault((r.get("route", "freeze-shared"), r["seed"], r["n_s"]), []).append(r)
+    full = [g for g in groups.values() if len(g) > 2]
+    for key in ("loglik", "w1_train"):
+        rho = np.mean([spearmanr([r[key] for r in g], [r["W1"] for r in g]).statistic for g in full])
+        text.append(f"mean within-row Spearman({key}, W1) over {len(full)} rows: {rho:+.2f}")
     return "\n".join(text)
 
 

@@ -356,7 +356,7 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--d", type=int, help="ambient dimension of the main grid (default 8)")
             p.add_argument("--d-sweep", dest="d_sweep", type=_int_list, help="other d at the largest n_s, e.g. 4,16")
             p.add_argument("--target-restarts", dest="target_restarts", type=int,
-                           help="starts of the freeze-shared target stage (default 1)")
+                           help="starts of each latent route's target stage (default 1)")
             p.add_argument("--target-select", dest="target_select", choices=["w1", "likelihood"],
                            help="the rule that keeps one start (default w1)")
         p.add_argument("--no-progress", action="store_true", help="no progress bar")

@@ -127,14 +127,12 @@ def fit_latent(model: LatentModel, x: Any, *, autoencoder_config: TrainConfig | 
     xt = as_tensor(x, "x", model.x_dim)
     ae = model.autoencoder
     ae.strategy, ae.lr_scale = model.strategy, model.lr_scale
-    starts = range(start, start + restarts)
-    if len(starts) == 1:
-        return _fit_from(model, xt, starts[0], autoencoder_config, prior_config, seed, bank_size,
-                         likelihood_config, draws)
     best: tuple[float, dict[str, torch.Tensor], dict[str, FitResult]] | None = None
-    for r in starts:
+    for r in range(start, start + restarts):
         results = _fit_from(model, xt, r, autoencoder_config, prior_config, seed, bank_size,
                             likelihood_config, draws)
+        if restarts == 1:  # nothing to choose between: skip the scoring
+            return results
         score = SELECTION_RULES[select](model, xt, seed, draws)
         if best is None or score > best[0]:
             best = (score, {k: v.detach().clone() for k, v in model.state_dict().items()}, results)

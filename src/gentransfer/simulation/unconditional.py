@@ -33,7 +33,7 @@ from gentransfer.simulation.unconditional_designs import UNCONDITIONAL_DESIGNS, 
 from gentransfer.training import fit
 from gentransfer.transfer import transfer
 
-__all__ = ["UnconditionalStudy", "COLUMNS", "ROW_KEYS", "build_jobs", "run_job", "job_rows"]
+__all__ = ["UnconditionalStudy", "COLUMNS", "ROW_KEYS", "build_jobs", "job_data", "run_job", "job_rows"]
 
 PLAIN = {"flow": ConditionalFlow, "diffusion": ConditionalDiffusion}
 COLUMNS = ["design", "family", "model", "strategy", "n_s", "n_t", "d", "seed", "W1", "W1_floor",
@@ -66,7 +66,7 @@ class UnconditionalStudy:
     # the target's decoder refined by maximum likelihood through the prior (both latent routes)
     likelihood_train: dict[str, Any] | None = field(default_factory=lambda: {
         "steps": 3000, "lr": 1e-3, "patience": 10, "batch_size": 64})
-    # starts of the target stage under a frozen prior, and the rule that keeps one
+    # starts of each latent route's target stage, and the rule that keeps one
     # (fit_latent(restarts=, select=)); the recorded grids ran one start (benchmarks/README.md)
     target_restarts: int = 1
     target_select: str = "w1"
@@ -110,12 +110,23 @@ def job_rows(job: dict[str, Any]) -> list[dict[str, Any]]:
             for s in job["strategies"] for model, strategy in ROUTES[s]]
 
 
-def run_job(job: dict[str, Any]) -> list[dict[str, Any]]:
-    s, seed, family, d = job["settings"], int(job["seed"]), job["family"], int(job["d"])
-    design = get_unconditional_design(job["design"], d)
+def job_data(job: dict[str, Any]):
+    """A job's design and data: target rows, fresh evaluation rows, floor rows, source rows
+    (``None`` when ``n_s = 0``), each from its own seeded stream."""
+    s, seed = job["settings"], int(job["seed"])
+    design = get_unconditional_design(job["design"], int(job["d"]))
     xt = design.sample_target(s["n_target"], np.random.default_rng([seed, 1]))
     x_eval = design.sample_target(s["n_eval"], np.random.default_rng([seed, 3]))
     x_floor = design.sample_target(s["n_eval"], np.random.default_rng([seed, 4]))
+    xs = None
+    if job["n_s"] > 0:
+        xs = design.sample_source(max(s["n_source"]), np.random.default_rng([seed, 2]))[: job["n_s"]]
+    return design, xt, x_eval, x_floor, xs
+
+
+def run_job(job: dict[str, Any]) -> list[dict[str, Any]]:
+    s, seed, family, d = job["settings"], int(job["seed"]), job["family"], int(job["d"])
+    design, xt, x_eval, x_floor, xs = job_data(job)
     floor = wasserstein1(x_eval, x_floor)
     prior_cfg, plain_cfg = s["prior"][family], s["prior"][family]
     ae_train, prior_train = s["autoencoder_train"], s["prior_train"]
@@ -136,9 +147,6 @@ def run_job(job: dict[str, Any]) -> list[dict[str, Any]]:
                 "fit_seconds": round(seconds, 3), "source_seconds": round(source_seconds, 3)}
 
     rows = []
-    xs = None
-    if job["n_s"] > 0:
-        xs = design.sample_source(max(s["n_source"]), np.random.default_rng([seed, 2]))[: job["n_s"]]
     for strategy in job["strategies"]:
         for model_kind, route in ROUTES[strategy]:
             torch.manual_seed(seed)
