@@ -3,8 +3,9 @@
 Usage: python benchmarks/latent_restarts.py --out FILE [--family flow] [--route freeze-shared]
                                            [--starts 3] [--jobs 2] [--case seed:n_s ...]
 
-Each case is one `latent / freeze-shared` (or, with `--route scratch`, `latent / scratch`) row of `gentransfer simulate unconditional` (default
-design, d = 8, the study's settings; the source is fitted once, as in the study). The target
+Each case is one `latent / freeze-shared` (or, with `--route scratch`, `latent / scratch`) row of
+`gentransfer simulate unconditional` (default design, d = 8, the study's settings; the source is
+fitted once, as in the study). The target
 stage (autoencoder, then likelihood) is then fitted from starts 0 .. starts-1 (`fit_latent(start=)`;
 start 0 is the study's single fit and reproduces its recorded W1), and for each start the script
 records what a selection rule may use, computed on the 200 target rows only:
@@ -46,20 +47,20 @@ def one(family: str, seed: int, n_s: int, starts: int, route: str = "freeze-shar
 
     torch.set_num_threads(1)
     s = UnconditionalStudy().to_dict()
-    d = s["d"]
+    d, prior_train = s["d"], s["prior_train"][family]
     _, xt, x_eval, _, xs = job_data({"design": "default", "d": d, "seed": seed, "n_s": n_s, "settings": s})
     xt_t = torch.as_tensor(xt, dtype=torch.float32)
     torch.manual_seed(seed)
     source = LatentModel(x_dim=d, latent_dim=s["latent_dim"], prior_family=family, prior_config=s["prior"][family])
     if route != "scratch":
-        fit_latent(source, xs, autoencoder_config=s["autoencoder_train"], prior_config=s["prior_train"], seed=seed)
+        fit_latent(source, xs, autoencoder_config=s["autoencoder_train"], prior_config=prior_train, seed=seed)
     rng_after_source = torch.get_rng_state()
     rows = []
     for start in range(starts):
         torch.set_rng_state(rng_after_source)
         target = transfer(source, route)
         t0 = time.perf_counter()
-        fit_latent(target, xt, autoencoder_config=s["autoencoder_train"], prior_config=s["prior_train"], seed=seed,
+        fit_latent(target, xt, autoencoder_config=s["autoencoder_train"], prior_config=prior_train, seed=seed,
                    likelihood_config=s["likelihood_train"], start=start)
         seconds = time.perf_counter() - t0
         # exactly what fit_latent(restarts=, select=) compares (higher is better)
@@ -102,13 +103,14 @@ def summarize(out: str, family: str, study_csv: str) -> str:
                 continue
             rows.append(r)
         by_n = {}
-        for (route, seed, n_s), r in kept.items():
+        for (route, _, n_s), r in kept.items():
             by_n.setdefault((route, n_s), []).append(r["W1"])
         means = ", ".join(f"{route} {n}: {np.mean(v):.3f}" for (route, n), v in sorted(by_n.items()))
         largest = max(n for route, _, n in kept if route == "freeze-shared")
         pairs = [(kept[("scratch", seed, 0)]["W1"], r["W1"]) for (route, seed, n), r in kept.items()
                  if route == "freeze-shared" and n == largest and ("scratch", seed, 0) in kept]
-        won = f"freeze-shared beats latent scratch at n_s = {largest} on {sum(a > b for a, b in pairs)} / {len(pairs)} seeds"
+        wins = sum(a > b for a, b in pairs)
+        won = f"freeze-shared beats latent scratch at n_s = {largest} on {wins} / {len(pairs)} seeds"
         text += [f"#### {name}: mean W1 of the kept starts ({means}); {won}", "", unconditional_markdown(rows, 8)]
     groups = {}
     for r in starts:

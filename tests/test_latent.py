@@ -70,6 +70,8 @@ def test_unconditional_job_grid():
     assert {j["n_s"] for j in sweep} == {0, 20}
     with pytest.raises(ConfigError, match="target_select one of"):
         build_jobs(UnconditionalStudy(target_restarts=3, target_select="aic"))
+    with pytest.raises(ConfigError, match="no prior or prior_train settings for families \\['diffusion'\\]"):
+        build_jobs(UnconditionalStudy(prior_train={"flow": {"steps": 10}}))
 
 
 def test_designs_share_the_latent_only_when_specified():
