@@ -102,6 +102,12 @@ def summarize(out: str, family: str, study_csv: str) -> str:
             elif r["model"] == "latent" and r["strategy"] == "freeze-shared":
                 continue
             rows.append(r)
+        # kept freeze-shared starts of a study run without that route (e.g. `--strategies scratch`)
+        present = {(r["strategy"], int(r["seed"]), int(r["n_s"])) for r in rows if r["model"] == "latent"}
+        floor = {int(r["seed"]): r["W1_floor"] for r in study}
+        rows += [{"design": "default", "family": family, "model": "latent", "strategy": route, "n_s": n_s, "d": 8,
+                  "seed": seed, "W1": r["W1"], "W1_floor": floor[seed]}
+                 for (route, seed, n_s), r in kept.items() if (route, seed, n_s) not in present and seed in floor]
         by_n = {}
         for (route, _, n_s), r in kept.items():
             by_n.setdefault((route, n_s), []).append(r["W1"])
