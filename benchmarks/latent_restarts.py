@@ -39,29 +39,23 @@ from gentransfer.simulation.unconditional import UnconditionalStudy
 def one(family: str, seed: int, n_s: int, starts: int, route: str = "freeze-shared") -> list[dict]:
     import torch
 
-    from gentransfer.latent import LatentModel, fit_latent
     from gentransfer.latent.model import SELECTION_RULES
     from gentransfer.metrics import wasserstein1
-    from gentransfer.simulation.unconditional import job_data
-    from gentransfer.transfer import transfer
+    from gentransfer.simulation.unconditional import fit_latent_target, job_data, latent_source
 
     torch.set_num_threads(1)
     s = UnconditionalStudy().to_dict()
-    d, prior_train = s["d"], s["prior_train"][family]
-    _, xt, x_eval, _, xs = job_data({"design": "default", "d": d, "seed": seed, "n_s": n_s, "settings": s})
+    job = {"design": "default", "family": family, "d": s["d"], "seed": seed, "n_s": n_s, "settings": s}
+    _, xt, x_eval, _, xs = job_data(job)
     xt_t = torch.as_tensor(xt, dtype=torch.float32)
     torch.manual_seed(seed)
-    source = LatentModel(x_dim=d, latent_dim=s["latent_dim"], prior_family=family, prior_config=s["prior"][family])
-    if route != "scratch":
-        fit_latent(source, xs, autoencoder_config=s["autoencoder_train"], prior_config=prior_train, seed=seed)
+    source = latent_source(job, None if route == "scratch" else xs)
     rng_after_source = torch.get_rng_state()
     rows = []
     for start in range(starts):
         torch.set_rng_state(rng_after_source)
-        target = transfer(source, route)
         t0 = time.perf_counter()
-        fit_latent(target, xt, autoencoder_config=s["autoencoder_train"], prior_config=prior_train, seed=seed,
-                   likelihood_config=s["likelihood_train"], start=start)
+        target = fit_latent_target(job, source, route, xt, restarts=1, start=start)
         seconds = time.perf_counter() - t0
         # exactly what fit_latent(restarts=, select=) compares (higher is better)
         loglik = SELECTION_RULES["likelihood"](target, xt_t, seed, 4096)

@@ -21,9 +21,8 @@ import time
 import numpy as np
 import torch
 
-from gentransfer.latent import LatentModel, fit_latent
 from gentransfer.metrics import wasserstein1
-from gentransfer.simulation.unconditional import UnconditionalStudy, job_data
+from gentransfer.simulation.unconditional import UnconditionalStudy, job_data, latent_source
 
 
 def main() -> None:
@@ -36,16 +35,16 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(1)
     s = UnconditionalStudy().to_dict()
-    prior = args.prior or s["prior"][args.family]
-    prior_train = args.prior_train or s["prior_train"][args.family]
-    job = {"design": "default", "d": 8, "seed": args.seed, "n_s": args.n_source, "settings": s}
+    prior = s["prior"][args.family] = args.prior or s["prior"][args.family]
+    prior_train = s["prior_train"][args.family] = args.prior_train or s["prior_train"][args.family]
+    job = {"design": "default", "family": args.family, "d": 8, "seed": args.seed, "n_s": args.n_source,
+           "settings": s}
     design, _, _, _, xs = job_data(job)
     fresh = design.sample_source(2000, np.random.default_rng([args.seed, 77]))
     fresh2 = design.sample_source(2000, np.random.default_rng([args.seed, 78]))
     torch.manual_seed(args.seed)
-    model = LatentModel(x_dim=8, latent_dim=2, prior_family=args.family, prior_config=prior)
     t0 = time.perf_counter()
-    fit_latent(model, xs, autoencoder_config=s["autoencoder_train"], prior_config=prior_train, seed=args.seed)
+    model = latent_source(job, xs)
     seconds = time.perf_counter() - t0
     gen = torch.Generator().manual_seed(5)
     with torch.no_grad():

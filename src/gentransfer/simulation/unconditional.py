@@ -33,7 +33,8 @@ from gentransfer.simulation.unconditional_designs import UNCONDITIONAL_DESIGNS, 
 from gentransfer.training import fit
 from gentransfer.transfer import transfer
 
-__all__ = ["UnconditionalStudy", "COLUMNS", "ROW_KEYS", "build_jobs", "job_data", "run_job", "job_rows"]
+__all__ = ["UnconditionalStudy", "COLUMNS", "ROW_KEYS", "build_jobs", "job_data", "latent_source",
+           "fit_latent_target", "run_job", "job_rows"]
 
 PLAIN = {"flow": ConditionalFlow, "diffusion": ConditionalDiffusion}
 COLUMNS = ["design", "family", "model", "strategy", "n_s", "n_t", "d", "seed", "W1", "W1_floor",
@@ -139,15 +140,34 @@ def job_data(job: dict[str, Any]):
     return design, xt, x_eval, x_floor, xs
 
 
+def latent_source(job: dict[str, Any], xs: Any) -> LatentModel:
+    """The latent routes' source: a fresh :class:`LatentModel` of the job's family, fitted on the
+    source rows ``xs`` (left unfitted when ``xs`` is ``None``: the scratch route)."""
+    s, family = job["settings"], job["family"]
+    model = LatentModel(x_dim=int(job["d"]), latent_dim=s["latent_dim"], prior_family=family,
+                        prior_config=s["prior"][family])
+    if xs is not None:
+        fit_latent(model, xs, autoencoder_config=s["autoencoder_train"], prior_config=s["prior_train"][family],
+                   seed=int(job["seed"]))
+    return model
+
+
+def fit_latent_target(job: dict[str, Any], source: LatentModel, route: str, xt: Any, **starts: Any) -> LatentModel:
+    """``transfer(source, route)`` fitted on the target rows with the study's settings; ``starts``
+    (``restarts``, ``start``, ``select``) override the study's ``target_restarts`` / ``target_select``."""
+    s, family = job["settings"], job["family"]
+    starts = {"restarts": s.get("target_restarts", 1), "select": s.get("target_select", "w1"), **starts}
+    target = transfer(source, route)
+    fit_latent(target, xt, autoencoder_config=s["autoencoder_train"], prior_config=s["prior_train"][family],
+               seed=int(job["seed"]), likelihood_config=s.get("likelihood_train"), **starts)
+    return target
+
+
 def run_job(job: dict[str, Any]) -> list[dict[str, Any]]:
     s, seed, family, d = job["settings"], int(job["seed"]), job["family"], int(job["d"])
     design, xt, x_eval, x_floor, xs = job_data(job)
     floor = wasserstein1(x_eval, x_floor)
-    prior_cfg, plain_cfg = s["prior"][family], s["prior"][family]
-    ae_train, prior_train = s["autoencoder_train"], s["prior_train"][family]
-
-    def new_latent() -> LatentModel:
-        return LatentModel(x_dim=d, latent_dim=s["latent_dim"], prior_family=family, prior_config=prior_cfg)
+    plain_cfg, prior_train = s["prior"][family], s["prior_train"][family]
 
     def new_plain():
         return PLAIN[family](x_dim=d, **plain_cfg)
@@ -167,16 +187,11 @@ def run_job(job: dict[str, Any]) -> list[dict[str, Any]]:
             torch.manual_seed(seed)
             source_seconds = 0.0
             if model_kind == "latent":
-                source = new_latent()
-                if route != "scratch":
-                    t0 = time.perf_counter()
-                    fit_latent(source, xs, autoencoder_config=ae_train, prior_config=prior_train, seed=seed)
-                    source_seconds = time.perf_counter() - t0
                 t0 = time.perf_counter()
-                target = transfer(source, route)
-                fit_latent(target, xt, autoencoder_config=ae_train, prior_config=prior_train, seed=seed,
-                           likelihood_config=s.get("likelihood_train"), restarts=s.get("target_restarts", 1),
-                           select=s.get("target_select", "w1"))
+                source = latent_source(job, None if route == "scratch" else xs)
+                source_seconds = 0.0 if route == "scratch" else time.perf_counter() - t0
+                t0 = time.perf_counter()
+                target = fit_latent_target(job, source, route, xt)
             else:
                 source = new_plain()
                 if route != "scratch":
