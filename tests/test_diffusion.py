@@ -88,13 +88,13 @@ def test_schedule_rejects_bad_times():
 
 
 def test_trained_diffusion_learns_a_conditional_gaussian():
-    from gentransfer import ConditionalDiffusion, fit
+    from gentransfer import DiffusionModel, fit
 
     gen = torch.Generator().manual_seed(5)
     z = torch.randn(3000, 1, generator=gen)
     x = torch.cat([z, -z], 1) + 0.3 * torch.randn(3000, 2, generator=gen)
     torch.manual_seed(0)
-    model = ConditionalDiffusion(x_dim=2, z_dim=1, hidden=64, depth=2)
+    model = DiffusionModel(x_dim=2, z_dim=1, hidden=64, depth=2)
     fit(model, x, z, steps=2000, lr=2e-3, patience=20)
     s = model.sample(torch.full((3000, 1), 1.0), generator=gen)
     assert torch.allclose(s.mean(0), torch.tensor([1.0, -1.0]), atol=0.08)

@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from gentransfer.flows import AdditiveCoupling, AffineCoupling, ConditionalFlow, ConditionalScale
+from gentransfer.flows import AdditiveCoupling, AffineCoupling, ConditionalScale, CouplingFlow
 from gentransfer.flows.transforms import alternating_masks
 
 
@@ -48,7 +48,7 @@ def test_additive_coupling_is_volume_preserving():
 @pytest.mark.parametrize("coupling", ["additive", "affine"])
 def test_flow_round_trip_and_exact_log_prob(coupling):
     torch.manual_seed(0)
-    flow = ConditionalFlow(x_dim=3, z_dim=4, zc_dim=1, coupling=coupling).double()
+    flow = CouplingFlow(x_dim=3, z_dim=4, zc_dim=1, coupling=coupling).double()
     _randomise(flow, scale=0.1)
     z, zc = torch.randn(5, 4, dtype=torch.float64), torch.rand(5, 1, dtype=torch.float64)
     e = torch.cat([flow.embedding(z), zc], dim=1)
@@ -63,7 +63,7 @@ def test_flow_round_trip_and_exact_log_prob(coupling):
 
 def test_one_dimensional_flow_density_integrates_to_one():
     torch.manual_seed(1)
-    flow = ConditionalFlow(x_dim=1, z_dim=2, n_layers=2, coupling="affine").double()
+    flow = CouplingFlow(x_dim=1, z_dim=2, n_layers=2, coupling="affine").double()
     _randomise(flow, seed=3)
     grid = torch.linspace(-30, 30, 60001, dtype=torch.float64)[:, None]
     z = torch.full((len(grid), 2), 0.3, dtype=torch.float64)
@@ -76,7 +76,7 @@ def test_one_dimensional_flow_density_integrates_to_one():
 
 def test_every_parameter_gets_a_gradient():
     torch.manual_seed(0)
-    flow = ConditionalFlow(x_dim=2, z_dim=3, zc_dim=1)
+    flow = CouplingFlow(x_dim=2, z_dim=3, zc_dim=1)
     _randomise(flow)
     loss = flow(torch.randn(8, 2), torch.randn(8, 3), torch.rand(8, 1))
     loss.backward()
@@ -92,7 +92,7 @@ def test_sampling_matches_a_fitted_gaussian():
     z = torch.randn(3000, 1, generator=gen)
     x = 2.0 * z + (0.3 + 0.2 * torch.sigmoid(z)) * torch.randn(3000, 1, generator=gen)
     torch.manual_seed(0)
-    flow = ConditionalFlow(x_dim=1, z_dim=1, hidden=32)
+    flow = CouplingFlow(x_dim=1, z_dim=1, hidden=32)
     fit(flow, x, z, steps=1500, lr=3e-3, patience=20)
     zq = torch.full((4000, 1), 1.0)
     s = flow.sample(zq, generator=gen)

@@ -18,8 +18,8 @@ def source():
     torch.manual_seed(0)
     design = get_unconditional_design("default", 4)
     model = LatentModel(x_dim=4, prior_family="flow", prior_config={"hidden": 16}, hidden=16)
-    fit_latent(model, design.sample_source(300, np.random.default_rng(0)), autoencoder_config=TINY,
-               prior_config=TINY)
+    fit_latent(model, design.sample_source(300, np.random.default_rng(0)), autoencoder_train=TINY,
+               prior_train=TINY)
     return model
 
 
@@ -29,7 +29,7 @@ def test_freeze_shared_keeps_the_prior_bit_identical(source):
     prior_before = {k: v.clone() for k, v in target.prior.state_dict().items()}
     ae_before = {k: v.clone() for k, v in target.autoencoder.state_dict().items()}
     results = fit_latent(target, get_unconditional_design("default", 4).sample_target(100, np.random.default_rng(1)),
-                         autoencoder_config=TINY)
+                         autoencoder_train=TINY)
     assert set(results) == {"autoencoder"}  # a frozen prior is not refitted
     assert all(torch.equal(prior_before[k], v) for k, v in target.prior.state_dict().items())
     assert any(not torch.equal(ae_before[k], v) for k, v in target.autoencoder.state_dict().items())
@@ -40,8 +40,8 @@ def test_scratch_refits_its_own_prior(source):
     target = transfer(source, "scratch")
     pairs = zip(target.prior.parameters(), source.prior.parameters(), strict=True)
     assert not any(torch.equal(a, b) for a, b in pairs if a.numel() > 1 and b.abs().sum() > 0)
-    results = fit_latent(target, np.random.default_rng(2).normal(size=(80, 4)), autoencoder_config=TINY,
-                         prior_config=TINY)
+    results = fit_latent(target, np.random.default_rng(2).normal(size=(80, 4)), autoencoder_train=TINY,
+                         prior_train=TINY)
     assert set(results) == {"autoencoder", "prior"}
 
 
@@ -68,7 +68,7 @@ def test_unconditional_job_grid():
     assert len(main) == 3 * (1 + 2)
     assert len(sweep) == 2 and {j["seed"] for j in sweep} == {0}
     assert {j["n_s"] for j in sweep} == {0, 20}
-    with pytest.raises(ConfigError, match="target_select one of"):
+    with pytest.raises(ConfigError, match="target_select = 'aic' is not one of 'w1', 'likelihood'"):
         build_jobs(UnconditionalStudy(target_restarts=3, target_select="aic"))
     with pytest.raises(ConfigError, match="no prior or prior_train settings for families \\['diffusion'\\]"):
         build_jobs(UnconditionalStudy(prior_train={"flow": {"steps": 10}}))
@@ -107,11 +107,11 @@ def test_likelihood_stage_refines_the_decoder_and_noise_only(source):
     target = transfer(source, "freeze-shared")
     prior_before = {k: v.clone() for k, v in target.prior.state_dict().items()}
     x_t = get_unconditional_design("default", 4).sample_target(100, np.random.default_rng(1))
-    results = fit_latent(target, x_t, autoencoder_config=TINY, likelihood_config=TINY, draws=256)
+    results = fit_latent(target, x_t, autoencoder_train=TINY, likelihood_train=TINY, draws=256)
     assert set(results) == {"autoencoder", "likelihood"} and results["likelihood"].steps == 20
     assert all(torch.equal(prior_before[k], v) for k, v in target.prior.state_dict().items())
     sigma = target.noise_std.clone()
-    fit_latent(target, x_t, autoencoder_config=TINY)  # without the stage: sigma from reconstructions
+    fit_latent(target, x_t, autoencoder_train=TINY)  # without the stage: sigma from reconstructions
     assert not torch.equal(sigma, target.noise_std)
 
 
@@ -122,7 +122,7 @@ def test_restarts_keep_the_start_the_selection_rule_prefers(source, route):
     def fitted(**kw):
         torch.manual_seed(3)
         target = transfer(source, route)
-        fit_latent(target, x_t, autoencoder_config=TINY, prior_config=TINY, likelihood_config=TINY, draws=256, **kw)
+        fit_latent(target, x_t, autoencoder_train=TINY, prior_train=TINY, likelihood_train=TINY, draws=256, **kw)
         return target
 
     def loglik(model):  # the "likelihood" rule: 4 * draws prior draws, seed + 31
@@ -140,18 +140,17 @@ def test_restarts_keep_the_start_the_selection_rule_prefers(source, route):
         assert all(torch.equal(best[k], v) for k, v in kept.state_dict().items())
         assert rule(kept) == pytest.approx(max(scores))
     with pytest.raises(ConfigError, match="restarts must be >= 1"):
-        fit_latent(kept, x_t, autoencoder_config=TINY, restarts=0)
+        fit_latent(kept, x_t, autoencoder_train=TINY, restarts=0)
     with pytest.raises(ConfigError, match="unknown selection rule"):
-        fit_latent(kept, x_t, autoencoder_config=TINY, restarts=2, select="aic")
+        fit_latent(kept, x_t, autoencoder_train=TINY, restarts=2, select="aic")
 
 
 def test_latent_log_prob_feeds_the_negative_transfer_guard(source):
-    from gentransfer.selection import heldout_loss_rows
 
     x = get_unconditional_design("default", 4).sample_target(30, np.random.default_rng(5))
     log_p = source.log_prob(x, draws=512, generator=torch.Generator().manual_seed(4242))
     assert log_p.shape == (30,) and torch.isfinite(log_p).all()
-    rows = heldout_loss_rows(source, x, seed=0)  # the guard's per-row loss: -log p(x) through P_U
+    rows = source.heldout_loss_rows(x, seed=0)  # the guard's per-row loss: -log p(x) through P_U
     assert np.allclose(rows, -source.log_prob(x, generator=torch.Generator().manual_seed(4242)).numpy(), atol=1e-5)
     with pytest.raises(DataError, match="expects 4"):
         source.log_prob(np.zeros((3, 5)))

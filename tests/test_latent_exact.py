@@ -45,13 +45,13 @@ def test_freeze_shared_fits_only_the_decoder_and_beats_scratch():
     u_source, u_target, u_test = design.latent(4000, rng), design.latent(150, rng), design.latent(2000, rng)
     torch.manual_seed(0)
     source = FlowLatentModel(x_dim=2, prior_config={"coupling": "affine", "n_layers": 6, "hidden": 64})
-    fit(source, u_source, config=TRAIN, seed=0)  # X_s = U: the source reveals P_U
+    fit(source, u_source, train=TRAIN, seed=0)  # X_s = U: the source reveals P_U
     x_test, w1 = torch.as_tensor(_shapes(u_test), dtype=torch.float32), {}
     for strategy in ("freeze-shared", "scratch"):
         torch.manual_seed(1)
         target = transfer(source, strategy)
         before = {k: v.clone() for k, v in target.prior.state_dict().items()}
-        fit(target, _shapes(u_target), config=TRAIN, seed=1)
+        fit(target, _shapes(u_target), train=TRAIN, seed=1)
         same_prior = all(torch.equal(before[k], v) for k, v in target.prior.state_dict().items())
         assert same_prior == (strategy == "freeze-shared")
         w1[strategy] = wasserstein1(target.sample(n=2000, generator=torch.Generator().manual_seed(5)), x_test)
@@ -74,9 +74,8 @@ def test_round_trip_and_prior_from_a_latent_model(tmp_path):
 
 
 def test_guard_scores_the_exact_route_by_its_likelihood():
-    from gentransfer.selection import heldout_loss_rows
 
     model = _jitter(FlowLatentModel(x_dim=2, hidden=16))
     x = torch.randn(40, 2)
     with torch.no_grad():
-        assert np.allclose(heldout_loss_rows(model, x), -model.log_prob(x).numpy(), atol=1e-6)
+        assert np.allclose(model.heldout_loss_rows(x), -model.log_prob(x).numpy(), atol=1e-6)

@@ -12,20 +12,20 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from gentransfer import ConditionalDiffusion, ConfigError, fit
+from gentransfer import ConfigError, DiffusionModel, fit
 from gentransfer.checkpoint import CHECKPOINT_NAME, load_checkpoint
 
 SCRIPT = textwrap.dedent(
     """
     import sys, torch
-    from gentransfer import ConditionalDiffusion, fit
+    from gentransfer import DiffusionModel, fit
     torch.set_num_threads(1)
     out, resume = sys.argv[1], sys.argv[2] == "1"
     gen = torch.Generator().manual_seed(0)
     z = torch.randn(400, 2, generator=gen)
     x = torch.cat([z.sum(1, keepdim=True), z[:, :1] * 2], 1) + 0.1 * torch.randn(400, 2, generator=gen)
     torch.manual_seed(1)
-    model = ConditionalDiffusion(x_dim=2, z_dim=2, hidden=64, depth=2)
+    model = DiffusionModel(x_dim=2, z_dim=2, hidden=64, depth=2)
     fit(model, x, z, steps=1500, eval_every=100, patience=100, checkpoint_every=20, seed=3,
         checkpoint_dir=out, resume=resume)
     model.save_pretrained(out + "/model")
@@ -56,7 +56,7 @@ def test_sigkill_then_resume_is_bit_identical(tmp_path):
 
 def test_resume_refuses_a_checkpoint_of_other_settings(tmp_path):
     x, z = torch.randn(50, 2), torch.randn(50, 1)
-    model = ConditionalDiffusion(x_dim=2, z_dim=1, hidden=8, depth=1)
+    model = DiffusionModel(x_dim=2, z_dim=1, hidden=8, depth=1)
     fit(model, x, z, steps=10, eval_every=5, checkpoint_dir=str(tmp_path), resume=True)
     with pytest.raises(ConfigError, match="another model, data or settings"):
         fit(model, x, z, steps=10, eval_every=5, lr=0.5, checkpoint_dir=str(tmp_path), resume=True)
@@ -64,7 +64,7 @@ def test_resume_refuses_a_checkpoint_of_other_settings(tmp_path):
 
 def test_corrupt_checkpoint_is_a_clear_error(tmp_path):
     (tmp_path / CHECKPOINT_NAME).write_bytes(b"\x00" * 20)
-    model = ConditionalDiffusion(x_dim=2, z_dim=1, hidden=8, depth=1)
+    model = DiffusionModel(x_dim=2, z_dim=1, hidden=8, depth=1)
     from gentransfer import CheckpointError
 
     with pytest.raises(CheckpointError, match="cannot read the training checkpoint"):

@@ -10,7 +10,7 @@ def test_clear_gain_keeps_the_transfer():
     scratch = rng.normal(1.0, 0.3, 60)
     choice = choose_strategy({"scratch": scratch, "freeze-shared": scratch - 0.4 + rng.normal(0, 0.1, 60),
                               "finetune": scratch - 0.1})
-    assert choice.chosen == "freeze-shared" and not choice.negative_transfer and choice.p_value < 1e-6
+    assert choice.chosen == "freeze-shared" and not choice.no_significant_gain and choice.p_value < 1e-6
     assert abs(choice.gain - 0.4) < 0.05
 
 
@@ -20,8 +20,8 @@ def test_no_gain_or_a_loss_falls_back_to_scratch():
     same = choose_strategy({"scratch": scratch, "freeze-shared": scratch + rng.normal(0, 0.2, 60),
                             "finetune": scratch + 0.05})
     worse = choose_strategy({"scratch": scratch, "freeze-shared": scratch + 0.5, "finetune": scratch + 0.3})
-    assert same.chosen == "scratch" and worse.chosen == "scratch" and worse.negative_transfer
-    assert worse.gain < 0 and "negative transfer detected" in worse.table()
+    assert same.chosen == "scratch" and worse.chosen == "scratch" and worse.no_significant_gain
+    assert worse.gain < 0 and "negative transfer from finetune" in worse.table()
 
 
 def test_a_few_collapsed_rows_do_not_decide():

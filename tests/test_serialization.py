@@ -5,14 +5,14 @@ import json
 import pytest
 import torch
 
-from gentransfer import CheckpointError, ConditionalDiffusion, ConditionalFlow, load_pretrained, transfer
+from gentransfer import CheckpointError, CouplingFlow, DiffusionModel, load_pretrained, transfer
 
 
 @pytest.mark.parametrize(
     "make",
     [
-        lambda: ConditionalFlow(x_dim=2, z_dim=3, zc_dim=1, coupling="affine", hidden=8),
-        lambda: ConditionalDiffusion(x_dim=2, z_dim=3, zc_dim=1, hidden=8, depth=1, sample_steps=4,
+        lambda: CouplingFlow(x_dim=2, z_dim=3, zc_dim=1, coupling="affine", hidden=8),
+        lambda: DiffusionModel(x_dim=2, z_dim=3, zc_dim=1, hidden=8, depth=1, sample_steps=4,
                                      likelihood_steps=4),
     ],
 )
@@ -34,7 +34,7 @@ def test_round_trip_gives_identical_log_prob_and_samples(tmp_path, make):
 
 
 def test_transferred_target_round_trips(tmp_path):
-    source = ConditionalFlow(x_dim=3, z_dim=3, zc_dim=2, hidden=8)
+    source = CouplingFlow(x_dim=3, z_dim=3, zc_dim=2, hidden=8)
     target = transfer(source, "freeze-shared", x_dim=2, zc_dim=1)
     target.save_pretrained(tmp_path / "t")
     loaded = load_pretrained(tmp_path / "t")
@@ -43,7 +43,7 @@ def test_transferred_target_round_trips(tmp_path):
 
 
 def test_corrupt_weights_and_configs_raise_checkpoint_errors(tmp_path):
-    ConditionalFlow(x_dim=2, z_dim=1, hidden=8).save_pretrained(tmp_path / "m")
+    CouplingFlow(x_dim=2, z_dim=1, hidden=8).save_pretrained(tmp_path / "m")
     weights = tmp_path / "m" / "model.safetensors"
     weights.write_bytes(weights.read_bytes()[: len(weights.read_bytes()) // 2])
     with pytest.raises(CheckpointError, match="cannot read weights"):
@@ -51,10 +51,10 @@ def test_corrupt_weights_and_configs_raise_checkpoint_errors(tmp_path):
     (tmp_path / "m" / "config.json").write_text("{not json")
     with pytest.raises(CheckpointError, match="not valid JSON"):
         load_pretrained(tmp_path / "m")
-    (tmp_path / "m" / "config.json").write_text(json.dumps({"class": "ConditionalFlow", "config": {}, "format": 99}))
+    (tmp_path / "m" / "config.json").write_text(json.dumps({"class": "CouplingFlow", "config": {}, "format": 99}))
     with pytest.raises(CheckpointError, match="config format 99"):
         load_pretrained(tmp_path / "m")
-    (tmp_path / "m" / "config.json").write_text(json.dumps({"class": "os.system", "config": {}, "format": 1}))
+    (tmp_path / "m" / "config.json").write_text(json.dumps({"class": "os.system", "config": {}, "format": 2}))
     with pytest.raises(CheckpointError, match="unknown component class"):
         load_pretrained(tmp_path / "m")
     with pytest.raises(CheckpointError, match="no config.json"):

@@ -4,12 +4,12 @@ import numpy as np
 import pytest
 import torch
 
-from gentransfer import ConditionalDiffusion, ConditionalFlow, ConfigError, DataError, fit, transfer
+from gentransfer import ConfigError, CouplingFlow, DataError, DiffusionModel, fit, transfer
 from gentransfer.transfer import STRATEGIES
 
 FAMILIES = {
-    "flow": lambda **kw: ConditionalFlow(hidden=16, **kw),
-    "diffusion": lambda **kw: ConditionalDiffusion(hidden=16, depth=2, sample_steps=5, likelihood_steps=5, **kw),
+    "flow": lambda **kw: CouplingFlow(hidden=16, **kw),
+    "diffusion": lambda **kw: DiffusionModel(hidden=16, depth=2, sample_steps=5, likelihood_steps=5, **kw),
 }
 
 
@@ -37,7 +37,7 @@ def _snapshot(module):
 def test_strategy_moves_the_right_parts(fitted_source, strategy):
     source_state = _snapshot(fitted_source)
     target = transfer(fitted_source, strategy, x_dim=2, zc_dim=1)
-    assert target.strategy == strategy and target.family == fitted_source.family
+    assert target.transfer_plan.strategy == strategy and target.family == fitted_source.family
     assert target.embedding is not fitted_source.embedding
     same_h = all(torch.equal(a, b) for a, b in zip(target.embedding.state_dict().values(),
                                                     fitted_source.embedding.state_dict().values(), strict=True))
@@ -46,7 +46,7 @@ def test_strategy_moves_the_right_parts(fitted_source, strategy):
     result = fit(target, *_data(120, 2, 1, seed=1), steps=30, eval_every=10)
     after = _snapshot(target.embedding)
     frozen = all(torch.equal(before[k], after[k]) for k in before)
-    assert frozen == (strategy == "freeze-shared")
+    assert frozen == (strategy in ("freeze-shared", "lora"))
     assert result.strategy == strategy
     # the source is never modified by fitting a target
     assert all(torch.equal(source_state[k], v) for k, v in fitted_source.state_dict().items())
@@ -78,7 +78,9 @@ def test_warm_started_freeze_shared_keeps_h_frozen_and_starts_from_the_source_he
     src = fitted_source.state_dict()
     assert all(torch.equal(warm.state_dict()[k], v) for k, v in src.items())
     assert not all(torch.equal(cold.state_dict()[k], v) for k, v in src.items() if not k.startswith("embedding."))
-    assert (cold.lr_scale, warm.lr_scale, transfer(fitted_source, "finetune").lr_scale) == (1.0, 0.3, 0.3)
+    lr_scales = (cold.transfer_plan.lr_scale, warm.transfer_plan.lr_scale,
+                 transfer(fitted_source, "finetune").transfer_plan.lr_scale)
+    assert lr_scales == (1.0, 0.3, 0.3)
     before = _snapshot(warm.embedding)
     fit(warm, *_data(120, 3, 2, seed=1), steps=20, eval_every=10)
     assert all(torch.equal(before[k], v) for k, v in warm.embedding.state_dict().items())

@@ -9,19 +9,22 @@ under an explicit strategy; :func:`fit` trains what is left on the target data.
 __version__ = "0.1.0"
 
 from gentransfer.config import load_pretrained
-from gentransfer.diffusion import ConditionalDiffusion
+from gentransfer.diffusion import DiffusionModel
 from gentransfer.errors import CheckpointError, ConfigError, DataError, GentransferError
-from gentransfer.flows import ConditionalFlow
+from gentransfer.families import FAMILIES
+from gentransfer.flows import CouplingFlow
 from gentransfer.latent import LatentModel, fit_latent
 from gentransfer.nn import SharedEmbedding
+from gentransfer.plan import TransferPlan
 from gentransfer.training import FitResult, TrainConfig, fit
 from gentransfer.transfer import STRATEGIES, transfer
 
 __all__ = [
+    "FAMILIES",
     "STRATEGIES",
     "CheckpointError",
-    "ConditionalDiffusion",
-    "ConditionalFlow",
+    "DiffusionModel",
+    "CouplingFlow",
     "ConfigError",
     "DataError",
     "FitResult",
@@ -29,6 +32,7 @@ __all__ = [
     "LatentModel",
     "SharedEmbedding",
     "TrainConfig",
+    "TransferPlan",
     "__version__",
     "fit",
     "fit_latent",

@@ -14,39 +14,8 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
-import torch
 
-__all__ = ["heldout_loss_rows", "StrategyChoice", "choose_strategy"]
-
-# Fixed noise levels and draws for comparing diffusion models (their training loss is random in t
-# and noise): enough of them that each row's loss is precise, so the paired test has power.
-_LEVELS = (0.02, 0.05, 0.1, 0.2, 0.35, 0.5, 0.65, 0.8)
-_DRAWS = 4
-
-
-@torch.no_grad()
-def heldout_loss_rows(model: Any, x: Any, z: Any = None, zc: Any = None, *, seed: int = 0) -> np.ndarray:
-    """Per-row held-out loss: the negative log-likelihood for flows (and for latent models, by
-    Monte Carlo through their prior), the denoising error at fixed noise levels (same noise for
-    every model) for diffusion."""
-    from gentransfer.latent import LatentModel
-
-    if isinstance(model, LatentModel):
-        gen = torch.Generator().manual_seed(seed + 4242)
-        return (-model.log_prob(x, generator=gen)).cpu().numpy().astype(np.float64)
-    xt, zt, zct = model.validate(x, z, zc)
-    e = model.condition(zt, zct, len(xt))
-    if model.family != "diffusion":  # flows and FlowLatentModel: an exact likelihood
-        return (-model.log_prob_e(xt, e)).cpu().numpy().astype(np.float64)
-    gen = torch.Generator().manual_seed(seed + 4242)
-    total = torch.zeros(len(xt))
-    for level in _LEVELS:
-        t = torch.full((len(xt),), level, device=xt.device)
-        for _ in range(_DRAWS):
-            noise = torch.randn(xt.shape, generator=gen)
-            pred = model.network(model.schedule.add_noise(xt, noise.to(xt.device), t), t, e)
-            total += ((pred.cpu() - noise) ** 2).mean(dim=1)
-    return (total / (len(_LEVELS) * _DRAWS)).numpy().astype(np.float64)
+__all__ = ["StrategyChoice", "choose_strategy"]
 
 
 @dataclass
@@ -56,7 +25,7 @@ class StrategyChoice:
     gain: float  # mean over validation rows of loss(scratch) - loss(best transfer)
     gain_se: float
     best_transfer: str
-    negative_transfer: bool
+    no_significant_gain: bool
     n_validation: int
     p_value: float
 
@@ -69,8 +38,9 @@ class StrategyChoice:
                   for name, loss in self.losses.items()]
         lines.append(f"gain of {self.best_transfer} over scratch: {self.gain:+.4f} ± {self.gain_se:.4f} "
                      f"(per validation row, n = {self.n_validation}; signed-rank p = {self.p_value:.3g})")
-        if self.negative_transfer:
-            lines.append("negative transfer detected: using scratch")
+        if self.no_significant_gain:
+            what = "negative transfer" if self.gain < 0 else "no significant gain"
+            lines.append(f"{what} from {self.best_transfer} (signed-rank p >= alpha): using scratch")
         return "\n".join(lines)
 
 

@@ -1,27 +1,62 @@
 """One training loop for every model: seeded, early-stopped on a held-out part, with EMA.
 
-The loop only calls ``model(x, z, zc, generator)`` (the loss) and ``optimizer.step()``, so a
-later data-parallel run can wrap the model and swap the batch sampler without rewriting it.
+Anything that satisfies :class:`Trainable` is fitted by :func:`fit`: the conditional families,
+the UNet diffusion, :class:`~gentransfer.latent.FlowLatentModel`, and the stages of
+:func:`~gentransfer.latent.fit_latent` (autoencoder, prior, decoder likelihood). The loop only
+calls ``model(x, z, zc, generator, noise)`` (the loss) and ``optimizer.step()``, so a
+data-parallel run wraps the model in DDP and splits each global batch without rewriting it.
 """
 
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
 import math
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field, fields, replace
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import torch
 from tqdm.auto import tqdm
 
 from gentransfer.checkpoint import load_checkpoint, save_checkpoint
+from gentransfer.config import check_fields
 from gentransfer.distributed import world
 from gentransfer.errors import ConfigError, DataError
-from gentransfer.models.base import ConditionalModel
+from gentransfer.plan import TransferPlan
 
-__all__ = ["TrainConfig", "FitResult", "fit", "EMA"]
+__all__ = ["Trainable", "TrainConfig", "FitResult", "fit", "check_rows", "EMA", "TrainingState"]
+
+
+@runtime_checkable
+class Trainable(Protocol):
+    """What :func:`fit` needs of a model: validated inputs, a seeded loss, and its transfer plan.
+
+    ``model(x, z, zc, generator, noise)`` returns the mean training loss of a validated batch;
+    ``draw_noise(n, generator)`` the batch's randomness (so a data-parallel run can draw it for
+    the global batch); ``default_ema_decay`` the weight average kept unless the settings say
+    otherwise; ``transfer_plan`` the learning-rate factor and frozen parts.
+    """
+
+    transfer_plan: TransferPlan
+    default_ema_decay: float
+
+    def validate(self, x: Any, z: Any, zc: Any) -> tuple[torch.Tensor | None, torch.Tensor | None,
+                                                         torch.Tensor | None]: ...
+
+    def draw_noise(self, n: int, generator: torch.Generator | None = None) -> dict[str, torch.Tensor]: ...
+
+    def __call__(self, x: torch.Tensor, z: torch.Tensor | None, zc: torch.Tensor | None,
+                 generator: torch.Generator | None = None,
+                 noise: dict[str, torch.Tensor] | None = None) -> torch.Tensor: ...
+
+    def parameters(self, recurse: bool = True) -> Iterator[torch.nn.Parameter]: ...
+
+    def state_dict(self) -> dict[str, Any]: ...
+
+    def load_state_dict(self, state_dict: dict[str, Any], strict: bool = True) -> Any: ...
 
 
 @dataclass
@@ -31,13 +66,13 @@ class TrainConfig:
     Attributes:
         steps: maximum number of optimizer steps.
         batch_size: rows per step (clamped to the training rows).
-        lr: Adam learning rate (times the model's ``lr_scale``, which ``transfer`` sets).
+        lr: Adam learning rate (times the transfer plan's ``lr_scale``).
         weight_decay: AdamW weight decay.
         val_fraction: share of rows held out for early stopping (0 disables it).
         eval_every: steps between held-out evaluations.
         patience: evaluations without improvement before stopping.
-        ema_decay: decay of the exponential moving average of the weights (``None``: the family's
-            default, 0.995 for diffusion and off for flows; 0 disables it).
+        ema_decay: decay of the exponential moving average of the weights (``None``: the model's
+            ``default_ema_decay``, 0.995 for diffusion and off for flows; 0 disables it).
         val_repeats: noise draws per held-out row for a (fixed) stochastic loss.
         grad_clip: maximum gradient norm.
         seed: seeds initialisation-independent randomness: split, batches, noise.
@@ -61,21 +96,37 @@ class TrainConfig:
     checkpoint_every: int = 0
 
     @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> TrainConfig:
+    def from_dict(cls, values: dict[str, Any], where: str = "training settings") -> TrainConfig:
+        """Build from a dict (a TOML table, a study's settings), checking names, types and ranges."""
+        if not isinstance(values, dict):
+            raise ConfigError(f"{where} must be a table of settings, got {values!r}",
+                              f"use keys from {[f.name for f in fields(cls)]}")
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(values) - known)
         if unknown:
-            raise ConfigError(f"unknown training settings {unknown}", f"use only {sorted(known)}")
-        return cls(**values)
+            raise ConfigError(f"unknown {where} {unknown}", f"use only {sorted(known)}")
+        config = cls(**values)
+        config.check(where)
+        return config
 
-    def check(self) -> None:
+    def check(self, where: str = "training settings") -> None:
+        """Types first (``steps = true`` or ``lr = "0.01"`` are errors, not coerced), then ranges."""
+        check_fields(self, where)
         for name in ("steps", "batch_size", "eval_every", "patience", "val_repeats"):
-            if int(getattr(self, name)) < 1:
+            if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}", f"pass {name} >= 1")
+        if self.checkpoint_every < 0 or self.seed < 0:
+            raise ConfigError(f"checkpoint_every and seed must be >= 0, got {self.checkpoint_every} and {self.seed}",
+                              "pass values >= 0")
         if not 0 <= self.val_fraction < 1:
             raise ConfigError(f"val_fraction must be in [0, 1), got {self.val_fraction}", "pass e.g. 0.2")
         if not self.lr > 0:
             raise ConfigError(f"lr must be positive, got {self.lr}", "pass e.g. lr=1e-3")
+        if self.weight_decay < 0 or not self.grad_clip > 0:
+            raise ConfigError(f"weight_decay must be >= 0 and grad_clip > 0, got {self.weight_decay} and "
+                              f"{self.grad_clip}", "pass e.g. weight_decay=0, grad_clip=1")
+        if self.ema_decay is not None and not 0 <= self.ema_decay < 1:
+            raise ConfigError(f"ema_decay must be in [0, 1), got {self.ema_decay}", "pass e.g. 0.995, or 0 for none")
 
 
 @dataclass
@@ -117,17 +168,31 @@ class EMA:
             s.copy_(tmp)
 
 
-def _split(n: int, val_fraction: float, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-    perm = torch.randperm(n, generator=generator)  # CPU: the split is the same on any device
+def check_rows(n: int, val_fraction: float) -> int:
+    """The number of held-out rows of ``n``; an error when a part would be empty."""
     n_val = int(round(val_fraction * n)) if val_fraction > 0 else 0
-    if val_fraction > 0 and (n_val < 1 or n - n_val < 1):
+    if n < 1 or (val_fraction > 0 and (n_val < 1 or n - n_val < 1)):
         raise DataError(f"{n} rows are too few for a held-out part of {val_fraction:.0%}",
                         "pass more rows or val_fraction=0")
+    return n_val
+
+
+def _split(n: int, val_fraction: float, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    perm = torch.randperm(n, generator=generator)  # CPU: the split is the same on any device
+    n_val = check_rows(n, val_fraction)
     return perm[n_val:], perm[:n_val]
 
 
 def _take(t: torch.Tensor | None, idx: torch.Tensor) -> torch.Tensor | None:
     return None if t is None else t[idx]
+
+
+def data_fingerprint(*arrays: torch.Tensor | None) -> str:
+    """SHA-256 of the data a run trains on: a checkpoint resumes only on the same rows."""
+    digest = hashlib.sha256()
+    for a in arrays:
+        digest.update(b"none" if a is None else repr(tuple(a.shape)).encode() + a.detach().cpu().numpy().tobytes())
+    return digest.hexdigest()
 
 
 @torch.no_grad()
@@ -140,57 +205,106 @@ def _val_loss(model, x, z, zc, repeats: int, seed: int) -> float:
     return total
 
 
-def _state_tensors(model, best_state, ema, optimizer, gen) -> dict[str, torch.Tensor]:
-    tensors = {f"model.{k}": v for k, v in model.state_dict().items()}
-    tensors.update({f"best.{k}": v for k, v in best_state.items()})
-    if ema is not None:
-        tensors.update({f"ema.{i}": s for i, s in enumerate(ema.shadow)})
-    for i, state in optimizer.state_dict()["state"].items():
-        tensors.update({f"opt.{i}.{name}": t for name, t in state.items()})
-    tensors["rng"] = gen.get_state()
-    return tensors
+class TrainingState:
+    """Everything a run needs to continue exactly where it stopped, saved and restored as one.
+
+    Tensors: the model, the best weights so far, the EMA, the optimizer's moments and the
+    generator's state; counters and history go into the checkpoint's JSON metadata with the
+    run's fingerprint (model, settings, plan and data), which a resume must match.
+    """
+
+    def __init__(self, model: Trainable, optimizer: torch.optim.Optimizer, ema: EMA | None,
+                 generator: torch.Generator, fingerprint: dict[str, Any]):
+        self.model, self.optimizer, self.ema, self.generator = model, optimizer, ema, generator
+        self.fingerprint = fingerprint
+        self.best_val, self.best_step = math.inf, 0
+        self.best_weights = copy.deepcopy(model.state_dict())
+        self.bad_evals, self.step = 0, 0
+        self.history: list[dict[str, float]] = []
+
+    def record(self, step: int, train_loss: float, val: float) -> None:
+        """One evaluation: keep the best weights, count evaluations without improvement."""
+        if val < self.best_val:
+            self.best_val, self.best_step, self.bad_evals = val, step, 0
+            self.best_weights = copy.deepcopy(self.model.state_dict())
+        else:
+            self.bad_evals += 1
+        self.history.append({"step": step, "train_loss": train_loss, "val_loss": val})
+
+    def save(self, directory: str) -> None:
+        tensors = {f"model.{k}": v for k, v in self.model.state_dict().items()}
+        tensors.update({f"best.{k}": v for k, v in self.best_weights.items()})
+        if self.ema is not None:
+            tensors.update({f"ema.{i}": s for i, s in enumerate(self.ema.shadow)})
+        for i, state in self.optimizer.state_dict()["state"].items():
+            tensors.update({f"opt.{i}.{name}": t for name, t in state.items()})
+        tensors["rng"] = self.generator.get_state()
+        save_checkpoint(directory, tensors, {
+            "step": self.step, "best_val": self.best_val, "best_step": self.best_step,
+            "bad_evals": self.bad_evals, "history": self.history, "fingerprint": self.fingerprint})
+
+    def restore(self, directory: str) -> bool:
+        """Continue from the checkpoint in ``directory``; ``False`` if there is none."""
+        saved = load_checkpoint(directory)
+        if saved is None:
+            return False
+        tensors, meta = saved
+        if meta.get("fingerprint") != self.fingerprint:
+            raise ConfigError(f"the checkpoint in {directory} is from another model, data or settings",
+                              "resume with the same command and data, or start afresh without --resume")
+        self.model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
+        if self.ema is not None:
+            for i, s in enumerate(self.ema.shadow):
+                s.copy_(tensors[f"ema.{i}"])
+        state: dict[int, dict[str, torch.Tensor]] = {}
+        for k, v in tensors.items():
+            if k.startswith("opt."):
+                _, i, name = k.split(".", 2)
+                state.setdefault(int(i), {})[name] = v
+        self.optimizer.load_state_dict({"state": state, "param_groups": self.optimizer.state_dict()["param_groups"]})
+        self.generator.set_state(tensors["rng"])
+        self.best_weights = {k[5:]: v for k, v in tensors.items() if k.startswith("best.")}
+        self.best_val, self.best_step = meta["best_val"], meta["best_step"]
+        self.bad_evals, self.history, self.step = meta["bad_evals"], meta["history"], meta["step"]
+        return True
 
 
-def _restore(tensors, model, ema, optimizer, gen) -> dict[str, torch.Tensor]:
-    model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
-    if ema is not None:
-        for i, s in enumerate(ema.shadow):
-            s.copy_(tensors[f"ema.{i}"])
-    opt_state = optimizer.state_dict()
-    state: dict[int, dict[str, torch.Tensor]] = {}
-    for k, v in tensors.items():
-        if k.startswith("opt."):
-            _, i, name = k.split(".", 2)
-            state.setdefault(int(i), {})[name] = v
-    optimizer.load_state_dict({"state": state, "param_groups": opt_state["param_groups"]})
-    gen.set_state(tensors["rng"])
-    return {k[5:]: v for k, v in tensors.items() if k.startswith("best.")}
-
-
-def fit(model: ConditionalModel, x: Any, z: Any = None, zc: Any = None, *,
-        config: TrainConfig | dict[str, Any] | None = None, checkpoint_dir: str | None = None,
-        resume: bool = False, **overrides: Any) -> FitResult:
+def fit(model: Trainable, x: Any, z: Any = None, zc: Any = None, *,
+        train: TrainConfig | dict[str, Any] | None = None, plan: TransferPlan | None = None,
+        checkpoint_dir: str | None = None, resume: bool = False, **overrides: Any) -> FitResult:
     """Fit ``model`` to data ``x`` given conditions ``z`` (shared) and ``zc`` (task-specific).
 
-    Parameters with ``requires_grad=False`` (a frozen shared embedding) are not trained. The
-    learning rate is scaled by the model's transfer strategy. At the end the model holds the
-    weights with the best held-out loss (their EMA for diffusion).
+    The model's transfer plan decides what is trained: its frozen parts are not (their
+    parameters have ``requires_grad=False``), and the learning rate is scaled by its
+    ``lr_scale``. At the end the model holds the weights with the best held-out loss (their
+    EMA where the model keeps one).
 
     Args:
-        model: any gentransfer model.
+        model: anything :class:`Trainable`: a gentransfer model or a stage of a latent fit.
         x, z, zc: data, validated against the model's dimensions before anything is trained.
-        config: a :class:`TrainConfig` or a dict of its fields; ``overrides`` update it.
+        train: the training settings, a :class:`TrainConfig` or a dict of its fields;
+            ``overrides`` update it.
+        plan: the plan to train under, for a stage that trains part of a larger model (the
+            stages of :func:`~gentransfer.latent.fit_latent` pass the latent model's plan);
+            ``None``: the model's own ``transfer_plan``, re-applied first.
         checkpoint_dir: folder for a resumable training checkpoint (see ``checkpoint_every``).
         resume: continue from the checkpoint in ``checkpoint_dir`` if there is one; the result is
-            bit-identical to an uninterrupted run with the same seed and data (on the CPU).
+            bit-identical to an uninterrupted run with the same seed and data (on the CPU). A
+            checkpoint of another model, data or settings is refused.
 
     Returns:
         A :class:`FitResult`.
     """
-    if isinstance(config, dict):
-        config = TrainConfig.from_dict(config)
-    cfg = replace(config or TrainConfig(), **overrides)
+    if not isinstance(model, Trainable):
+        raise ConfigError(f"{type(model).__name__} is not a model fit() trains (it lacks part of the Trainable "
+                          "protocol)", "fit a LatentModel with gentransfer.latent.fit_latent")
+    if isinstance(train, dict):
+        train = TrainConfig.from_dict(train)
+    cfg = replace(train or TrainConfig(), **overrides)
     cfg.check()
+    if plan is None:
+        plan = model.transfer_plan
+        plan.apply(model)
     xt, zt, zct = model.validate(x, z, zc)
     if xt is None:
         raise DataError("no data x to fit", "pass x")
@@ -209,44 +323,33 @@ def fit(model: ConditionalModel, x: Any, z: Any = None, zc: Any = None, *,
     params = [p for p in model.parameters() if p.requires_grad]
     if not params:
         raise ConfigError("the model has no trainable parameters", "unfreeze a part of it")
-    lr = cfg.lr * model.lr_scale
-    optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=cfg.weight_decay)
+    optimizer = torch.optim.AdamW(params, lr=cfg.lr * plan.lr_scale, weight_decay=cfg.weight_decay)
     train_model = model
     if world_size > 1:
         from torch.nn.parallel import DistributedDataParallel
 
         train_model = DistributedDataParallel(model)
-    decay = cfg.ema_decay if cfg.ema_decay is not None else (0.995 if model.family == "diffusion" else 0.0)
+    decay = cfg.ema_decay if cfg.ema_decay is not None else model.default_ema_decay
     ema = EMA(model, decay) if decay > 0 else None
+    fingerprint = json.loads(json.dumps({
+        "train": asdict(cfg) | {"progress": None, "checkpoint_every": None},
+        "model": getattr(model, "config", None), "plan": plan.to_dict(), "rows": len(xt),
+        "data": data_fingerprint(xt, zt, zct)}, default=str))
+    state = TrainingState(model, optimizer, ema, gen, fingerprint)
+    if checkpoint_dir and resume:
+        state.restore(checkpoint_dir)
 
-    best = (math.inf, 0, copy.deepcopy(model.state_dict()))
-    history: list[dict[str, float]] = []
-    bad_evals, first, start = 0, 1, time.perf_counter()
-    fingerprint = {"train": asdict(cfg) | {"progress": None, "checkpoint_every": None},
-                   "model": getattr(model, "config", None),
-                   "strategy": model.strategy, "rows": len(xt)}
-    fingerprint = json.loads(json.dumps(fingerprint, default=str))
-    saved = load_checkpoint(checkpoint_dir) if (checkpoint_dir and resume) else None
-    if saved is not None:
-        tensors, meta = saved
-        if meta["fingerprint"] != fingerprint:
-            raise ConfigError(f"the checkpoint in {checkpoint_dir} is from another model, data or settings",
-                              "resume with the same command, or start afresh without --resume")
-        best = (meta["best_val"], meta["best_step"], _restore(tensors, model, ema, optimizer, gen))
-        bad_evals, history, first = meta["bad_evals"], meta["history"], meta["step"] + 1
-
-    def checkpoint(at: int) -> None:
+    def checkpoint() -> None:
         if checkpoint_dir and rank == 0:
-            save_checkpoint(checkpoint_dir, _state_tensors(model, best[2], ema, optimizer, gen),
-                            {"step": at, "best_val": best[0], "best_step": best[1], "bad_evals": bad_evals,
-                             "history": history, "fingerprint": fingerprint})
+            state.save(checkpoint_dir)
 
+    start = time.perf_counter()
     model.train()
-    bar = tqdm(total=cfg.steps, initial=first - 1, disable=not cfg.progress,
-               desc=f"fit {model.family}/{model.strategy}")
-    step = first - 1
-    last = step if bad_evals >= cfg.patience else cfg.steps  # a resumed run that had stopped early
-    for step in range(first, last + 1):
+    bar = tqdm(total=cfg.steps, initial=state.step, disable=not cfg.progress,
+               desc=f"fit {type(model).__name__}/{plan.strategy}")
+    last = state.step if state.bad_evals >= cfg.patience else cfg.steps  # a resumed run that had stopped early
+    for step in range(state.step + 1, last + 1):
+        state.step = step
         # The global batch and its noise are drawn identically on every process; each takes its rows.
         idx = torch.randint(0, len(xtr), (batch,), generator=gen)[rows].to(xtr.device)
         # per-row noise is split over processes; shared draws (e.g. a prior bank's indices) are not
@@ -263,33 +366,35 @@ def fit(model: ConditionalModel, x: Any, z: Any = None, zc: Any = None, *,
             ema.update()
         bar.update(1)
         if step % cfg.eval_every == 0 or step == cfg.steps:
-            if ema is not None:
+            train_loss = _global_mean(loss, world_size)
+            if ema is not None:  # evaluate, and keep as best, the averaged weights
                 ema.swap()
             val = _val_loss(model, xva, zva, zcva, cfg.val_repeats, cfg.seed) if len(val_idx) else loss.item()
-            if val < best[0]:
-                best, bad_evals = (val, step, copy.deepcopy(model.state_dict())), 0
-            else:
-                bad_evals += 1
+            state.record(step, train_loss, val)
             if ema is not None:
                 ema.swap()
-            train_loss = loss.detach().clone()
-            if world_size > 1:  # log the global batch's loss, the same on every process
-                torch.distributed.all_reduce(train_loss)
-                train_loss /= world_size
-            history.append({"step": step, "train_loss": train_loss.item(), "val_loss": val})
             bar.set_postfix(val=f"{val:.4f}")
-            if bad_evals >= cfg.patience:
-                checkpoint(step)
+            if state.bad_evals >= cfg.patience:
+                checkpoint()
                 break
             if cfg.checkpoint_every == 0:
-                checkpoint(step)
+                checkpoint()
         if cfg.checkpoint_every and step % cfg.checkpoint_every == 0:
-            checkpoint(step)
+            checkpoint()
     else:
-        checkpoint(step)
+        checkpoint()
     bar.close()
-    model.load_state_dict(best[2])
+    model.load_state_dict(state.best_weights)
     model.eval()
-    return FitResult(steps=step, best_step=best[1], best_val_loss=best[0],
-                     seconds=time.perf_counter() - start, strategy=model.strategy,
-                     n_train=len(train_idx), n_val=len(val_idx), history=history)
+    return FitResult(steps=state.step, best_step=state.best_step, best_val_loss=state.best_val,
+                     seconds=time.perf_counter() - start, strategy=plan.strategy,
+                     n_train=len(train_idx), n_val=len(val_idx), history=state.history)
+
+
+def _global_mean(loss: torch.Tensor, world_size: int) -> float:
+    """The global batch's loss, the same on every process."""
+    value = loss.detach().clone()
+    if world_size > 1:
+        torch.distributed.all_reduce(value)
+        value /= world_size
+    return value.item()

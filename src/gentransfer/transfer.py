@@ -1,10 +1,18 @@
 """Transfer strategies: the one small, explicit step between a source model and a target model.
 
-Every model names its **shared part** (``shared_part``): the embedding ``h`` of a conditional
-model, or the latent prior ``P_U`` of a latent-variable model. Everything else is its
-task-specific head. A strategy builds a target model of the *same family and architecture* as
-the source, for the target's own dimensions (``x_dim``, ``zc_dim`` may differ), and decides
-what it takes from the source:
+Every transferable model names its **shared part** (``shared_part``); everything else is its
+task-specific head. The same strategies act on both settings of the paper:
+
+=================  =================================  =========================================
+setting            shared part                        task-specific head
+=================  =================================  =========================================
+conditional        the embedding ``h`` (``embedding``)  the flow's couplings / the noise network
+unconditional      the latent law ``P_U`` (``prior``)   the decoder ``g`` (autoencoder, or a
+                                                      bijective decoder flow) and noise level
+=================  =================================  =========================================
+
+A strategy builds a target model of the *same class and architecture* as the source, for the
+target's own dimensions (``x_dim``, ``zc_dim`` may differ), and decides what it takes:
 
 =================  ============================  ==============  ================================
 strategy           shared part                   head            training on the target
@@ -13,26 +21,37 @@ strategy           shared part                   head            training on the
 ``freeze-shared``  the source's, frozen          fresh           the head only (the SEC estimator)
 ``finetune``       the source's                  source's where  everything
                                                  shapes match
+``lora``           the source's, frozen          source's,       low-rank adapters on the head's
+                                                 frozen          linear and convolution layers
 =================  ============================  ==============  ================================
+
+So the SEC estimator is ``freeze-shared`` in both settings: ``h`` kept and ``theta_t`` fitted
+(conditional), ``P_U`` kept and ``g_t`` fitted (unconditional, :func:`gentransfer.latent.fit_latent`).
 
 ``warm_start=True`` starts a ``freeze-shared`` head from the source's weights too (where shapes
 match): the paper's MNIST -> USPS recipe, "fine-tune with the class embedding frozen". The SEC
 estimator fits the head on the target either way; the warm start only changes where the
 optimiser begins. A warm-started head is trained at ``WARM_LR_SCALE`` times the learning rate,
 so the first steps refine the source's solution instead of undoing it.
+
+The decision is recorded as the target's :class:`~gentransfer.plan.TransferPlan`, which is saved
+with the model, re-applied on load and read by :func:`gentransfer.fit`.
 """
 
 from __future__ import annotations
 
 import copy
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from torch import nn
 
 from gentransfer.errors import ConfigError
+from gentransfer.plan import TransferPlan
 
-__all__ = ["Strategy", "STRATEGIES", "WARM_LR_SCALE", "transfer", "get_strategy", "shared_module"]
+__all__ = ["Strategy", "STRATEGIES", "WARM_LR_SCALE", "StrategyName", "transfer", "get_strategy", "shared_module"]
+
+StrategyName = Literal["scratch", "freeze-shared", "finetune", "lora"]
 
 
 @dataclass(frozen=True)
@@ -43,9 +62,11 @@ class Strategy:
     reuse_shared: bool
     freeze_shared: bool
     reuse_head: bool  # the default; transfer(..., warm_start=...) overrides it
+    adapters: bool = False  # train only low-rank adapters on the (frozen) head
 
 
 WARM_LR_SCALE = 0.3  # learning-rate factor for a head that starts from the source's weights
+LORA_RANK = 4  # rank of the adapters of the lora strategy; alpha = rank (updates at scale 1)
 
 
 STRATEGIES: dict[str, Strategy] = {
@@ -54,6 +75,7 @@ STRATEGIES: dict[str, Strategy] = {
         Strategy("scratch", reuse_shared=False, freeze_shared=False, reuse_head=False),
         Strategy("freeze-shared", reuse_shared=True, freeze_shared=True, reuse_head=False),
         Strategy("finetune", reuse_shared=True, freeze_shared=False, reuse_head=True),
+        Strategy("lora", reuse_shared=True, freeze_shared=True, reuse_head=True, adapters=True),
     )
 }
 
@@ -79,26 +101,28 @@ def _copy_matching_head(source: nn.Module, target: nn.Module) -> int:
     return len(matched)
 
 
-def transfer(source: nn.Module, strategy: str, *, warm_start: bool | None = None,
-             **target_config: Any) -> nn.Module:
+def transfer(source: nn.Module, strategy: StrategyName, *, warm_start: bool | None = None,
+             lora_rank: int = LORA_RANK, **target_config: Any) -> nn.Module:
     """Build the target model from a fitted source model under ``strategy``.
 
     Args:
         source: a fitted gentransfer model (any family).
-        strategy: ``"scratch"``, ``"freeze-shared"`` or ``"finetune"``.
+        strategy: ``"scratch"``, ``"freeze-shared"``, ``"finetune"`` or ``"lora"``.
         warm_start: start the head from the source's weights where shapes match; ``None`` takes
-            the strategy's default (``finetune`` only). Not allowed with ``scratch``.
+            the strategy's default (``finetune`` and ``lora``). Not allowed with ``scratch``;
+            ``lora`` always starts from the source's head.
+        lora_rank: rank of the adapters under ``lora``.
         **target_config: the target's own settings, e.g. ``x_dim=2, zc_dim=1``; anything not
             given is the source's (same architecture).
 
     Returns:
-        An untrained target model; ``target.strategy`` records the strategy,
-        ``target.lr_scale`` the learning-rate factor for training it, and under
-        ``freeze-shared`` the shared part's parameters have ``requires_grad=False``.
+        An untrained target model whose ``transfer_plan`` records the strategy, the warm start,
+        the learning-rate factor and the frozen parts (under ``freeze-shared`` the shared part's
+        parameters have ``requires_grad=False``).
 
     Example:
-        >>> from gentransfer import ConditionalFlow, transfer
-        >>> src = ConditionalFlow(x_dim=3, z_dim=10, zc_dim=2)
+        >>> from gentransfer import CouplingFlow, transfer
+        >>> src = CouplingFlow(x_dim=3, z_dim=10, zc_dim=2)
         >>> tgt = transfer(src, "freeze-shared", x_dim=2, zc_dim=1)
         >>> tgt.embedding is not src.embedding, all(not p.requires_grad for p in tgt.embedding.parameters())
         (True, True)
@@ -108,6 +132,10 @@ def transfer(source: nn.Module, strategy: str, *, warm_start: bool | None = None
     if warm and not plan.reuse_shared:
         raise ConfigError("scratch starts from fresh weights, so it cannot be warm-started",
                           "drop warm_start, or choose freeze-shared or finetune")
+    if plan.adapters and not warm:
+        raise ConfigError("lora adapts the source's head, so it always starts from it", "drop warm_start=False")
+    if plan.adapters and (not isinstance(lora_rank, int) or lora_rank < 1):
+        raise ConfigError(f"lora_rank must be an integer >= 1, got {lora_rank!r}", "pass e.g. lora_rank=4")
     part = source.shared_part
     if part in target_config:
         raise ConfigError(f"transfer() chooses the {part} itself", f"drop the '{part}' argument")
@@ -122,8 +150,15 @@ def transfer(source: nn.Module, strategy: str, *, warm_start: bool | None = None
                           "pass only arguments of the source model's constructor") from None
     if warm:
         _copy_matching_head(source, target)
-    if plan.freeze_shared and shared_module(target) is not None:
-        shared_module(target).requires_grad_(False)
-    target.strategy = plan.name
-    target.lr_scale = WARM_LR_SCALE if warm else 1.0
+    if shared_module(target) is not None:  # a copy keeps the source's flags: set them from the plan
+        shared_module(target).requires_grad_(True)
+    frozen = (part,) if plan.freeze_shared and shared_module(target) is not None else ()
+    adapters = None
+    if plan.adapters:
+        from gentransfer.adapters import adapter_targets
+
+        adapters = {"rank": lora_rank, "alpha": lora_rank, "targets": adapter_targets(target, part)}
+    lr_scale = WARM_LR_SCALE if warm and not plan.adapters else 1.0  # adapters start at zero: no damping
+    target.transfer_plan = TransferPlan(plan.name, warm, lr_scale, frozen, adapters)
+    target.transfer_plan.apply(target)
     return target

@@ -1,7 +1,7 @@
 """Score-based diffusion: the VP process, networks, samplers and ODE likelihood."""
 
 from gentransfer.diffusion.likelihood import ode_log_likelihood
-from gentransfer.diffusion.model import ConditionalDiffusion
+from gentransfer.diffusion.model import DiffusionModel
 from gentransfer.diffusion.networks import EpsMLP
 from gentransfer.diffusion.samplers import ancestral_sample, ode_sample
 from gentransfer.diffusion.schedule import VPSchedule
@@ -10,7 +10,7 @@ from gentransfer.diffusion.schedule import VPSchedule
 from gentransfer.diffusion.unet import UNetEps
 
 __all__ = [
-    "ConditionalDiffusion",
+    "DiffusionModel",
     "EpsMLP",
     "UNetEps",
     "VPSchedule",

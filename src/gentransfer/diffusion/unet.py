@@ -1,4 +1,4 @@
-"""A Diffusers ``UNet2DModel`` as the noise predictor of :class:`ConditionalDiffusion`.
+"""A Diffusers ``UNet2DModel`` as the noise predictor of :class:`DiffusionModel`.
 
 The diffusion model works on flattened vectors (so metrics, likelihoods and validation are the
 same for every network); this adapter reshapes them to ``C x H x W`` images for the UNet. The

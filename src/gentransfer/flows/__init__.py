@@ -1,6 +1,6 @@
 """Coupling normalizing flows."""
 
-from gentransfer.flows.model import ConditionalFlow
+from gentransfer.flows.model import CouplingFlow
 from gentransfer.flows.transforms import AdditiveCoupling, AffineCoupling, ConditionalScale
 
-__all__ = ["AdditiveCoupling", "AffineCoupling", "ConditionalFlow", "ConditionalScale"]
+__all__ = ["AdditiveCoupling", "AffineCoupling", "CouplingFlow", "ConditionalScale"]

@@ -17,15 +17,15 @@ from gentransfer.flows.transforms import (
     Transform,
     alternating_masks,
 )
-from gentransfer.models.base import ConditionalModel
+from gentransfer.models.base import GenerativeModel
 
-__all__ = ["ConditionalFlow"]
+__all__ = ["CouplingFlow"]
 
 _COUPLINGS = {"additive": AdditiveCoupling, "affine": AffineCoupling}
 
 
 @register
-class ConditionalFlow(ConditionalModel):
+class CouplingFlow(GenerativeModel):
     r"""A conditional coupling flow :math:`x = \phi^{-1}(u; e)`, :math:`u \sim N(0, I)`.
 
     .. math::
@@ -37,7 +37,7 @@ class ConditionalFlow(ConditionalModel):
     defaults are the paper's: three additive layers.
 
     Args:
-        x_dim, z_dim, zc_dim, embedding, embed_dim: see :class:`ConditionalModel`.
+        x_dim, z_dim, zc_dim, embedding, embed_dim: see :class:`GenerativeModel`.
         n_layers: number of coupling layers.
         coupling: ``"additive"`` (``q(x, y) = x + y``) or ``"affine"``.
         scale: add the conditional elementwise scale layer.

@@ -36,9 +36,7 @@ class AutoEncoder(ConfigMixin, nn.Module):
     Without a bank, a small penalty keeps the codes standardised so a prior can be fitted to them.
     """
 
-    family = "autoencoder"
-    strategy = "scratch"
-    lr_scale = 1.0
+    default_ema_decay = 0.0
 
     def __init__(self, x_dim: int, latent_dim: int = 2, hidden: int = 128, depth: int = 2,
                  match_weight: float = 1.0):

@@ -19,14 +19,14 @@ import torch
 
 from gentransfer.config import build_component, component_config, register
 from gentransfer.errors import ConfigError
-from gentransfer.flows import ConditionalFlow
-from gentransfer.models.base import ConditionalModel
+from gentransfer.flows import CouplingFlow
+from gentransfer.models.base import GenerativeModel
 
 __all__ = ["FlowLatentModel"]
 
 
 @register
-class FlowLatentModel(ConditionalModel):
+class FlowLatentModel(GenerativeModel):
     """Prior ``P_U`` (shared, a flow) composed with an invertible decoder ``g`` (task-specific).
 
     ``x = g(u)``, ``u ~ P_U``; ``log_prob`` is exact, so :func:`~gentransfer.training.fit`
@@ -37,10 +37,10 @@ class FlowLatentModel(ConditionalModel):
 
     Args:
         x_dim: dimension of ``x``, which is also the latent dimension ``k``.
-        prior: an unconditional :class:`~gentransfer.flows.ConditionalFlow` on ``R^k`` (a source's),
+        prior: an unconditional :class:`~gentransfer.flows.CouplingFlow` on ``R^k`` (a source's),
             its saved config, or ``None`` for a fresh one built from ``prior_config``.
         prior_config: constructor arguments of a fresh prior flow.
-        n_layers, coupling, hidden, depth: the decoder flow (see :class:`ConditionalFlow`).
+        n_layers, coupling, hidden, depth: the decoder flow (see :class:`CouplingFlow`).
 
     Example:
         >>> from gentransfer import transfer
@@ -51,7 +51,6 @@ class FlowLatentModel(ConditionalModel):
         (True, torch.Size([3, 2]))
     """
 
-    family = "latent-exact-flow"
     shared_part = "prior"
 
     def __init__(self, x_dim: int, prior: Any = None, prior_config: dict[str, Any] | None = None,
@@ -61,14 +60,14 @@ class FlowLatentModel(ConditionalModel):
         if isinstance(prior, dict):
             prior = build_component(prior)
         if prior is None:
-            prior = ConditionalFlow(x_dim=x_dim, **(prior_config or {}))
-        if not isinstance(prior, ConditionalFlow) or prior.x_dim != x_dim or prior.cond_dim != 0:
+            prior = CouplingFlow(x_dim=x_dim, **(prior_config or {}))
+        if not isinstance(prior, CouplingFlow) or prior.x_dim != x_dim or prior.cond_dim != 0:
             raise ConfigError(f"the prior must be an unconditional flow on R^{x_dim} (an exact likelihood "
                               "needs a flow of the latent's own dimension)",
                               f"pass a flow prior with latent_dim={x_dim}, or use LatentModel for other dimensions")
         self.prior = prior
         # g as a flow used backwards: its data side is x, its base side is u (not N(0, I))
-        self.decoder = ConditionalFlow(x_dim=x_dim, n_layers=n_layers, coupling=coupling, hidden=hidden,
+        self.decoder = CouplingFlow(x_dim=x_dim, n_layers=n_layers, coupling=coupling, hidden=hidden,
                                        depth=depth)
         self.config = {"x_dim": x_dim, "prior": component_config(prior), "prior_config": prior_config,
                        "n_layers": n_layers, "coupling": coupling, "hidden": hidden, "depth": depth}

@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from gentransfer.models.base import as_tensor
+from gentransfer.plan import SCRATCH_PLAN
 
 __all__ = ["DecoderLikelihood"]
 
@@ -26,7 +27,8 @@ class DecoderLikelihood(nn.Module):
     """Negative log-likelihood of ``x`` under ``g(u) + sigma * eps``, ``u`` from a bank of prior draws.
 
     A training objective for :func:`gentransfer.training.fit` (it is not saved: the decoder it
-    trains belongs to a :class:`~gentransfer.latent.LatentModel`).
+    trains belongs to a :class:`~gentransfer.latent.LatentModel`, whose transfer plan the fit
+    runs under; the objective itself was made by no strategy).
 
     Args:
         decoder: the module ``g`` (trained in place).
@@ -35,9 +37,8 @@ class DecoderLikelihood(nn.Module):
         draws: prior draws per Monte Carlo estimate of ``p(x)``.
     """
 
-    family = "decoder-likelihood"
-    strategy = "scratch"
-    lr_scale = 1.0
+    transfer_plan = SCRATCH_PLAN
+    default_ema_decay = 0.0
 
     def __init__(self, decoder: nn.Module, bank: torch.Tensor, sigma: torch.Tensor, draws: int = 4096):
         super().__init__()

@@ -5,33 +5,31 @@ A :class:`LatentModel` is a **prior** :math:`\hat P_U` (any unconditional gentra
 (the task-specific part) and a fitted per-coordinate noise level. Sampling is
 :math:`u \sim \hat P_U,\ x = \hat g(u) + \hat\sigma \odot \varepsilon`.
 
-:func:`fit_latent` fits it in stages: (1) the autoencoder, pulled toward the prior's
-latent law by an MMD penalty when the prior is frozen (the SEC estimator: the target learns
-only its decoder), (2) the prior on the codes, when it is trainable (the source stage, or
-``scratch``: :math:`P_U` learned from the target alone), (3) optionally, the decoder and noise
-level refined by maximum likelihood through the (now fixed) prior
-(:class:`~gentransfer.latent.likelihood.DecoderLikelihood`).
+:func:`fit_latent` fits it in three explicit stages, each one :func:`gentransfer.fit` under the
+latent model's transfer plan: (1) the autoencoder, pulled toward the prior's latent law by an
+MMD penalty when the prior is frozen (the SEC estimator: the target learns only its decoder),
+(2) the prior on the codes, when it is trainable (the source stage, or ``scratch``: :math:`P_U`
+learned from the target alone), (3) optionally, the decoder and noise level refined by maximum
+likelihood through the (now fixed) prior (:class:`~gentransfer.latent.likelihood.DecoderLikelihood`).
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
+import numpy as np
 import torch
 
 from gentransfer.config import ConfigMixin, build_component, component_config, register
-from gentransfer.diffusion import ConditionalDiffusion
 from gentransfer.errors import ConfigError
-from gentransfer.flows import ConditionalFlow
+from gentransfer.families import get_family
 from gentransfer.latent.autoencoder import AutoEncoder
 from gentransfer.latent.likelihood import DecoderLikelihood
 from gentransfer.metrics import wasserstein1
-from gentransfer.models.base import ConditionalModel, as_tensor
+from gentransfer.models.base import GenerativeModel, as_tensor
 from gentransfer.training import FitResult, TrainConfig, fit
 
-__all__ = ["LatentModel", "fit_latent", "PRIOR_FAMILIES"]
-
-PRIOR_FAMILIES = {"flow": ConditionalFlow, "diffusion": ConditionalDiffusion}
+__all__ = ["LatentModel", "fit_latent", "SELECTION_RULES"]
 
 
 @register
@@ -43,8 +41,8 @@ class LatentModel(ConfigMixin, torch.nn.Module):
         latent_dim: dimension ``k`` of ``U``.
         prior: the latent prior: a model (a source's: handing it over *is* the transfer), its
             saved config, or ``None`` for a fresh one of ``prior_family``.
-        prior_family: ``"flow"`` or ``"diffusion"`` (used when ``prior`` is ``None``).
-        prior_config: extra constructor arguments of a fresh prior.
+        prior_family: a family of :data:`gentransfer.families.FAMILIES` (used when ``prior`` is ``None``).
+        prior_config: extra constructor arguments of a fresh prior (its architecture, not its training).
         autoencoder: a saved :class:`AutoEncoder` config, or ``None`` (then ``hidden``/``depth``).
         hidden, depth: size of a fresh autoencoder's networks.
         match_weight: weight of the MMD penalty toward a frozen prior.
@@ -56,13 +54,12 @@ class LatentModel(ConfigMixin, torch.nn.Module):
                  prior_config: dict[str, Any] | None = None, autoencoder: Any = None, hidden: int = 128,
                  depth: int = 2, match_weight: float = 1.0):
         super().__init__()
-        if prior_family not in PRIOR_FAMILIES:
-            raise ConfigError(f"unknown prior family {prior_family!r}", f"use one of {sorted(PRIOR_FAMILIES)}")
+        family = get_family(prior_family, "prior family")
         if isinstance(prior, dict):
             prior = build_component(prior)
         if prior is None:
-            prior = PRIOR_FAMILIES[prior_family](x_dim=latent_dim, **(prior_config or {}))
-        if not isinstance(prior, ConditionalModel) or prior.x_dim != latent_dim or prior.cond_dim != 0:
+            prior = family(x_dim=latent_dim, **(prior_config or {}))
+        if not isinstance(prior, GenerativeModel) or prior.x_dim != latent_dim or prior.cond_dim != 0:
             raise ConfigError(f"the prior must be an unconditional model on R^{latent_dim}",
                               f"pass a source model's prior (latent_dim={latent_dim})")
         if isinstance(autoencoder, dict):
@@ -73,8 +70,6 @@ class LatentModel(ConfigMixin, torch.nn.Module):
         self.autoencoder = autoencoder or AutoEncoder(x_dim, latent_dim, hidden, depth, match_weight)
         self.register_buffer("noise_std", torch.zeros(x_dim))
         self.x_dim, self.latent_dim = x_dim, latent_dim
-        self.family = f"latent-{prior.family}"
-        self.strategy, self.lr_scale = "scratch", 1.0  # set by gentransfer.transfer
         self.config = {"x_dim": x_dim, "latent_dim": latent_dim, "prior": component_config(prior),
                        "prior_family": prior.family, "prior_config": prior_config,
                        "autoencoder": component_config(self.autoencoder), "match_weight": match_weight}
@@ -91,6 +86,12 @@ class LatentModel(ConfigMixin, torch.nn.Module):
         return _log_prob_rows(self.autoencoder.decoder, self.noise_std, bank, xt)
 
     @torch.no_grad()
+    def heldout_loss_rows(self, x: Any, z: Any = None, zc: Any = None, *, seed: int = 0) -> np.ndarray:
+        """Per-row held-out loss for the guard: ``-log p(x)`` by Monte Carlo through the prior."""
+        gen = torch.Generator().manual_seed(seed + 4242)
+        return (-self.log_prob(x, generator=gen)).cpu().numpy().astype(np.float64)
+
+    @torch.no_grad()
     def sample(self, n: int, *, generator: torch.Generator | None = None) -> torch.Tensor:
         """``n`` draws ``x = g(u) + sigma * eps`` with ``u ~ P_U``."""
         u = self.prior.sample(n=n, generator=generator)
@@ -98,14 +99,16 @@ class LatentModel(ConfigMixin, torch.nn.Module):
         return x + self.noise_std * torch.randn(x.shape, generator=generator)
 
 
-def fit_latent(model: LatentModel, x: Any, *, autoencoder_config: TrainConfig | dict[str, Any] | None = None,
-               prior_config: TrainConfig | dict[str, Any] | None = None, seed: int = 0,
-               bank_size: int = 4096, likelihood_config: TrainConfig | dict[str, Any] | None = None,
-               draws: int = 4096, restarts: int = 1, start: int = 0,
-               select: str = "w1") -> dict[str, FitResult]:
+Settings = TrainConfig | dict[str, Any] | None
+
+
+def fit_latent(model: LatentModel, x: Any, *, autoencoder_train: Settings = None, prior_train: Settings = None,
+               likelihood_train: Settings = None, seed: int = 0, bank_size: int = 4096, draws: int = 4096,
+               restarts: int = 1, start: int = 0, select: Literal["w1", "likelihood"] = "w1") -> dict[str, FitResult]:
     """Fit a :class:`LatentModel` to ``x``: autoencoder, noise level, then (if trainable) the prior.
 
-    With ``likelihood_config``, the decoder and noise level are then refined by maximum
+    Each ``*_train`` is the training settings of one stage (:class:`~gentransfer.training.TrainConfig`
+    or a dict of its fields). With ``likelihood_train``, the decoder and noise level are then refined by maximum
     likelihood through the fixed prior, ``draws`` prior samples per step (a bank of
     ``4 * draws``). With ``restarts > 1`` the whole fit (autoencoder, prior when trainable,
     likelihood stages) runs from starts ``start, ..., start + restarts - 1`` and keeps one, as EM
@@ -125,12 +128,9 @@ def fit_latent(model: LatentModel, x: Any, *, autoencoder_config: TrainConfig | 
     if select not in SELECTION_RULES:
         raise ConfigError(f"unknown selection rule {select!r}", f"pass select= one of {sorted(SELECTION_RULES)}")
     xt = as_tensor(x, "x", model.x_dim)
-    ae = model.autoencoder
-    ae.strategy, ae.lr_scale = model.strategy, model.lr_scale
     best: tuple[float, dict[str, torch.Tensor], dict[str, FitResult]] | None = None
     for r in range(start, start + restarts):
-        results = _fit_from(model, xt, r, autoencoder_config, prior_config, seed, bank_size,
-                            likelihood_config, draws)
+        results = _fit_from(model, xt, r, autoencoder_train, prior_train, likelihood_train, seed, bank_size, draws)
         if restarts == 1:  # nothing to choose between: skip the scoring
             return results
         score = SELECTION_RULES[select](model, xt, seed, draws)
@@ -154,39 +154,57 @@ def _w1_score(model: LatentModel, x: torch.Tensor, seed: int, draws: int) -> flo
 SELECTION_RULES = {"w1": _w1_score, "likelihood": _likelihood_score}
 
 
-def _fit_from(model: LatentModel, xt: torch.Tensor, start: int, autoencoder_config, prior_config, seed: int,
-              bank_size: int, likelihood_config, draws: int) -> dict[str, FitResult]:
-    """One start of :func:`fit_latent`'s stages."""
-    results: dict[str, FitResult] = {}
-    ae = model.autoencoder
+def _fit_from(model: LatentModel, xt: torch.Tensor, start: int, autoencoder_train: Settings, prior_train: Settings,
+              likelihood_train: Settings, seed: int, bank_size: int, draws: int) -> dict[str, FitResult]:
+    """One start of :func:`fit_latent`: its stages in order, each a :func:`fit` under the model's plan."""
     frozen = model.prior_is_frozen()
     if start:  # a fresh initialisation of what this fit trains, seeded so the fit stays reproducible
         with torch.random.fork_rng():
             torch.manual_seed(seed + 7919 * start)
+            ae = model.autoencoder
             ae.load_state_dict(type(ae)(**ae.config).state_dict())
             if not frozen:
                 model.prior.load_state_dict(build_component(component_config(model.prior)).state_dict())
+    results = {"autoencoder": _autoencoder_stage(model, xt, autoencoder_train, seed, start, bank_size, frozen)}
+    if not frozen:
+        results["prior"] = _prior_stage(model, xt, prior_train, seed + start)
+    if likelihood_train is not None:
+        results["likelihood"] = _likelihood_stage(model, xt, likelihood_train, seed, start, draws)
+    return results
+
+
+def _autoencoder_stage(model: LatentModel, xt: torch.Tensor, train: Settings, seed: int, start: int,
+                       bank_size: int, frozen: bool) -> FitResult:
+    """Stage 1: the autoencoder (codes matched to a frozen prior's draws), then the noise level."""
+    ae = model.autoencoder
     if frozen:
         bank = model.prior.sample(n=bank_size, generator=torch.Generator().manual_seed(seed + 17))
     ae.match_to(bank if frozen else None)
     try:
-        results["autoencoder"] = fit(ae, xt, config=autoencoder_config, seed=seed + start)
+        result = fit(ae, xt, train=train, plan=model.transfer_plan, seed=seed + start)
     finally:
         ae.match_to(None)
     with torch.no_grad():
-        codes = ae.encode(xt)
-        model.noise_std.copy_((ae.decode(codes) - xt).std(dim=0))
-    if not frozen:
-        model.prior.strategy, model.prior.lr_scale = model.strategy, model.lr_scale
-        results["prior"] = fit(model.prior, codes, config=prior_config, seed=seed + start)
-    if likelihood_config is not None:
-        with torch.no_grad():
-            bank = model.prior.sample(n=4 * draws, generator=torch.Generator().manual_seed(seed + 29))
-        objective = DecoderLikelihood(ae.decoder, bank, model.noise_std, draws)
-        objective.strategy, objective.lr_scale = ae.strategy, ae.lr_scale
-        results["likelihood"] = fit(objective, xt, config=likelihood_config, seed=seed + start)
-        model.noise_std.copy_(objective.sigma.detach())
-    return results
+        model.noise_std.copy_((ae.decode(ae.encode(xt)) - xt).std(dim=0))
+    return result
+
+
+def _prior_stage(model: LatentModel, xt: torch.Tensor, train: Settings, seed: int) -> FitResult:
+    """Stage 2 (a trainable prior only): ``P_U`` fitted to the codes of ``x``."""
+    with torch.no_grad():
+        codes = model.autoencoder.encode(xt)
+    return fit(model.prior, codes, train=train, plan=model.transfer_plan, seed=seed)
+
+
+def _likelihood_stage(model: LatentModel, xt: torch.Tensor, train: Settings, seed: int, start: int,
+                      draws: int) -> FitResult:
+    """Stage 3: decoder and noise level by maximum likelihood through the now fixed prior."""
+    with torch.no_grad():
+        bank = model.prior.sample(n=4 * draws, generator=torch.Generator().manual_seed(seed + 29))
+    objective = DecoderLikelihood(model.autoencoder.decoder, bank, model.noise_std, draws)
+    result = fit(objective, xt, train=train, plan=model.transfer_plan, seed=seed + start)
+    model.noise_std.copy_(objective.sigma.detach())
+    return result
 
 
 @torch.no_grad()

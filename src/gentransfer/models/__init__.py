@@ -1,5 +1,5 @@
 """Model base classes."""
 
-from gentransfer.models.base import ConditionalModel, as_tensor
+from gentransfer.models.base import GenerativeModel, as_tensor
 
-__all__ = ["ConditionalModel", "as_tensor"]
+__all__ = ["GenerativeModel", "as_tensor"]

@@ -3,7 +3,8 @@
 A model is two distinct objects: the **shared embedding** ``h`` (``self.embedding``, absent when
 the model has no shared condition block) and a **task-specific head** (coupling layers, or a
 noise-prediction network) that sees only ``e = (h(z), z^c)``. Transfer strategies act on this
-split, identically for every family.
+split, identically for every family. A model without conditions is an unconditional generative
+model (``z_dim = zc_dim = 0``), e.g. the prior ``P_U`` of a latent model.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from gentransfer.config import ConfigMixin, build_component, component_config
 from gentransfer.errors import ConfigError, DataError
 from gentransfer.nn import SharedEmbedding
 
-__all__ = ["ConditionalModel", "as_tensor"]
+__all__ = ["GenerativeModel", "as_tensor"]
 
 
 def as_tensor(a: Any, name: str, width: int, n: int | None = None) -> torch.Tensor:
@@ -57,8 +58,12 @@ def _check_labels(z: torch.Tensor, n_classes: int) -> None:
                         f"pass integer labels between 0 and {n_classes - 1}")
 
 
-class ConditionalModel(ConfigMixin, nn.Module):
+class GenerativeModel(ConfigMixin, nn.Module):
     """Base class: an optional shared embedding ``h`` plus a task-specific head.
+
+    A family sets ``family`` (its name in :data:`gentransfer.families.FAMILIES`),
+    ``default_ema_decay`` (the weight average :func:`gentransfer.fit` keeps unless told
+    otherwise) and, where its training loss is not a likelihood, :meth:`heldout_loss_rows`.
 
     Args:
         x_dim: dimension of the generated variable ``x``.
@@ -71,6 +76,7 @@ class ConditionalModel(ConfigMixin, nn.Module):
 
     family: str = "abstract"
     shared_part = "embedding"  # what a transfer strategy hands from a source to a target
+    default_ema_decay = 0.0  # no weight averaging unless the family needs it
 
     def __init__(self, x_dim: int, z_dim: int = 0, zc_dim: int = 0, embedding: Any = None, embed_dim: int = 4):
         super().__init__()
@@ -95,8 +101,6 @@ class ConditionalModel(ConfigMixin, nn.Module):
         self.x_dim, self.z_dim, self.zc_dim = x_dim, z_dim, zc_dim
         self.embedding = embedding
         self.cond_dim = (embedding.embed_dim if embedding is not None else 0) + zc_dim
-        self.strategy = "scratch"  # set by gentransfer.transfer; recorded with every result
-        self.lr_scale = 1.0  # set by gentransfer.transfer: a warm-started model trains slower
 
     def base_config(self) -> dict[str, Any]:
         emb = component_config(self.embedding) if self.embedding is not None else None
@@ -171,6 +175,13 @@ class ConditionalModel(ConfigMixin, nn.Module):
     def sample_e(self, e: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         """One sample per row of ``e``."""
         raise NotImplementedError
+
+    @torch.no_grad()
+    def heldout_loss_rows(self, x: Any, z: Any = None, zc: Any = None, *, seed: int = 0) -> np.ndarray:
+        """Per-row held-out loss for comparing models on the same rows (the negative-transfer
+        guard): the exact negative log-likelihood here; families without one override it."""
+        xt, zt, zct = self.validate(x, z, zc)
+        return (-self.log_prob_e(xt, self.condition(zt, zct, len(xt)))).cpu().numpy().astype(np.float64)
 
     # -- public, validated entry points --------------------------------------------------------
     def log_prob(self, x: Any, z: Any | None = None, zc: Any | None = None) -> torch.Tensor:
