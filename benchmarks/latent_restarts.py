@@ -75,8 +75,9 @@ RULES = {"start 0 (recorded study)": lambda r: -r["start"],
 def summarize(out: str, family: str, study_csv: str) -> str:
     from scipy.stats import spearmanr
 
-    from gentransfer.simulation.report import unconditional_markdown
-    from gentransfer.simulation.sweep import read_rows
+    from gentransfer.experiments.report import summary_markdown
+    from gentransfer.experiments.sweep import read_rows
+    from gentransfer.simulation.unconditional import EXPERIMENT
 
     with open(out) as fh:
         starts = [r for r in map(json.loads, fh) if r["family"] == family]
@@ -111,7 +112,9 @@ def summarize(out: str, family: str, study_csv: str) -> str:
                  if route == "freeze-shared" and n == largest and ("scratch", seed, 0) in kept]
         wins = sum(a > b for a, b in pairs)
         won = f"freeze-shared beats latent scratch at n_s = {largest} on {wins} / {len(pairs)} seeds"
-        text += [f"#### {name}: mean W1 of the kept starts ({means}); {won}", "", unconditional_markdown(rows, 8)]
+        text += [f"#### {name}: mean W1 of the kept starts ({means}); {won}", "",
+                 summary_markdown([{**r, "arm": EXPERIMENT.arm(r)} for r in rows], EXPERIMENT.group, ("W1",),
+                                  EXPERIMENT.baselines)]
     groups = {}
     for r in starts:
         groups.setdefault((r.get("route", "freeze-shared"), r["seed"], r["n_s"]), []).append(r)

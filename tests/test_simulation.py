@@ -7,10 +7,10 @@ import pytest
 import torch
 
 from gentransfer.errors import ConfigError
+from gentransfer.experiments.report import gain_over, summary_markdown, trend
+from gentransfer.experiments.sweep import run_sweep
 from gentransfer.simulation import ConditionalStudy, evaluate_conditional, get_design
 from gentransfer.simulation.conditional import build_jobs
-from gentransfer.simulation.report import gain_over_scratch, summary_markdown, trend
-from gentransfer.simulation.sweep import run_sweep
 
 
 class Oracle:
@@ -90,13 +90,15 @@ def test_sweep_resumes_after_a_torn_write(tmp_path):
 def test_report_reads_gains_and_trends():
     rows = []
     for seed in range(4):
-        rows.append({"design": "d", "family": "f", "strategy": "scratch", "n_s": 0, "seed": seed,
+        rows.append({"design": "d", "family": "f", "arm": "scratch", "n_s": 0, "seed": seed,
                      "KL": 1.0 + 0.01 * seed})
         for n_s, err in ((10, 0.8), (100, 0.5), (1000, 0.3)):
-            rows.append({"design": "d", "family": "f", "strategy": "freeze-shared", "n_s": n_s, "seed": seed,
+            rows.append({"design": "d", "family": "f", "arm": "freeze-shared", "n_s": n_s, "seed": seed,
                          "KL": err + 0.02 * seed})
-    gain, se, n = gain_over_scratch(rows, "KL", "d", "f", "freeze-shared", 1000)
+    setting = {"design": "d", "family": "f"}
+    gain, se, n = gain_over(rows, "KL", setting, "freeze-shared", 1000)
     assert n == 4 and gain == pytest.approx(0.7 - 0.01 * 1.5, abs=1e-9)
-    assert trend(rows, "KL", "d", "f", "freeze-shared") == pytest.approx(-1.0)
-    table = summary_markdown(rows, metrics=("KL",))
-    assert "| d | f | freeze-shared | 1000 | 0.3300 ± 0.0129 |" in table
+    assert trend(rows, "KL", setting, "freeze-shared") == pytest.approx(-1.0)
+    table = summary_markdown(rows, ("design", "family"), ("KL",), floor=None)
+    assert "| d | f | freeze-shared | 1000 | 0.3300 ± 0.0129 | +0.6850 (+106.1) | -1.00 |" in table
+    assert "| d | f | scratch | 0 | 1.0150 ± 0.0065 | — | — |" in table

@@ -1,8 +1,8 @@
 """The same sweep gives the same rows on the local (joblib) and the Dask backend."""
 
+from gentransfer.experiments.sweep import run_sweep
 from gentransfer.simulation import conditional
 from gentransfer.simulation.conditional import ConditionalStudy
-from gentransfer.simulation.sweep import run_sweep
 
 TINY = {"steps": 20, "eval_every": 10, "batch_size": 64}
 

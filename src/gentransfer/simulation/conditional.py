@@ -15,18 +15,16 @@ from typing import Any
 import numpy as np
 import torch
 
-from gentransfer.diffusion import ConditionalDiffusion
 from gentransfer.errors import ConfigError
-from gentransfer.flows import ConditionalFlow
+from gentransfer.experiments import Experiment, check_settings
+from gentransfer.experiments.sweep import check_choices, strategy_jobs
+from gentransfer.families import FAMILIES
 from gentransfer.simulation.designs import DESIGNS, get_design
 from gentransfer.simulation.evaluate import evaluate_conditional
-from gentransfer.simulation.sweep import check_choices, strategy_jobs
 from gentransfer.training import fit
 from gentransfer.transfer import STRATEGIES, transfer
 
-__all__ = ["ConditionalStudy", "COLUMNS", "ROW_KEYS", "build_jobs", "run_job", "FAMILIES"]
-
-FAMILIES = {"flow": ConditionalFlow, "diffusion": ConditionalDiffusion}
+__all__ = ["ConditionalStudy", "COLUMNS", "ROW_KEYS", "EXPERIMENT", "build_jobs", "run_job"]
 COLUMNS = ["design", "family", "strategy", "n_s", "n_t", "seed", "KL", "KL_se", "TV", "TV_se", "W1",
            "W1_se", "W1_floor", "fit_seconds", "source_seconds", "steps"]
 ROW_KEYS = ["design", "family", "strategy", "n_s", "seed"]
@@ -34,7 +32,21 @@ ROW_KEYS = ["design", "family", "strategy", "n_s", "seed"]
 
 @dataclass
 class ConditionalStudy:
-    """Every setting of the study (each one a config key and a CLI flag)."""
+    """Every setting of the study (each a key of a ``--config`` TOML file; the non-table ones flags too).
+
+    Attributes:
+        designs: simulation designs (default, misspecified).
+        families: model families (flow, diffusion).
+        strategies: transfer strategies; scratch is fitted once per seed, the others per n_s.
+        n_source: source sizes n_s.
+        n_target: target size n_t.
+        seeds: seeds; each fixes the target data, the source data and the initial weights.
+        embed_dim: size k of the shared embedding h(z).
+        flow, diffusion: each family's architecture (constructor arguments).
+        source_train, target_train: training settings of the source and target fits.
+        n_conditions: conditions at which the true and fitted densities are compared.
+        per_condition: samples per condition for the sample-based metrics.
+    """
 
     designs: list[str] = field(default_factory=lambda: ["default", "misspecified"])
     families: list[str] = field(default_factory=lambda: ["flow", "diffusion"])
@@ -56,6 +68,13 @@ class ConditionalStudy:
         return cls(n_source=[500, 2000, 10000], seeds=[0, 1])
 
     def check(self) -> None:
+        check_settings(self)
+        for family in self.families:
+            if family in FAMILIES:
+                try:  # the architecture's keys, checked on a tiny model before any job starts
+                    FAMILIES[family](x_dim=2, z_dim=1, embed_dim=self.embed_dim, **getattr(self, family))
+                except TypeError as err:
+                    raise ConfigError(f"{family} settings: {err}", "use the family's constructor arguments") from None
         check_choices(designs=(self.designs, DESIGNS), families=(self.families, FAMILIES),
                       strategies=(self.strategies, STRATEGIES))
         if any(n < 1 for n in self.n_source) or self.n_target < 10:
@@ -79,7 +98,7 @@ def job_rows(job: dict[str, Any]) -> list[dict[str, Any]]:
              "seed": job["seed"]} for s in job["strategies"]]
 
 
-def run_job(job: dict[str, Any]) -> list[dict[str, Any]]:
+def run_job(job: dict[str, Any], run_dir: str | None = None) -> list[dict[str, Any]]:
     """Fit (source and) target models for one job and score them against the true density."""
     s = job["settings"]
     design, seed, family = get_design(job["design"]), int(job["seed"]), job["family"]
@@ -93,7 +112,7 @@ def run_job(job: dict[str, Any]) -> list[dict[str, Any]]:
         n = job["n_s"]
         source = cls(x_dim=design.x_dim_source, z_dim=design.z_dim, zc_dim=design.zc_dim_source,
                      embed_dim=s["embed_dim"], **arch)
-        source_seconds = fit(source, xs[:n], zs[:n], zcs[:n], config={**s["source_train"], "seed": seed}).seconds
+        source_seconds = fit(source, xs[:n], zs[:n], zcs[:n], train={**s["source_train"], "seed": seed}).seconds
     else:
         source = cls(x_dim=design.x_dim_source, z_dim=design.z_dim, zc_dim=design.zc_dim_source,
                      embed_dim=s["embed_dim"], **arch)  # only its architecture is used by scratch
@@ -102,7 +121,7 @@ def run_job(job: dict[str, Any]) -> list[dict[str, Any]]:
         torch.manual_seed(seed + 7919)
         start = time.perf_counter()
         target = transfer(source, strategy, x_dim=design.x_dim_target, zc_dim=design.zc_dim_target)
-        result = fit(target, xt, zt, zct, config={**s["target_train"], "seed": seed})
+        result = fit(target, xt, zt, zct, train={**s["target_train"], "seed": seed})
         fit_seconds = time.perf_counter() - start
         scores = evaluate_conditional(target, design, n_conditions=s["n_conditions"],
                                       per_condition=s["per_condition"], seed=seed)
@@ -110,3 +129,13 @@ def run_job(job: dict[str, Any]) -> list[dict[str, Any]]:
                      "n_t": s["n_target"], "seed": seed, **scores, "fit_seconds": round(fit_seconds, 3),
                      "source_seconds": round(source_seconds, 3), "steps": result.steps})
     return rows
+
+
+def _in_study(study: ConditionalStudy, row: dict[str, Any]) -> bool:
+    return row["design"] in study.designs and row["family"] in study.families
+
+
+EXPERIMENT = Experiment(
+    name="conditional", settings=ConditionalStudy, build_jobs=build_jobs, job_rows=job_rows, run_job=run_job,
+    columns=COLUMNS, row_keys=ROW_KEYS, group=("design", "family"), metrics=("KL", "TV", "W1"),
+    figures="design", panels="family", selects=_in_study)

@@ -6,20 +6,20 @@ import numpy as np
 import torch
 
 from gentransfer.metrics import kl_monte_carlo, tv_monte_carlo, wasserstein1
-from gentransfer.models.base import ConditionalModel
+from gentransfer.models.base import GenerativeModel
 from gentransfer.simulation.designs import ConditionalDesign
 
 __all__ = ["evaluate_conditional"]
 
 
 @torch.no_grad()
-def _model_log_prob(model: ConditionalModel, x, z, zc, chunk: int = 4096) -> np.ndarray:
+def _model_log_prob(model: GenerativeModel, x, z, zc, chunk: int = 4096) -> np.ndarray:
     out = [model.log_prob(x[i : i + chunk], z[i : i + chunk], zc[i : i + chunk]).numpy()
            for i in range(0, len(x), chunk)]
     return np.concatenate(out).astype(np.float64)
 
 
-def evaluate_conditional(model: ConditionalModel, design: ConditionalDesign, *, n_conditions: int = 64,
+def evaluate_conditional(model: GenerativeModel, design: ConditionalDesign, *, n_conditions: int = 64,
                          per_condition: int = 64, seed: int = 0) -> dict[str, float]:
     """KL(P_t || P_hat) and TV by Monte Carlo with the true density, and conditional W1.
 

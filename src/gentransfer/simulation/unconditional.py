@@ -17,26 +17,25 @@ from __future__ import annotations
 
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import torch
 
-from gentransfer.diffusion import ConditionalDiffusion
 from gentransfer.errors import ConfigError
-from gentransfer.flows import ConditionalFlow
+from gentransfer.experiments import Experiment, check_settings
+from gentransfer.experiments.sweep import check_choices, strategy_jobs
+from gentransfer.families import FAMILIES
 from gentransfer.latent import LatentModel, fit_latent
 from gentransfer.latent.model import SELECTION_RULES
 from gentransfer.metrics import wasserstein1
-from gentransfer.simulation.sweep import check_choices, strategy_jobs
 from gentransfer.simulation.unconditional_designs import UNCONDITIONAL_DESIGNS, get_unconditional_design
 from gentransfer.training import fit
 from gentransfer.transfer import transfer
 
 __all__ = ["UnconditionalStudy", "COLUMNS", "ROW_KEYS", "build_jobs", "job_data", "latent_source",
-           "fit_latent_target", "run_job", "job_rows"]
+           "fit_latent_target", "run_job", "job_rows", "EXPERIMENT"]
 
-PLAIN = {"flow": ConditionalFlow, "diffusion": ConditionalDiffusion}
 COLUMNS = ["design", "family", "model", "strategy", "n_s", "n_t", "d", "seed", "W1", "W1_floor",
            "fit_seconds", "source_seconds"]
 ROW_KEYS = ["design", "family", "model", "strategy", "n_s", "d", "seed"]
@@ -46,7 +45,26 @@ ROUTES = {"freeze-shared": [("latent", "freeze-shared")], "finetune": [("plain",
 
 @dataclass
 class UnconditionalStudy:
-    """Every setting of the study (each one a config key and a CLI flag)."""
+    """Every setting of the study (each a key of a ``--config`` TOML file; the non-table ones flags too).
+
+    Attributes:
+        designs: unconditional designs (default, misspecified).
+        families: families of the prior P_U and of the plain models (flow, diffusion).
+        strategies: scratch (latent and plain routes), freeze-shared (latent), finetune (plain).
+        n_source: source sizes n_s.
+        n_target: target size n_t.
+        d: ambient dimension of the main grid.
+        d_sweep: other d, at the largest n_s.
+        seeds: seeds; each fixes the data and the initial weights.
+        d_sweep_seeds: the d sweep runs on this many first seeds.
+        n_eval: samples scored by W1 against as many fresh target rows.
+        latent_dim: dimension of U.
+        prior: each family's prior architecture (and of the plain model).
+        autoencoder_train, prior_train, likelihood_train: training settings of fit_latent's stages
+            (prior_train per family).
+        target_restarts: starts of each latent route's target stage (fit_latent(restarts=)).
+        target_select: the rule that keeps one start (w1 or likelihood).
+    """
 
     designs: list[str] = field(default_factory=lambda: ["default", "misspecified"])
     families: list[str] = field(default_factory=lambda: ["flow", "diffusion"])
@@ -75,7 +93,7 @@ class UnconditionalStudy:
     # starts of each latent route's target stage, and the rule that keeps one
     # (fit_latent(restarts=, select=)); the recorded grids ran one start (benchmarks/README.md)
     target_restarts: int = 1
-    target_select: str = "w1"
+    target_select: Literal["w1", "likelihood"] = "w1"
 
     @classmethod
     def quick(cls) -> UnconditionalStudy:
@@ -89,7 +107,8 @@ class UnconditionalStudy:
                    likelihood_train={"steps": 1000, "lr": 1e-3, "patience": 10, "batch_size": 64})
 
     def check(self) -> None:
-        check_choices(designs=(self.designs, UNCONDITIONAL_DESIGNS), families=(self.families, PLAIN),
+        check_settings(self)
+        check_choices(designs=(self.designs, UNCONDITIONAL_DESIGNS), families=(self.families, FAMILIES),
                       strategies=(self.strategies, ROUTES))
         if any(n < 1 for n in self.n_source) or self.n_target < 10 or self.d < 1:
             raise ConfigError("n_source values and d must be >= 1 and n_target >= 10", "fix the sizes")
@@ -148,7 +167,7 @@ def latent_source(job: dict[str, Any], xs: Any) -> LatentModel:
     model = LatentModel(x_dim=int(job["d"]), latent_dim=s["latent_dim"], prior_family=family,
                         prior_config=s["prior"][family])
     if xs is not None:
-        fit_latent(model, xs, autoencoder_config=s["autoencoder_train"], prior_config=s["prior_train"][family],
+        fit_latent(model, xs, autoencoder_train=s["autoencoder_train"], prior_train=s["prior_train"][family],
                    seed=int(job["seed"]))
     return model
 
@@ -159,19 +178,19 @@ def fit_latent_target(job: dict[str, Any], source: LatentModel, route: str, xt: 
     s, family = job["settings"], job["family"]
     starts = {"restarts": s.get("target_restarts", 1), "select": s.get("target_select", "w1"), **starts}
     target = transfer(source, route)
-    fit_latent(target, xt, autoencoder_config=s["autoencoder_train"], prior_config=s["prior_train"][family],
-               seed=int(job["seed"]), likelihood_config=s.get("likelihood_train"), **starts)
+    fit_latent(target, xt, autoencoder_train=s["autoencoder_train"], prior_train=s["prior_train"][family],
+               seed=int(job["seed"]), likelihood_train=s.get("likelihood_train"), **starts)
     return target
 
 
-def run_job(job: dict[str, Any]) -> list[dict[str, Any]]:
+def run_job(job: dict[str, Any], run_dir: str | None = None) -> list[dict[str, Any]]:
     s, seed, family, d = job["settings"], int(job["seed"]), job["family"], int(job["d"])
     design, xt, x_eval, x_floor, xs = job_data(job)
     floor = wasserstein1(x_eval, x_floor)
     plain_cfg, prior_train = s["prior"][family], s["prior_train"][family]
 
     def new_plain():
-        return PLAIN[family](x_dim=d, **plain_cfg)
+        return FAMILIES[family](x_dim=d, **plain_cfg)
 
     def score(model) -> float:
         gen = torch.Generator().manual_seed(seed + 99)
@@ -197,10 +216,29 @@ def run_job(job: dict[str, Any]) -> list[dict[str, Any]]:
                 source = new_plain()
                 if route != "scratch":
                     t0 = time.perf_counter()
-                    fit(source, xs, config={**prior_train, "seed": seed})
+                    fit(source, xs, train={**prior_train, "seed": seed})
                     source_seconds = time.perf_counter() - t0
                 t0 = time.perf_counter()
                 target = transfer(source, route)
-                fit(target, xt, config={**prior_train, "seed": seed})
+                fit(target, xt, train={**prior_train, "seed": seed})
             rows.append(row(model_kind, route, score(target), time.perf_counter() - t0, source_seconds))
     return rows
+
+
+def _route(row: dict[str, Any]) -> str:
+    return f"{row['model']}/{row['strategy']}"
+
+
+def _in_study(study: UnconditionalStudy, row: dict[str, Any]) -> bool:
+    return row["design"] in study.designs and row["family"] in study.families
+
+
+def _main_grid(study: UnconditionalStudy, row: dict[str, Any]) -> bool:
+    return int(row["d"]) == study.d
+
+
+EXPERIMENT = Experiment(
+    name="unconditional", settings=UnconditionalStudy, build_jobs=build_jobs, job_rows=job_rows, run_job=run_job,
+    columns=COLUMNS, row_keys=ROW_KEYS, group=("design", "family", "d"), metrics=("W1",), figures="design",
+    panels="family", arm=_route, baselines=("latent/scratch", "plain/scratch"), selects=_in_study,
+    plotted=_main_grid)

@@ -1,0 +1,163 @@
+"""Summaries of sweep results, for every experiment: one table writer and one plot over an ``arm`` column.
+
+Rows are the tidy rows of a results CSV plus a derived ``arm`` (what is compared: a strategy, or
+a route such as ``latent/freeze-shared``). A *setting* is the value of the experiment's ``group``
+columns (e.g. design and family); within a setting each arm is scored at every source size
+``n_s``, and the baselines (``scratch``, which uses no source) once at ``n_s = 0``. Gains are
+paired by seed: the mean over seeds of ``error(baseline) - error(arm)``, positive when the arm
+is better, with its standard error.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from collections import defaultdict
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from scipy.stats import spearmanr
+
+from gentransfer.config import atomic_write_bytes
+
+__all__ = ["aggregate", "paired_gain", "gain_over", "trend", "summary_markdown", "plot_sweep"]
+
+Row = dict[str, Any]
+
+
+def _setting(row: Row, group: Sequence[str]) -> tuple[str, ...]:
+    return tuple(str(row[k]) for k in group)
+
+
+def aggregate(rows: Sequence[Row], metric: str, group: Sequence[str]) -> dict[tuple, tuple[float, float, int]]:
+    """``(setting..., arm, n_s) -> (mean, standard error over seeds, count)``."""
+    groups: dict[tuple, list[float]] = defaultdict(list)
+    for r in rows:
+        groups[(*_setting(r, group), r["arm"], int(r["n_s"]))].append(float(r[metric]))
+    out = {}
+    for key, vals in groups.items():
+        v = np.asarray(vals)
+        se = float(v.std(ddof=1) / np.sqrt(len(v))) if len(v) > 1 else float("nan")
+        out[key] = (float(v.mean()), se, len(v))
+    return out
+
+
+def paired_gain(base: dict[int, float], other: dict[int, float]) -> tuple[float, float, int]:
+    """Mean over shared seeds of ``base - other``, its standard error and the number of seeds."""
+    diffs = np.asarray([base[s] - other[s] for s in sorted(set(base) & set(other))])
+    if len(diffs) < 2:
+        return float("nan"), float("nan"), len(diffs)
+    return float(diffs.mean()), float(diffs.std(ddof=1) / np.sqrt(len(diffs))), len(diffs)
+
+
+def gain_over(rows: Sequence[Row], metric: str, setting: dict[str, Any], arm: str, n_s: int,
+              baseline: str = "scratch") -> tuple[float, float, int]:
+    """Paired (by seed) mean of ``baseline - arm`` at ``n_s`` within ``setting``, its se and count.
+
+    Positive means ``arm`` has the smaller error. Baseline rows are taken at any ``n_s`` (a
+    target-only baseline has ``n_s = 0``).
+    """
+    def values(name: str, size: int | None) -> dict[int, float]:
+        return {int(r["seed"]): float(r[metric]) for r in rows
+                if r["arm"] == name and all(str(r[k]) == str(v) for k, v in setting.items())
+                and (size is None or int(r["n_s"]) == size)}
+    return paired_gain(values(baseline, None), values(arm, n_s))
+
+
+def trend(rows: Sequence[Row], metric: str, setting: dict[str, Any], arm: str) -> float:
+    """Spearman correlation of the arm's mean error with ``n_s`` (negative: error falls with n_s)."""
+    group = list(setting)
+    agg = aggregate([r for r in rows if all(str(r[k]) == str(v) for k, v in setting.items())], metric, group)
+    pts = sorted((k[-1], v[0]) for k, v in agg.items() if k[-2] == arm)
+    if len(pts) < 3:
+        return float("nan")
+    return float(spearmanr([p[0] for p in pts], [p[1] for p in pts]).statistic)
+
+
+def _mean_se(mean: float, se: float) -> str:
+    return f"{mean:.4f} ± {se:.4f}" if np.isfinite(se) else f"{mean:.4f}"
+
+
+def summary_markdown(rows: Sequence[Row], group: Sequence[str], metrics: Sequence[str],
+                     baselines: Sequence[str] = ("scratch",), floor: str | None = "W1_floor") -> str:
+    """One markdown table: per setting and arm, each metric at the largest ``n_s`` (mean ± se over
+    seeds), the real-vs-real floor, the paired gain over each baseline in units of its standard
+    error, and the Spearman trend of the error over ``n_s``."""
+    if not rows:
+        return "(no results)\n"
+    aggs = {m: aggregate(rows, m, group) for m in metrics}
+    header = [*group, "arm", "n_s", *(f"{m} (mean ± se)" for m in metrics)]
+    header += ["floor"] if floor and floor in rows[0] else []
+    header += [f"{m} gain over {b} (/se)" for b in baselines for m in metrics] + [f"{m} Spearman" for m in metrics]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for *setting, arm in sorted({k[:-1] for k in aggs[metrics[0]]}):
+        where = dict(zip(group, setting, strict=True))
+        n_s = max(k[-1] for k in aggs[metrics[0]] if k[:-1] == (*setting, arm))
+        cells = [*setting, arm, str(n_s)]
+        cells += [_mean_se(*aggs[m][(*setting, arm, n_s)][:2]) for m in metrics]
+        if floor and floor in rows[0]:
+            sel = [float(r[floor]) for r in rows if _setting(r, group) == tuple(setting)]
+            cells.append(f"{np.mean(sel):.4f}")
+        for b in baselines:
+            for m in metrics:
+                gain, se, _ = gain_over(rows, m, where, arm, n_s, b) if arm not in baselines else (0, 0, 0)
+                cells.append("—" if arm in baselines else f"{gain:+.4f} ({gain / se:+.1f})"
+                             if np.isfinite(se) and se > 0 else "n/a")
+        for m in metrics:
+            rho = trend(rows, m, where, arm)
+            cells.append("—" if arm in baselines else "n/a" if np.isnan(rho) else f"{rho:+.2f}")
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def plot_sweep(rows: Sequence[Row], path: str | os.PathLike[str], title: str, panel: str,
+               metrics: Sequence[str] = ("W1",), floor: str | None = "W1_floor") -> Path:
+    """Error against ``n_s`` (log scale), mean ± se per arm, target-only arms as horizontal bands;
+    one panel per value of ``panel`` (rows of the figure) and metric (columns). Written atomically as PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    values = sorted({str(r[panel]) for r in rows})
+    fig, axes = plt.subplots(len(values), len(metrics), figsize=(4.2 * len(metrics), 3.3 * len(values)),
+                             squeeze=False)
+    for i, value in enumerate(values):
+        sel = [r for r in rows if str(r[panel]) == value]
+        for j, m in enumerate(metrics):
+            ax, agg = axes[i][j], aggregate(sel, m, ())
+            for arm in sorted({k[0] for k in agg}):
+                pts = sorted((k[1], v) for k, v in agg.items() if k[0] == arm)
+                if [p[0] for p in pts] == [0]:  # a target-only baseline: a horizontal reference
+                    mean, se, _ = pts[0][1]
+                    style = {"color": "k", "ls": "--"} if arm.endswith("scratch") else {"color": "gray", "ls": "-."}
+                    if arm.startswith("plain"):
+                        style["color"] = "tab:brown"
+                    ax.axhline(mean, lw=1.2, label=f"{arm} (target only)", **style)
+                    if np.isfinite(se):
+                        ax.axhspan(mean - se, mean + se, color=style["color"], alpha=0.1)
+                    continue
+                ax.errorbar([p[0] for p in pts], [p[1][0] for p in pts], yerr=[p[1][1] for p in pts], marker="o",
+                            capsize=3, label=arm)
+            if m == "W1" and floor and floor in sel[0]:
+                ax.axhline(np.mean([float(r[floor]) for r in sel]), color="gray", ls=":", lw=1,
+                           label="real-vs-real floor")
+            ax.set_xscale("log")
+            sizes = sorted({k[1] for k in agg if k[1] > 0})
+            if sizes:
+                ax.set_xticks(sizes, [str(n) for n in sizes], fontsize=7)
+                ax.minorticks_off()
+            ax.set_xlabel("source size n_s")
+            ax.set_title(f"{title} · {value} · {m}")
+            ax.grid(alpha=0.3)
+            if i == 0 and j == 0:
+                ax.legend(fontsize=8)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110)
+    plt.close(fig)
+    out = Path(path)
+    atomic_write_bytes(out, buf.getvalue())
+    return out
