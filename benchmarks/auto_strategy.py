@@ -29,8 +29,8 @@ def one(design_name: str, seed: int, family: str) -> dict:
     xs, zs, zcs = design.sample_source(3000, rng)
     xt, zt, zct = design.sample_target(300, rng)
     with tempfile.TemporaryDirectory() as tmp:
-        fit_source(Table(xs, zs, zcs), family, f"{tmp}/src", model={"hidden": 32}, train=TRAIN, seed=seed)
-        run = fit_target(f"{tmp}/src", Table(xt, zt, zct), "auto", f"{tmp}/tgt", train=TRAIN, seed=seed,
+        fit_source(Table(xs, zs, zcs), family, f"{tmp}/src", model={"hidden": 32}, train={**TRAIN, "seed": seed})
+        run = fit_target(f"{tmp}/src", Table(xt, zt, zct), "auto", f"{tmp}/tgt", train={**TRAIN, "seed": seed},
                          log=lambda _: None)
         report = json.loads((run / "transfer_report.json").read_text())
     hit = (report["chosen"] != "scratch") if design_name == "default" else (report["chosen"] == "scratch")

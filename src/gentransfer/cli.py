@@ -12,10 +12,17 @@ import os
 import sys
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
+from typing import Literal
 
 from gentransfer import __version__
-from gentransfer.errors import GentransferError
+from gentransfer.data.tabular import Columns
+from gentransfer.errors import ConfigError, GentransferError
+from gentransfer.families import FamilyName
+from gentransfer.settings import add_flags, resolve
+from gentransfer.training import TrainConfig
+from gentransfer.workflow import ModelSettings
 
 __all__ = ["main", "build_parser"]
 
@@ -26,7 +33,7 @@ class _Parser(argparse.ArgumentParser):
     """argparse exits 2 on usage errors already; keep its message to one line."""
 
     def error(self, message: str) -> None:  # type: ignore[override]
-        self.exit(2, f"{self.prog}: error: {message}; fix: see `{self.prog} --help`\n")
+        self.exit(2, f"gentransfer: error: {message}; fix: see `{self.prog} --help`\n")
 
 
 def _cmd_data_info(args: argparse.Namespace) -> int:
@@ -73,6 +80,9 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     result = {"metric": args.metric, "value": value, "n_real": len(real), "n_fake": len(fake),
               "seconds": round(time.perf_counter() - start, 3)}
     if args.floor:
+        if len(real) < 2:
+            raise ConfigError(f"--floor splits the real rows in two, but {args.real} has {len(real)}",
+                              "pass at least 2 real rows, or drop --floor")
         n = min(len(fake), len(real) // 2)
         result["floor_w1"] = wasserstein1_floor(real, n, seed=args.seed)
         result["floor_n"] = n
@@ -85,7 +95,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     import numpy as np
     import torch
 
-    from gentransfer import ConditionalFlow, fit, transfer
+    from gentransfer import CouplingFlow, fit, transfer
     from gentransfer.data import mnist_source, usps_paper_split
     from gentransfer.metrics import kl_monte_carlo, wasserstein1
     from gentransfer.simulation import get_design
@@ -103,7 +113,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     design = get_design("default")
     rng = np.random.default_rng(args.seed)
     torch.manual_seed(args.seed)
-    source = ConditionalFlow(x_dim=3, z_dim=10, zc_dim=2, hidden=32)
+    source = CouplingFlow(x_dim=3, z_dim=10, zc_dim=2, hidden=32)
     fit(source, *design.sample_source(5000, rng), seed=args.seed)
     x_t, z_t, zc_t = design.sample_target(300, rng)
     x_new, z_new, zc_new = design.sample_target(2000, rng)
@@ -116,184 +126,152 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
-def _int_list(text: str) -> list[int]:
-    try:
-        values = [int(v) for v in text.replace(",", " ").split()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected integers like 500,1000, got {text!r}") from None
-    if not values:
-        raise argparse.ArgumentTypeError("expected at least one integer")
-    return values
+
+# -- studies: one command shape for the simulation studies and the digits benchmark -----------
+def _experiments() -> dict[str, object]:
+    from gentransfer.digits.study import EXPERIMENT as DIGITS
+    from gentransfer.simulation.conditional import EXPERIMENT as CONDITIONAL
+    from gentransfer.simulation.unconditional import EXPERIMENT as UNCONDITIONAL
+
+    return {"conditional": CONDITIONAL, "unconditional": UNCONDITIONAL, "digits": DIGITS}
 
 
-def _str_list(text: str) -> list[str]:
-    return [v for v in text.replace(",", " ").split() if v]
-
-
-def _cmd_simulate(args: argparse.Namespace) -> int:
+def _cmd_study(args: argparse.Namespace) -> int:
+    """``simulate conditional|unconditional`` and ``digits conditional|unconditional``."""
+    from gentransfer.experiments import run_experiment
     from gentransfer.runs import default_run_dir, open_run_dir
-    from gentransfer.simulation.conditional import ConditionalStudy
-    from gentransfer.simulation.study import run_study
-    from gentransfer.simulation.unconditional import UnconditionalStudy
 
-    cls = ConditionalStudy if args.sim_command == "conditional" else UnconditionalStudy
-    study = cls.quick() if args.quick else cls()
-    for name in ("designs", "families", "strategies", "n_source", "seeds", "n_target", "d", "d_sweep",
-                 "target_restarts", "target_select"):
-        if getattr(args, name, None) is not None:
-            setattr(study, name, getattr(args, name))
+    experiment = _experiments()[args.experiment]
+    cls = experiment.settings
+    values = resolve(args, [cls])[cls]
+    if args.experiment == "digits":
+        values["setting"] = args.setting
+        if args.setting == "unconditional" and "strategies" not in values:
+            values["strategies"] = ["scratch", "finetune"]
+    study = replace(cls.quick() if getattr(args, "quick", False) else cls(), **values)
     study.check()
-    run = open_run_dir(args.out or default_run_dir(f"simulate-{args.sim_command}"),
-                       {"study": args.sim_command, **study.to_dict()}, overwrite=args.overwrite)
-    summary = run_study(study, run, n_jobs=args.jobs, progress=not args.no_progress, backend=args.backend,
-                        scheduler=args.scheduler)
+    name = f"digits-{args.setting}" if args.experiment == "digits" else f"simulate-{args.experiment}"
+    run = open_run_dir(default_run_dir(name) if args.out is None else args.out,
+                       {"study": experiment.name, **study.to_dict()}, overwrite=args.overwrite)
+    summary = run_experiment(experiment, study, run, n_jobs=args.jobs, progress=not args.no_progress,
+                             backend=args.backend, scheduler=args.scheduler)
     print(summary)
     print(f"results in {run}")
     return 0
 
 
-def _read_toml(path: str) -> dict:
-    """A TOML config file as a dict; unreadable or invalid files are one-line errors."""
-    import tomllib
+# -- bring your own data ------------------------------------------------------------------------
+@dataclass
+class SourceJob:
+    """What fit-source fits, and where.
 
-    from gentransfer.errors import ConfigError
+    Attributes:
+        data: source data file (.npz or .csv).
+        family: model family.
+        out: run folder to create.
+        overwrite: replace a finished run in --out (only once the new run has finished).
+        resume: continue a killed run of --out from its checkpoint.
+    """
 
-    try:
-        with open(path, "rb") as fh:
-            return tomllib.load(fh)
-    except OSError as err:
-        raise ConfigError(f"cannot read config {path} ({err.strerror})", "check the path") from None
-    except tomllib.TOMLDecodeError as err:
-        raise ConfigError(f"{path} is not valid TOML ({err})", "fix the file") from None
-
-
-def _cmd_digits(args: argparse.Namespace) -> int:
-    from dataclasses import fields
-
-    from gentransfer.digits.run import run_digits
-    from gentransfer.digits.study import DigitsStudy
-    from gentransfer.errors import ConfigError
-    from gentransfer.runs import default_run_dir, open_run_dir
-
-    values = _read_toml(args.config) if args.config else {}
-    known = {f.name for f in fields(DigitsStudy)}
-    unknown = sorted(set(values) - known)
-    if unknown:
-        raise ConfigError(f"{args.config} has unknown keys {unknown}", f"use only {sorted(known)}")
-    values["setting"] = args.setting
-    if args.setting == "unconditional" and "strategies" not in values:
-        values["strategies"] = ["scratch", "finetune"]
-    for name in ("n_source", "seeds", "strategies", "device", "source_digit_only"):
-        if getattr(args, name, None) is not None:
-            values[name] = getattr(args, name)
-    study = DigitsStudy(**values)
-    study.check()
-    run = open_run_dir(args.out or default_run_dir(f"digits-{args.setting}"),
-                       {"study": "digits", **study.to_dict()}, overwrite=args.overwrite)
-    print(run_digits(study, run, n_jobs=args.jobs, progress=not args.no_progress, backend=args.backend,
-                     scheduler=args.scheduler))
-    print(f"results in {run}")
-    return 0
+    data: str | None = None
+    family: FamilyName | None = None
+    out: str | None = None
+    overwrite: bool = False
+    resume: bool = False
 
 
-# -- bring your own data --------------------------------------------------------------------
-CONFIG_VERSION = 1
-TRAIN_KEYS = ("steps", "lr", "batch_size", "val_fraction", "patience", "eval_every", "checkpoint_every")
-MODEL_KEYS = ("embed_dim", "hidden", "depth", "n_layers", "coupling", "n_classes")
-DATA_KEYS = ("x_columns", "z_columns", "zc_columns")
+@dataclass
+class TargetJob:
+    """What fit-target fits, and where.
+
+    Attributes:
+        source: run folder written by fit-source.
+        data: target data file (.npz or .csv).
+        strategy: transfer strategy; auto chooses by held-out loss (the negative-transfer guard).
+        out: run folder to create.
+        overwrite: replace a finished run in --out (only once the new run has finished).
+        resume: continue a killed run of --out from its checkpoint.
+    """
+
+    source: str | None = None
+    data: str | None = None
+    strategy: Literal["scratch", "freeze-shared", "finetune", "lora", "auto"] | None = None
+    out: str | None = None
+    overwrite: bool = False
+    resume: bool = False
 
 
-def _settings(args: argparse.Namespace, keys: tuple[str, ...]) -> dict:
-    """Resolve settings: the TOML --config first, then every flag given on the command line."""
-
-    from gentransfer.errors import ConfigError
-
-    values: dict = {}
-    if getattr(args, "config", None):
-        values = _read_toml(args.config)
-        version = values.pop("gentransfer_config", CONFIG_VERSION)
-        if version != CONFIG_VERSION:
-            raise ConfigError(f"{args.config} is config version {version!r}, this gentransfer reads {CONFIG_VERSION}",
-                              f"set gentransfer_config = {CONFIG_VERSION} and check the keys")
-        unknown = sorted(set(values) - set(keys))
-        if unknown:
-            raise ConfigError(f"{args.config} has unknown keys {unknown}", f"use only {sorted(keys)}")
-    for key in keys:
-        value = getattr(args, key, None)
-        if value is not None and value is not False:
-            values[key] = value
-    return values
+def _job(values: dict, cls: type, required: tuple[str, ...]):
+    missing = [k for k in required if values.get(k) is None]
+    if missing:
+        raise ConfigError(f"--{missing[0].replace('_', '-')} is required", f"pass it, or set {missing[0]} in --config")
+    return cls(**values)
 
 
-def _load_data(path: str, settings: dict, *, require_x: bool = True):
-    from gentransfer.data import load_table
-
-    return load_table(path, x=settings.get("x_columns"), z=settings.get("z_columns"),
-                      zc=settings.get("zc_columns"), require_x=require_x)
-
-
-def _clamp_note(settings: dict, n: int) -> None:
+def _clamp_note(train: TrainConfig, n: int) -> None:
     """A batch larger than the data is no error: the loop clamps it; say so once the run is done."""
-    batch = settings.get("batch_size", 256)
-    if batch > n:
-        print(f"note: batch size {batch} is larger than the {n} rows; each step used all rows", file=sys.stderr)
+    if train.batch_size > n:
+        print(f"note: batch size {train.batch_size} is larger than the {n} rows; each step used all rows",
+              file=sys.stderr)
 
 
 def _cmd_fit_source(args: argparse.Namespace) -> int:
-    from gentransfer.errors import ConfigError
     from gentransfer.workflow import fit_source
 
-    keys = ("data", "family", "out", "seed", "overwrite", "resume") + DATA_KEYS + TRAIN_KEYS + MODEL_KEYS
-    s = _settings(args, keys)
-    for required in ("data", "family", "out"):
-        if required not in s:
-            raise ConfigError(f"--{required} is required", f"pass --{required} or set it in --config")
-    table = _load_data(s["data"], s)
-    run = fit_source(table, s["family"], s["out"], model={k: s[k] for k in MODEL_KEYS if k in s},
-                     train={k: s[k] for k in TRAIN_KEYS if k in s}, seed=s.get("seed", 0),
-                     overwrite=s.get("overwrite", False), resume=s.get("resume", False), settings=s)
-    _clamp_note(s, len(table))
+    s = resolve(args, [SourceJob, Columns, TrainConfig, ModelSettings])
+    job = _job(s[SourceJob], SourceJob, ("data", "family", "out"))
+    train, columns = TrainConfig.from_dict(s[TrainConfig]), Columns(**s[Columns])
+    model = ModelSettings.from_dict(s[ModelSettings])
+    table = columns.load(job.data)
+    run = fit_source(table, job.family, job.out, model=model, train=train, overwrite=job.overwrite,
+                     resume=job.resume, settings={**asdict(job), **columns.to_dict()})
+    _clamp_note(train, len(table))
     print(f"source model in {run}")
     return 0
 
 
 def _cmd_fit_target(args: argparse.Namespace) -> int:
-    from gentransfer.errors import ConfigError
     from gentransfer.workflow import fit_target
 
-    keys = ("source", "data", "strategy", "out", "seed", "overwrite", "resume") + DATA_KEYS + TRAIN_KEYS
-    s = _settings(args, keys)
-    for required in ("source", "data", "strategy", "out"):
-        if required not in s:
-            raise ConfigError(f"--{required} is required", f"pass --{required} or set it in --config")
-    table = _load_data(s["data"], s)
-    run = fit_target(s["source"], table, s["strategy"], s["out"], train={k: s[k] for k in TRAIN_KEYS if k in s},
-                     seed=s.get("seed", 0), overwrite=s.get("overwrite", False), resume=s.get("resume", False),
-                     settings=s)
-    _clamp_note(s, len(table))
+    s = resolve(args, [TargetJob, Columns, TrainConfig])
+    job = _job(s[TargetJob], TargetJob, ("source", "data", "strategy", "out"))
+    train, columns = TrainConfig.from_dict(s[TrainConfig]), Columns(**s[Columns])
+    table = columns.load(job.data)
+    run = fit_target(job.source, table, job.strategy, job.out, train=train, overwrite=job.overwrite,
+                     resume=job.resume, settings={**asdict(job), **columns.to_dict()})
+    _clamp_note(train, len(table))
     print(f"target model in {run}")
     return 0
 
 
+def _check_sample_out(out: str, overwrite: bool) -> Path:
+    path = Path(out)
+    if not out.endswith((".npz", ".csv")):
+        raise ConfigError(f"--out {out} must end in .npz or .csv", "pass e.g. --out samples.npz")
+    if path.is_dir():
+        raise ConfigError(f"--out {out} is a folder", "pass a file name ending in .npz or .csv")
+    if path.exists() and not overwrite:
+        raise ConfigError(f"--out {out} already exists", "pass --overwrite to replace it")
+    parent = path.absolute().parent
+    if not parent.is_dir() or not os.access(parent, os.W_OK):
+        raise ConfigError(f"cannot write {out}: {parent} is not a writable folder", "pass a writable path")
+    return path
+
+
 def _cmd_sample(args: argparse.Namespace) -> int:
+    import io
+
     import numpy as np
 
     from gentransfer.config import atomic_write_bytes
-    from gentransfer.errors import ConfigError
     from gentransfer.workflow import sample_run
 
-    out = args.out
-    if not out.endswith((".npz", ".csv")):
-        raise ConfigError(f"--out {out} must end in .npz or .csv", "pass e.g. --out samples.npz")
-    if os.path.exists(out) and not args.overwrite:
-        raise ConfigError(f"--out {out} already exists", "pass --overwrite to replace it")
-    cond = _load_data(args.cond, {"z_columns": args.z_columns, "zc_columns": args.zc_columns},
-                      require_x=False) if args.cond else None
+    out = _check_sample_out(args.out, args.overwrite)
+    columns = Columns(z_columns=args.z_columns, zc_columns=args.zc_columns)
+    cond = columns.load(args.cond, require_x=False) if args.cond else None
     arrays = sample_run(args.model, args.n, cond, seed=args.seed)
-    import io
-
     buf = io.BytesIO()
-    if out.endswith(".npz"):
+    if args.out.endswith(".npz"):
         np.savez(buf, **arrays)
     else:
         cols = [(f"{k}{i}", arrays[k][:, i]) for k in ("x", "z", "zc") if k in arrays
@@ -301,16 +279,13 @@ def _cmd_sample(args: argparse.Namespace) -> int:
         text = ",".join(c for c, _ in cols) + "\n" + "\n".join(
             ",".join(repr(float(v[r])) for _, v in cols) for r in range(len(arrays["x"]))) + "\n"
         buf.write(text.encode())
-    atomic_write_bytes(Path(out), buf.getvalue())
-    print(f"{len(arrays['x'])} samples in {out}")
+    atomic_write_bytes(out, buf.getvalue())
+    print(f"{len(arrays['x'])} samples in {args.out}")
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="gentransfer", description=__doc__.splitlines()[0])
-    parser.add_argument("--version", action="version", version=f"gentransfer {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
-
+# -- the parser: one small function per command --------------------------------------------------
+def _add_data(sub) -> None:
     data = sub.add_parser("data", help="inspect or download the digit datasets")
     data_sub = data.add_subparsers(dest="data_command", required=True, parser_class=_Parser)
     info = data_sub.add_parser("info", help="load and count MNIST and USPS under the data root")
@@ -322,6 +297,8 @@ def build_parser() -> argparse.ArgumentParser:
     dl.add_argument("--force", action="store_true", help="download even if the files exist")
     dl.set_defaults(handler=_cmd_data_download)
 
+
+def _add_evaluate(sub) -> None:
     ev = sub.add_parser("evaluate", help="distance between real and generated samples (.npz/.csv)")
     ev.add_argument("--real", required=True, help="file with the real samples (array or columns x)")
     ev.add_argument("--fake", required=True, help="file with the generated samples")
@@ -331,91 +308,57 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--seed", type=int, default=0)
     ev.set_defaults(handler=_cmd_evaluate)
 
-    def backend_flags(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--backend", choices=["local", "dask"], default="local",
-                       help="local: joblib processes; dask: a Dask cluster (--scheduler) or a local one")
-        p.add_argument("--scheduler", help="Dask scheduler address, e.g. tcp://head-node:8786")
+
+def _study_flags(p: argparse.ArgumentParser, experiment: str, settings: type, default_out: str) -> None:
+    p.add_argument("--config", help="TOML file; every flag is also a key, and tables (training settings, "
+                                    "architectures) are set there (flags win)")
+    p.add_argument("--out", help=f"run folder (default: runs/{default_out}-<time>); reused to resume")
+    p.add_argument("--overwrite", action="store_true", help="replace a run folder with another config")
+    p.add_argument("--jobs", type=int, default=1 if experiment == "digits" else 2, help="parallel worker processes")
+    p.add_argument("--backend", choices=["local", "dask"], default="local",
+                   help="local: joblib processes; dask: a Dask cluster (--scheduler) or a local one")
+    p.add_argument("--scheduler", help="Dask scheduler address, e.g. tcp://head-node:8786")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_flags(p, settings, skip=("setting",))
+    p.set_defaults(handler=_cmd_study, experiment=experiment)
+
+
+def _add_studies(sub) -> None:
+    from gentransfer.digits.study import DigitsStudy
+    from gentransfer.simulation.conditional import ConditionalStudy
+    from gentransfer.simulation.unconditional import UnconditionalStudy
 
     sim = sub.add_parser("simulate", help="simulation studies with known true densities")
     sim_sub = sim.add_subparsers(dest="sim_command", required=True, parser_class=_Parser)
-    for kind, help_text in (("conditional", "conditional transfer under the shared embedding condition"),
-                            ("unconditional", "unconditional transfer through a shared latent")):
-        p = sim_sub.add_parser(kind, help=help_text)
+    for kind, settings, text in (("conditional", ConditionalStudy, "conditional transfer under the shared "
+                                  "embedding condition"),
+                                 ("unconditional", UnconditionalStudy, "unconditional transfer through a shared "
+                                  "latent")):
+        p = sim_sub.add_parser(kind, help=text)
         p.add_argument("--quick", action="store_true", help="reduced grid: a few minutes on 2 cores")
-        p.add_argument("--out", help=f"run folder (default: runs/simulate-{kind}-<time>); reused to resume")
-        p.add_argument("--overwrite", action="store_true", help="replace a run folder with another config")
-        p.add_argument("--jobs", type=int, default=2, help="parallel worker processes")
-        backend_flags(p)
-        p.add_argument("--designs", type=_str_list, help="default,misspecified")
-        p.add_argument("--families", type=_str_list, help="flow,diffusion")
-        p.add_argument("--strategies", type=_str_list, help="scratch,freeze-shared,finetune")
-        p.add_argument("--n-source", dest="n_source", type=_int_list, help="e.g. 500,1000,2000")
-        p.add_argument("--n-target", dest="n_target", type=int, help="target sample size")
-        p.add_argument("--seeds", type=_int_list, help="e.g. 0,1,2,3,4")
-        if kind == "unconditional":
-            p.add_argument("--d", type=int, help="ambient dimension of the main grid (default 8)")
-            p.add_argument("--d-sweep", dest="d_sweep", type=_int_list, help="other d at the largest n_s, e.g. 4,16")
-            p.add_argument("--target-restarts", dest="target_restarts", type=int,
-                           help="starts of each latent route's target stage (default 1)")
-            p.add_argument("--target-select", dest="target_select", choices=["w1", "likelihood"],
-                           help="the rule that keeps one start (default w1)")
-        p.add_argument("--no-progress", action="store_true", help="no progress bar")
-        p.set_defaults(handler=_cmd_simulate)
-
+        _study_flags(p, kind, settings, f"simulate-{kind}")
     dig = sub.add_parser("digits", help="MNIST -> USPS with a Diffusers UNet (the paper's benchmark)")
     dig.add_argument("setting", choices=["conditional", "unconditional"])
-    dig.add_argument("--config", help="TOML file of settings, e.g. configs/digits-cpu-quick.toml")
-    dig.add_argument("--out", help="run folder (default: runs/digits-<setting>-<time>); reused to resume")
-    dig.add_argument("--overwrite", action="store_true", help="replace a run folder with another config")
-    dig.add_argument("--jobs", type=int, default=1, help="parallel worker processes")
-    backend_flags(dig)
-    dig.add_argument("--n-source", dest="n_source", type=_int_list, help="e.g. 1000,5000,10000,60000")
-    dig.add_argument("--seeds", type=_int_list, help="e.g. 0,1,2")
-    dig.add_argument("--strategies", type=_str_list, help="scratch,freeze-shared,finetune")
-    dig.add_argument("--device", help="auto, cpu or cuda")
-    dig.add_argument("--source-digit-only", dest="source_digit_only", action="store_const", const=True,
-                     help="unconditional: pre-train on MNIST images of the target digit only")
-    dig.add_argument("--no-progress", action="store_true", help="no progress bar")
-    dig.set_defaults(handler=_cmd_digits)
+    _study_flags(dig, "digits", DigitsStudy, "digits-<setting>")
 
-    def data_flags(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--x-columns", dest="x_columns", type=_str_list, help="CSV columns of x (default: the rest)")
-        p.add_argument("--z-columns", dest="z_columns", type=_str_list, help="CSV columns of the shared block z")
-        p.add_argument("--zc-columns", dest="zc_columns", type=_str_list, help="CSV columns of the task-specific zc")
 
-    def train_flags(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--config", help="TOML file; every flag is also a key (flags win)")
-        p.add_argument("--out", help="run folder to create")
-        p.add_argument("--seed", type=int)
-        p.add_argument("--steps", type=int)
-        p.add_argument("--lr", type=float)
-        p.add_argument("--batch-size", dest="batch_size", type=int)
-        p.add_argument("--val-fraction", dest="val_fraction", type=float)
-        p.add_argument("--patience", type=int)
-        p.add_argument("--eval-every", dest="eval_every", type=int)
-        p.add_argument("--checkpoint-every", dest="checkpoint_every", type=int)
-        p.add_argument("--overwrite", action="store_true", help="replace an existing --out")
-        p.add_argument("--resume", action="store_true", help="continue a killed run in --out")
-
+def _add_fit_source(sub) -> None:
     fs = sub.add_parser("fit-source", help="fit a source model on your data (.npz or .csv)")
-    fs.add_argument("--data", help="source data file")
-    fs.add_argument("--family", choices=["flow", "diffusion"])
-    fs.add_argument("--embed-dim", dest="embed_dim", type=int, help="size k of the shared embedding h(z)")
-    fs.add_argument("--n-classes", dest="n_classes", type=int, help="z is one column of class labels 0..N-1")
-    fs.add_argument("--hidden", type=int)
-    fs.add_argument("--depth", type=int)
-    data_flags(fs)
-    train_flags(fs)
+    fs.add_argument("--config", help="TOML file; every flag is also a key (flags win)")
+    for cls in (SourceJob, Columns, ModelSettings, TrainConfig):
+        add_flags(fs, cls)
     fs.set_defaults(handler=_cmd_fit_source)
 
+
+def _add_fit_target(sub) -> None:
     ft = sub.add_parser("fit-target", help="transfer a source run to your target data")
-    ft.add_argument("--source", help="run folder written by fit-source")
-    ft.add_argument("--data", help="target data file")
-    ft.add_argument("--strategy", choices=["scratch", "freeze-shared", "finetune", "auto"])
-    data_flags(ft)
-    train_flags(ft)
+    ft.add_argument("--config", help="TOML file; every flag is also a key (flags win)")
+    for cls in (TargetJob, Columns, TrainConfig):
+        add_flags(ft, cls)
     ft.set_defaults(handler=_cmd_fit_target)
 
+
+def _add_sample(sub) -> None:
     sm = sub.add_parser("sample", help="draw samples from a fitted run")
     sm.add_argument("--model", required=True, help="run folder written by fit-source or fit-target")
     sm.add_argument("--n", type=int, required=True, help="samples per condition row (or in all)")
@@ -423,13 +366,23 @@ def build_parser() -> argparse.ArgumentParser:
     sm.add_argument("--out", required=True, help="output .npz or .csv")
     sm.add_argument("--seed", type=int, default=0)
     sm.add_argument("--overwrite", action="store_true")
-    data_flags(sm)
+    add_flags(sm, Columns, skip=("x_columns",))
     sm.set_defaults(handler=_cmd_sample)
 
+
+def _add_demo(sub) -> None:
     demo = sub.add_parser("demo", help="the built-in default job")
     demo.add_argument("--root", help="data root")
     demo.add_argument("--seed", type=int, default=0)
     demo.set_defaults(handler=_cmd_demo)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="gentransfer", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"gentransfer {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    for add in (_add_data, _add_evaluate, _add_studies, _add_fit_source, _add_fit_target, _add_sample, _add_demo):
+        add(sub)
     return parser
 
 

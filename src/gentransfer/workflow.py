@@ -1,65 +1,101 @@
-"""Bring your own data: fit a source, transfer to a target, sample — each into a run folder.
+"""Bring your own data: fit a source, transfer to a target, sample, each into a run folder.
 
 A run folder holds ``config.json`` (the resolved settings), ``model/`` (``save_pretrained``),
 ``scaling.json`` (the standardisation of x, z and z^c), ``metrics.json`` and ``checkpoints/``
 (resumable training state). The shared block ``z`` is standardised with the *source's*
 statistics in both tasks, since the embedding ``h`` was learned on that scale.
+
+Every function validates all of its input (settings, data, the source run) before it touches
+the disk, and writes its run as one transaction (:func:`gentransfer.runs.run_transaction`).
 """
 
 from __future__ import annotations
 
 import json
-import shutil
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import torch
 
-from gentransfer.config import load_pretrained
+from gentransfer.config import check_fields, load_pretrained
 from gentransfer.data.tabular import Table
-from gentransfer.diffusion import ConditionalDiffusion
 from gentransfer.errors import CheckpointError, ConfigError, DataError
-from gentransfer.flows import ConditionalFlow
+from gentransfer.families import get_family
+from gentransfer.models.base import GenerativeModel
 from gentransfer.nn import SharedEmbedding
-from gentransfer.runs import write_json
-from gentransfer.selection import choose_strategy, heldout_loss_rows
-from gentransfer.training import TrainConfig, fit
+from gentransfer.runs import check_out, run_transaction, write_json
+from gentransfer.selection import choose_strategy
+from gentransfer.training import TrainConfig, check_rows, fit
 from gentransfer.transfer import STRATEGIES, transfer
 
-__all__ = ["FAMILIES", "fit_source", "fit_target", "sample_run", "prepare_out_dir", "AUTO_MIN_VALIDATION"]
+__all__ = ["ModelSettings", "fit_source", "fit_target", "sample_run", "AUTO_MIN_VALIDATION", "MAX_SAMPLE_BYTES"]
 
-FAMILIES = {"flow": ConditionalFlow, "diffusion": ConditionalDiffusion}
 AUTO_MIN_VALIDATION = 10  # rows of target data the auto strategy holds out, at least
+AUTO_STRATEGIES = ("scratch", "freeze-shared", "finetune")  # the candidates the guard compares
+AUTO_FRACTION = 0.2
+MAX_SAMPLE_BYTES = 4 * 2**30  # sample refuses, before allocating, an output larger than this
 
 
-def prepare_out_dir(out: str | Path, *, overwrite: bool, resume: bool) -> Path:
-    """Check ``out`` before anything is trained: it must not hold a run (unless overwrite/resume)
-    and must be writable."""
-    path = Path(out)
-    if path.exists() and not path.is_dir():
-        raise ConfigError(f"--out {path} exists and is not a folder", "pass a folder path")
-    if path.is_dir() and any(path.iterdir()) and not (overwrite or resume):
-        raise ConfigError(f"--out {path} already exists", "pass --overwrite to replace it, --resume to continue it")
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-        probe = path / ".write-test"
-        probe.write_bytes(b"")
-        probe.unlink()
-    except OSError as err:
-        raise ConfigError(f"cannot write to --out {path} ({err.strerror})", "pass a writable folder") from None
-    if overwrite and not resume:
-        for child in ("model", "checkpoints", "metrics.json", "transfer_report.json", "candidates"):
-            target = path / child
-            shutil.rmtree(target, ignore_errors=True) if target.is_dir() else target.unlink(missing_ok=True)
-    return path
+@dataclass
+class ModelSettings:
+    """The architecture of a source model; unset settings take the family's defaults.
+
+    Attributes:
+        embed_dim: size k of the shared embedding h(z).
+        hidden: width of the hidden layers.
+        depth: number of hidden layers.
+        n_layers: coupling layers (flow family only).
+        coupling: coupling type, additive or affine (flow family only).
+        n_classes: z is one column of class labels 0..N-1 (h becomes a lookup table).
+    """
+
+    embed_dim: int | None = None
+    hidden: int | None = None
+    depth: int | None = None
+    n_layers: int | None = None
+    coupling: Literal["additive", "affine"] | None = None
+    n_classes: int | None = None
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any] | None) -> ModelSettings:
+        values = dict(values or {})
+        unknown = sorted(set(values) - set(asdict(cls())))
+        if unknown:
+            raise ConfigError(f"unknown model settings {unknown}", f"use only {sorted(asdict(cls()))}")
+        settings = cls(**values)
+        settings.check()
+        return settings
+
+    def check(self) -> None:
+        check_fields(self, "model settings")
+        for name in ("embed_dim", "hidden", "depth", "n_layers"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise ConfigError(f"{name} must be >= 1, got {value}", f"pass {name} >= 1")
+        if self.n_classes is not None and self.n_classes < 2:
+            raise ConfigError(f"n_classes must be >= 2, got {self.n_classes}", "pass the number of classes (>= 2)")
+
+    def constructor_args(self, family: str) -> dict[str, Any]:
+        """The family's constructor arguments (the embedding aside)."""
+        args = {k: v for k, v in asdict(self).items() if v is not None and k not in ("n_classes", "embed_dim")}
+        flow_only = sorted({"n_layers", "coupling"} & set(args))
+        if family != "flow" and flow_only:
+            raise ConfigError(f"{flow_only} apply to the flow family only", f"drop them for --family {family}")
+        return args
 
 
-def _stats(a: np.ndarray | None) -> dict[str, list[float]] | None:
+def _stats(a: np.ndarray | None, name: str, source: str) -> dict[str, list[float]] | None:
+    """Mean and standard deviation per column; an error where they overflow (|values| near 1e308)."""
     if a is None:
         return None
-    sd = a.std(axis=0)
-    return {"mean": a.mean(axis=0).tolist(), "std": np.where(sd > 0, sd, 1.0).tolist()}
+    with np.errstate(over="ignore", invalid="ignore"):
+        mean, sd = a.mean(axis=0), a.std(axis=0)
+    if not (np.isfinite(mean).all() and np.isfinite(sd).all()):
+        raise DataError(f"{source}: '{name}' has values too large to standardise (|{name}| up to "
+                        f"{np.abs(a).max():.3g})", f"rescale {name} (e.g. change its units)")
+    return {"mean": mean.tolist(), "std": np.where(sd > 0, sd, 1.0).tolist()}
 
 
 def _apply(a: np.ndarray | None, s: dict[str, list[float]] | None) -> np.ndarray | None:
@@ -68,7 +104,25 @@ def _apply(a: np.ndarray | None, s: dict[str, list[float]] | None) -> np.ndarray
     return (a - np.asarray(s["mean"])) / np.asarray(s["std"])
 
 
-def _read_run(run: str | Path) -> tuple[Any, dict[str, Any], dict[str, Any]]:
+def _check_scaling(scaling: Any, model: GenerativeModel, path: Path) -> dict[str, Any]:
+    fix = "re-create the run (scaling.json is written by fit-source / fit-target)"
+    if not isinstance(scaling, dict) or set(scaling) != {"x", "z", "zc"}:
+        raise CheckpointError(f"{path} must map x, z and zc to their scaling", fix)
+    for key, width in (("x", model.x_dim), ("z", model.z_dim), ("zc", model.zc_dim)):
+        s = scaling[key]
+        if s is None and key != "x":
+            continue
+        ok = isinstance(s, dict) and set(s) == {"mean", "std"} and all(
+            isinstance(v, list) and len(v) == width and all(
+                isinstance(t, int | float) and not isinstance(t, bool) and np.isfinite(t) for t in v)
+            for v in s.values())
+        if not ok or min(s["std"]) <= 0:
+            raise CheckpointError(f"{path}: the scaling of {key} is not {width} finite means and positive "
+                                  "standard deviations", fix)
+    return scaling
+
+
+def _read_run(run: str | Path) -> tuple[GenerativeModel, dict[str, Any], dict[str, Any]]:
     path = Path(run)
     for name in ("config.json", "scaling.json"):
         if not (path / name).is_file():
@@ -77,54 +131,71 @@ def _read_run(run: str | Path) -> tuple[Any, dict[str, Any], dict[str, Any]]:
     try:
         config = json.loads((path / "config.json").read_text())
         scaling = json.loads((path / "scaling.json").read_text())
-    except json.JSONDecodeError as err:
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
         raise CheckpointError(f"{path}: a run file is not valid JSON ({err})", "re-create the run") from None
-    return load_pretrained(path / "model"), config, scaling
+    model = load_pretrained(path / "model")
+    if not isinstance(model, GenerativeModel):
+        raise CheckpointError(f"{path} holds a {type(model).__name__}, not a model of the CLI's families",
+                              "point to a folder written by fit-source or fit-target")
+    if not all(torch.isfinite(t).all() for t in model.state_dict().values()):
+        raise CheckpointError(f"the model in {path} has NaN or inf weights", "re-create the run")
+    return model, config, _check_scaling(scaling, model, path / "scaling.json")
 
 
-def _train(model, x, z, zc, train: dict[str, Any], run: Path, resume: bool, name: str = "checkpoints"):
-    cfg = TrainConfig.from_dict(train)
-    return fit(model, x, z, zc, config=cfg, checkpoint_dir=str(run / name), resume=resume)
+def _write_run(run: Path, model: GenerativeModel, config: dict[str, Any], scaling: dict[str, Any],
+               metrics: dict[str, Any]) -> None:
+    model.save_pretrained(run / "model")
+    write_json(run / "scaling.json", scaling)
+    write_json(run / "metrics.json", metrics)
+    write_json(run / "config.json", config)  # last: a folder with a config is a finished run
 
 
-def fit_source(data: Table, family: str, out: str | Path, *, model: dict[str, Any] | None = None,
-               train: dict[str, Any] | None = None, seed: int = 0, overwrite: bool = False,
-               resume: bool = False, settings: dict[str, Any] | None = None) -> Path:
-    """Fit a source model on ``data`` (``x``, shared ``z``, optional ``zc``) into ``out``."""
-    if family not in FAMILIES:
-        raise ConfigError(f"unknown family {family!r}", f"use one of {sorted(FAMILIES)}")
+def fit_source(data: Table, family: str, out: str | Path, *, model: ModelSettings | dict[str, Any] | None = None,
+               train: TrainConfig | dict[str, Any] | None = None, overwrite: bool = False, resume: bool = False,
+               settings: dict[str, Any] | None = None) -> Path:
+    """Fit a source model of ``family`` on ``data`` (``x``, shared ``z``, optional ``zc``) into ``out``.
+
+    ``train`` holds the training settings, its ``seed`` included (initial weights, split,
+    batches); ``settings`` are extra entries recorded in the run's ``config.json``.
+    """
+    family_cls = get_family(family)
+    arch = model if isinstance(model, ModelSettings) else ModelSettings.from_dict(model)
+    cfg = train if isinstance(train, TrainConfig) else TrainConfig.from_dict(train or {})
     if data.z is None:
         raise DataError(f"{data.source} has no shared conditions z",
                         "name the shared condition columns (--z-columns) or store array 'z'")
-    kwargs = dict(model or {})  # the model's constructor arguments; `model` itself is recorded as given
-    n_classes = kwargs.pop("n_classes", None)
-    if n_classes is not None and data.z.shape[1] != 1:
+    if arch.n_classes is not None and data.z.shape[1] != 1:
         raise DataError(f"{data.source}: class labels need one z column, got {data.z.shape[1]}",
                         "pass a single label column as z")
-    run = prepare_out_dir(out, overwrite=overwrite, resume=resume)
-    scaling = {"x": _stats(data.x), "z": _stats(data.z), "zc": _stats(data.zc)}
-    torch.manual_seed(seed)  # before any weights are made
-    if n_classes is not None:  # z is a class label: h is a lookup table, and z is not standardised
-        kwargs["embedding"] = SharedEmbedding(1, kwargs.pop("embed_dim", 4), n_classes=n_classes)
+    scaling = {"x": _stats(data.x, "x", data.source), "z": _stats(data.z, "z", data.source),
+               "zc": _stats(data.zc, "zc", data.source)}
+    kwargs = arch.constructor_args(family)
+    torch.manual_seed(cfg.seed)  # before any weights are made
+    if arch.n_classes is not None:  # z is a class label: h is a lookup table, and z is not standardised
+        kwargs["embedding"] = SharedEmbedding(1, arch.embed_dim or 4, n_classes=arch.n_classes)
         scaling["z"] = None
-    net = FAMILIES[family](x_dim=data.x.shape[1], z_dim=data.z.shape[1],
-                           zc_dim=0 if data.zc is None else data.zc.shape[1], **kwargs)
-    write_json(run / "config.json", {**(settings or {}), "role": "source", "family": family, "seed": seed,
-                                     "model": model or {}, "train": train or {}})
-    write_json(run / "scaling.json", scaling)
-    result = _train(net, _apply(data.x, scaling["x"]), _apply(data.z, scaling["z"]),
-                    _apply(data.zc, scaling["zc"]), {**(train or {}), "seed": seed}, run, resume)
-    net.save_pretrained(run / "model")
-    write_json(run / "metrics.json", result.to_dict())
-    return run
+    elif arch.embed_dim is not None:
+        kwargs["embed_dim"] = arch.embed_dim
+    net = family_cls(x_dim=data.x.shape[1], z_dim=data.z.shape[1],
+                     zc_dim=0 if data.zc is None else data.zc.shape[1], **kwargs)
+    x, z, zc = (_apply(a, scaling[k]) for k, a in (("x", data.x), ("z", data.z), ("zc", data.zc)))
+    net.validate(x, z, zc)
+    check_rows(len(x), cfg.val_fraction)
+    final = check_out(out, overwrite=overwrite, resume=resume)
+    config = {**(settings or {}), "role": "source", "family": family, "model": asdict(arch), "train": asdict(cfg)}
+    with run_transaction(final, overwrite=overwrite, resume=resume) as run:
+        result = fit(net, x, z, zc, train=cfg, checkpoint_dir=str(run / "checkpoints"), resume=resume)
+        _write_run(run, net, config, scaling, result.to_dict())
+    return final
 
 
 def fit_target(source: str | Path, data: Table, strategy: str, out: str | Path, *,
-               train: dict[str, Any] | None = None, seed: int = 0, overwrite: bool = False, resume: bool = False,
+               train: TrainConfig | dict[str, Any] | None = None, overwrite: bool = False, resume: bool = False,
                settings: dict[str, Any] | None = None, log=print) -> Path:
     """Transfer the model in run folder ``source`` to ``data`` under ``strategy`` (or ``auto``)."""
     if strategy != "auto" and strategy not in STRATEGIES:
         raise ConfigError(f"unknown strategy {strategy!r}", f"use one of {[*STRATEGIES, 'auto']}")
+    cfg = train if isinstance(train, TrainConfig) else TrainConfig.from_dict(train or {})
     src_model, src_config, src_scaling = _read_run(source)
     if data.z is None:
         raise DataError(f"{data.source} has no shared conditions z",
@@ -133,43 +204,45 @@ def fit_target(source: str | Path, data: Table, strategy: str, out: str | Path, 
         raise DataError(f"{data.source}: z has {data.z.shape[1]} columns but the source's shared block has "
                         f"{src_model.z_dim}", "give the target the same shared condition columns as the source")
     n = len(data.x)
-    if strategy == "auto" and round(0.2 * n) < AUTO_MIN_VALIDATION:
+    n_val = round(AUTO_FRACTION * n)
+    if strategy == "auto" and n_val < AUTO_MIN_VALIDATION:
         raise DataError(f"{data.source} has {n} rows: too few for the validation split that --strategy auto needs",
-                        f"pass at least {int(np.ceil(AUTO_MIN_VALIDATION / 0.2))} target rows, or choose a strategy")
-    run = prepare_out_dir(out, overwrite=overwrite, resume=resume)
-    scaling = {"x": _stats(data.x), "z": src_scaling["z"], "zc": _stats(data.zc)}
+                        f"pass at least {int(np.ceil(AUTO_MIN_VALIDATION / AUTO_FRACTION))} target rows, "
+                        "or choose a strategy")
+    scaling = {"x": _stats(data.x, "x", data.source), "z": src_scaling["z"], "zc": _stats(data.zc, "zc", data.source)}
     x, z, zc = _apply(data.x, scaling["x"]), _apply(data.z, scaling["z"]), _apply(data.zc, scaling["zc"])
     dims = {"x_dim": data.x.shape[1], "zc_dim": 0 if data.zc is None else data.zc.shape[1]}
-    write_json(run / "config.json", {**(settings or {}), "role": "target", "source": str(source),
-                                     "strategy": strategy, "seed": seed, "train": train or {},
-                                     "family": src_config.get("family")})
-    write_json(run / "scaling.json", scaling)
-    train_cfg = {**(train or {}), "seed": seed}
-    if strategy != "auto":
-        torch.manual_seed(seed)
-        target = transfer(src_model, strategy, **dims)
-        result = _train(target, x, z, zc, train_cfg, run, resume)
-        metrics = {"strategy": strategy, **result.to_dict()}
-    else:
-        perm = np.random.default_rng(seed).permutation(n)
-        val, fit_rows = perm[: round(0.2 * n)], perm[round(0.2 * n):]
-        take = lambda a, rows: None if a is None else a[rows]  # noqa: E731
-        candidates, losses = {}, {}
-        for name in STRATEGIES:
-            torch.manual_seed(seed)
-            model = transfer(src_model, name, **dims)
-            _train(model, take(x, fit_rows), take(z, fit_rows), take(zc, fit_rows), train_cfg, run, resume,
-                   name=f"candidates/{name}")
-            candidates[name] = model
-            losses[name] = heldout_loss_rows(model, take(x, val), take(z, val), take(zc, val), seed=seed)
-        choice = choose_strategy(losses)
-        write_json(run / "transfer_report.json", choice.to_dict())
-        log(choice.table())
-        target = candidates[choice.chosen]
-        metrics = {"strategy": choice.chosen, "auto": choice.to_dict()}
-    target.save_pretrained(run / "model")
-    write_json(run / "metrics.json", metrics)
-    return run
+    names = list(AUTO_STRATEGIES) if strategy == "auto" else [strategy]
+    targets = {}
+    for name in names:  # built (and their inputs checked) before anything is written
+        torch.manual_seed(cfg.seed)
+        targets[name] = transfer(src_model, name, **dims)
+    targets[names[0]].validate(x, z, zc)
+    check_rows(n - n_val if strategy == "auto" else n, cfg.val_fraction)
+    final = check_out(out, overwrite=overwrite, resume=resume)
+    config = {**(settings or {}), "role": "target", "source": str(source), "strategy": strategy,
+              "family": src_config.get("family"), "train": asdict(cfg)}
+    with run_transaction(final, overwrite=overwrite, resume=resume) as run:
+        if strategy != "auto":
+            target = targets[strategy]
+            result = fit(target, x, z, zc, train=cfg, checkpoint_dir=str(run / "checkpoints"), resume=resume)
+            metrics = {"strategy": strategy, **result.to_dict()}
+        else:
+            perm = np.random.default_rng(cfg.seed).permutation(n)
+            val, fit_rows = perm[:n_val], perm[n_val:]
+            take = lambda a, rows: None if a is None else a[rows]  # noqa: E731
+            losses = {}
+            for name, model in targets.items():
+                fit(model, take(x, fit_rows), take(z, fit_rows), take(zc, fit_rows), train=cfg,
+                    checkpoint_dir=str(run / "candidates" / name), resume=resume)
+                losses[name] = model.heldout_loss_rows(take(x, val), take(z, val), take(zc, val), seed=cfg.seed)
+            choice = choose_strategy(losses)
+            write_json(run / "transfer_report.json", choice.to_dict())
+            log(choice.table())
+            target = targets[choice.chosen]
+            metrics = {"strategy": choice.chosen, "auto": choice.to_dict()}
+        _write_run(run, target, config, scaling, metrics)
+    return final
 
 
 def sample_run(run: str | Path, n: int, cond: Table | None, *, seed: int = 0) -> dict[str, np.ndarray]:
@@ -183,6 +256,11 @@ def sample_run(run: str | Path, n: int, cond: Table | None, *, seed: int = 0) ->
                         "pass --cond FILE with its z (and zc) columns")
     if not needs and cond is not None:
         raise DataError(f"the model in {run} takes no conditions", "drop --cond")
+    total = n * (len(cond) if cond is not None else 1)
+    size = total * (model.x_dim + model.z_dim + model.zc_dim) * 8 * 2  # float64 output plus a float32 copy
+    if size > MAX_SAMPLE_BYTES:
+        raise ConfigError(f"{total:,} samples would need about {size / 2**30:,.0f} GiB of memory",
+                          f"ask for fewer (--n), at most {MAX_SAMPLE_BYTES // 2**30} GiB in one call")
     gen = torch.Generator().manual_seed(seed)
     out: dict[str, np.ndarray] = {}
     if cond is None:
@@ -194,4 +272,6 @@ def sample_run(run: str | Path, n: int, cond: Table | None, *, seed: int = 0) ->
         x = model.sample(_apply(z, scaling["z"]), _apply(zc, scaling["zc"]), generator=gen).cpu().numpy()
         out.update({k: v for k, v in (("z", z), ("zc", zc)) if v is not None})
     out["x"] = x * np.asarray(scaling["x"]["std"]) + np.asarray(scaling["x"]["mean"])
+    if not np.isfinite(out["x"]).all():
+        raise CheckpointError(f"the model in {run} generated NaN or inf values", "re-fit the run (lower lr)")
     return out

@@ -11,14 +11,14 @@ import csv
 import os
 import zipfile
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 
 from gentransfer.errors import DataError
 
-__all__ = ["Table", "load_table", "validate_array"]
+__all__ = ["Table", "Columns", "load_table", "validate_array"]
 
 _ROLES = ("x", "z", "zc", "y")
 
@@ -37,8 +37,33 @@ class Table:
         return len(next(a for a in (self.x, self.z, self.zc, self.y) if a is not None))
 
 
+@dataclass
+class Columns:
+    """Which columns of a ``.csv`` file hold each role (an ``.npz`` file names its arrays instead).
+
+    Attributes:
+        x_columns: CSV columns of x (default: every column not named in another role).
+        z_columns: CSV columns of the shared condition block z.
+        zc_columns: CSV columns of the task-specific conditions zc.
+    """
+
+    x_columns: list[str] | None = None
+    z_columns: list[str] | None = None
+    zc_columns: list[str] | None = None
+
+    def load(self, path: str | os.PathLike[str], *, require_x: bool = True) -> Table:
+        """:func:`load_table` with these columns."""
+        return load_table(path, x=self.x_columns, z=self.z_columns, zc=self.zc_columns, require_x=require_x)
+
+    def to_dict(self) -> dict[str, list[str] | None]:
+        return asdict(self)
+
+
 def validate_array(a: object, name: str, source: str, *, ndim: int = 2) -> np.ndarray:
     """Return ``a`` as a finite float64 array with ``ndim`` dims (1-D columns become N x 1)."""
+    if np.iscomplexobj(a):  # numpy would drop the imaginary part with only a warning
+        raise DataError(f"{source}: '{name}' holds complex numbers", "store real numbers (e.g. real and "
+                        "imaginary parts as two columns)")
     try:
         arr = np.asarray(a, dtype=np.float64)
     except (TypeError, ValueError) as err:
@@ -86,11 +111,30 @@ def _finish(arrays: dict[str, object], source: str, require_x: bool = True) -> T
     return Table(source=source, **checked)
 
 
+def _check_npz_sizes(path: Path) -> None:
+    """Refuse an array whose header claims more data than its file holds, before numpy allocates it."""
+    with zipfile.ZipFile(path) as archive:
+        for info in archive.infolist():
+            if not info.filename.endswith(".npy"):
+                continue
+            with archive.open(info) as fh:
+                version = np.lib.format.read_magic(fh)
+                read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                               else np.lib.format.read_array_header_2_0)
+                shape, _, dtype = read_header(fh)
+                claimed = int(np.prod(shape, dtype=object)) * dtype.itemsize
+                if claimed > info.file_size:
+                    raise DataError(f"{path}: array '{info.filename[:-4]}' claims shape {shape} "
+                                    f"({claimed:,} bytes) but the file holds {info.file_size:,}",
+                                    "the file is corrupt or truncated: save it again with numpy.savez")
+
+
 def _load_npz(path: Path, require_x: bool = True) -> Table:
     try:
+        _check_npz_sizes(path)
         with np.load(path, allow_pickle=False) as npz:
             arrays = {k: npz[k] for k in npz.files}
-    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as err:
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError, MemoryError) as err:
         raise DataError(f"{path} is not a readable .npz file ({err})", "save it with numpy.savez") from None
     unknown = sorted(set(arrays) - set(_ROLES))
     if unknown:
@@ -134,6 +178,19 @@ def _load_csv(path: Path, columns: dict[str, Sequence[str] | None], require_x: b
     return _finish(arrays, str(path), require_x)
 
 
+def _check_column_names(named: dict[str, list[str]], path: Path) -> None:
+    """Each column may be named once, in one role (else data would silently move between roles)."""
+    seen: dict[str, str] = {}
+    for role, cols in named.items():
+        for c in cols:
+            if not isinstance(c, str) or not c:
+                raise DataError(f"column names must be non-empty strings, got {c!r} for {role}", "name CSV columns")
+            if c in seen:
+                where = f"twice in {role}" if seen[c] == role else f"in both {seen[c]} and {role}"
+                raise DataError(f"column {c!r} of {path} is named {where}", "name each column once, in one role")
+            seen[c] = role
+
+
 def load_table(
     path: str | os.PathLike[str],
     *,
@@ -149,7 +206,7 @@ def load_table(
         path: a ``.npz`` file (arrays ``x`` and optional ``z``, ``zc``, ``y``) or a ``.csv`` file
             with a header row.
         x, z, zc: CSV column names of each role; ``x`` defaults to every column not named in
-            another role. Ignored for ``.npz``.
+            another role. Each column at most once; an error for ``.npz`` (its arrays are the roles).
         y: CSV column name of an integer label.
         require_x: ``False`` for files of conditions only (``z`` / ``zc``), as ``sample --cond`` reads.
 
@@ -168,8 +225,13 @@ def load_table(
     if not p.is_file():
         raise DataError(f"data file not found: {p}", "check the path")
     suffix = p.suffix.lower()
+    named = {role: list(cols) for role, cols in (("x", x), ("z", z), ("zc", zc), ("y", [y] if y else None)) if cols}
     if suffix == ".npz":
+        if named:
+            raise DataError(f"columns {sorted(named)} were named, but {p} is an .npz file whose arrays are its roles",
+                            "drop the column options (they name .csv columns), or store arrays x, z, zc")
         return _load_npz(p, require_x)
     if suffix == ".csv":
+        _check_column_names(named, p)
         return _load_csv(p, {"x": x, "z": z, "zc": zc, "y": [y] if y else None}, require_x)
     raise DataError(f"unsupported data format '{p.suffix}' for {p}", "use a .npz or .csv file")

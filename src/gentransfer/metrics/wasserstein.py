@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import ot
 from scipy.spatial.distance import cdist
@@ -13,6 +15,7 @@ __all__ = ["as_points", "paired_points", "wasserstein1", "wasserstein1_floor", "
 # emd2 stops at numItermax and then returns a *non-optimal* cost with only a warning;
 # this bound is far above what 10^4 x 10^4 problems need.
 _NUM_ITER_MAX = 100_000_000
+_LARGE = 1e100  # above this, squared coordinates near 1e308 overflow: solve at unit scale
 
 
 def as_points(a: object, name: str) -> np.ndarray:
@@ -61,12 +64,23 @@ def wasserstein1(x: object, y: object) -> float:
         0.5
     """
     xa, ya = paired_points(x, y)
+    # W1 scales with the data: points so large that distances (or their sum in the solver)
+    # overflow are solved at unit scale and the result scaled back, not reported as 0 or inf.
+    scale = max(np.abs(xa).max(), np.abs(ya).max())
+    scale = scale if scale > _LARGE else 1.0
     # scipy's cdist computes |x - y| directly: ot.dist's |x|^2 + |y|^2 - 2xy expansion leaves
     # ~1e-8 round-off on the diagonal (and POT's default cost is the *squared* distance).
-    cost = cdist(xa, ya, metric="euclidean")
+    cost = cdist(xa / scale, ya / scale, metric="euclidean") if scale != 1.0 else cdist(xa, ya, metric="euclidean")
     a = np.full(len(xa), 1.0 / len(xa))
     b = np.full(len(ya), 1.0 / len(ya))
-    return float(ot.emd2(a, b, cost, numItermax=_NUM_ITER_MAX))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        value = float(ot.emd2(a, b, cost, numItermax=_NUM_ITER_MAX)) * scale
+    solver = [str(w.message) for w in caught if issubclass(w.category, UserWarning)]  # POT's "infeasible", ...
+    if solver or not np.isfinite(value):
+        raise DataError(f"the exact W1 solver did not reach an optimum ({'; '.join(solver) or value})",
+                        "check the samples for extreme values, or use --metric sliced-w1")
+    return value
 
 
 def wasserstein1_floor(real: object, n: int, *, seed: int = 0) -> float:

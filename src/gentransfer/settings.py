@@ -1,0 +1,139 @@
+"""Settings from one source: the dataclasses give the CLI flags, the TOML keys and their checks.
+
+Every flag of a command that trains or runs a study is a field of a settings dataclass
+(:class:`~gentransfer.training.TrainConfig`, :class:`~gentransfer.workflow.ModelSettings`, a
+study, ...): its name (``batch_size`` -> ``--batch-size``), its type (which parses and checks
+the value) and its help text (the ``Attributes:`` entry of the class docstring). A TOML file
+passed with ``--config`` sets the same keys; flags given on the command line win. Tables
+(``dict`` fields, e.g. a study's training settings) are set in TOML only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import tomllib
+import types
+import typing
+from collections.abc import Iterable
+from dataclasses import MISSING, fields
+from typing import Any
+
+from gentransfer.config import check_value, type_name
+from gentransfer.errors import ConfigError
+
+__all__ = ["CONFIG_VERSION", "field_docs", "add_flags", "read_toml", "resolve", "flag_names"]
+
+CONFIG_VERSION = 1  # the `gentransfer_config` key of a TOML file
+
+
+def field_docs(cls: type) -> dict[str, str]:
+    """``name -> help`` from the ``Attributes:`` section of ``cls``'s docstring."""
+    doc = cls.__doc__ or ""
+    section = doc.split("Attributes:", 1)[1] if "Attributes:" in doc else ""
+    docs: dict[str, str] = {}
+    name = None
+    for line in section.splitlines():
+        match = re.match(r"^\s{4,8}(\w+(?:, \w+)*): (.*)$", line)
+        if match:
+            names, text = match.group(1).split(", "), match.group(2)
+            for name in names:
+                docs[name] = text
+        elif name and line.strip():
+            for n in list(docs)[-1:]:
+                docs[n] += " " + line.strip()
+    return docs
+
+
+def _unwrap(kind: Any) -> Any:
+    """``X | None`` -> ``X``."""
+    if typing.get_origin(kind) in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(kind) if a is not type(None)]
+        return args[0] if len(args) == 1 else kind
+    return kind
+
+
+def _list_of(convert):
+    def parse(text: str) -> list:
+        try:
+            values = [convert(v) for v in text.replace(",", " ").split()]
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a comma-separated list, got {text!r}") from None
+        if not values:
+            raise argparse.ArgumentTypeError("expected at least one value")
+        return values
+    return parse
+
+
+def flag_names(cls: type) -> list[str]:
+    """The fields of ``cls`` that are flags (tables are TOML-only)."""
+    hints = typing.get_type_hints(cls)
+    return [f.name for f in fields(cls) if _flag_kwargs(hints[f.name]) is not None]
+
+
+def _flag_kwargs(kind: Any) -> dict[str, Any] | None:
+    kind = _unwrap(kind)
+    origin, args = typing.get_origin(kind), typing.get_args(kind)
+    if kind is bool:
+        return {"action": "store_const", "const": True}
+    if kind in (int, float, str):
+        return {"type": kind}
+    if origin is typing.Literal:
+        return {"choices": list(args)}
+    if origin is list and args and args[0] in (int, float, str):
+        return {"type": _list_of(args[0])}
+    if origin is list and args and typing.get_origin(args[0]) is typing.Literal:
+        return {"type": _list_of(str)}
+    return None  # a table: TOML only
+
+
+def add_flags(parser: argparse.ArgumentParser, cls: type, *, skip: Iterable[str] = ()) -> None:
+    """One ``--flag`` per field of ``cls`` (default ``None``: only what the user gives is set)."""
+    docs, hints = field_docs(cls), typing.get_type_hints(cls)
+    for f in fields(cls):
+        kwargs = _flag_kwargs(hints[f.name])
+        if f.name in skip or kwargs is None:
+            continue
+        default = f.default if f.default is not MISSING else None
+        text = docs.get(f.name, f.name.replace("_", " "))
+        if default not in (None, False):
+            text += f" (default {default})"
+        parser.add_argument(f"--{f.name.replace('_', '-')}", dest=f.name, default=None, help=text, **kwargs)
+
+
+def read_toml(path: str) -> dict[str, Any]:
+    """A TOML config file as a dict; unreadable, binary or invalid files are one-line errors."""
+    try:
+        with open(path, "rb") as fh:
+            values = tomllib.load(fh)
+    except OSError as err:
+        raise ConfigError(f"cannot read config {path} ({err.strerror})", "check the path") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
+        raise ConfigError(f"{path} is not valid TOML ({err})", "fix the file") from None
+    version = values.pop("gentransfer_config", CONFIG_VERSION)
+    if version != CONFIG_VERSION:
+        raise ConfigError(f"{path} is config version {version!r}, this gentransfer reads {CONFIG_VERSION}",
+                          f"set gentransfer_config = {CONFIG_VERSION} and check the keys")
+    return values
+
+
+def resolve(args: argparse.Namespace, sections: Iterable[type]) -> dict[type, dict[str, Any]]:
+    """The settings of each dataclass in ``sections``: the ``--config`` TOML file first, then the
+    flags given. Every key must belong to one section, and every value must have its field's type."""
+    sections = list(sections)
+    values: dict[str, Any] = read_toml(args.config) if getattr(args, "config", None) else {}
+    owner = {f.name: cls for cls in sections for f in fields(cls)}
+    unknown = sorted(set(values) - set(owner))
+    if unknown:
+        raise ConfigError(f"{args.config} has unknown keys {unknown}", f"use only {sorted(owner)}")
+    where = f"{args.config}" if getattr(args, "config", None) else "settings"
+    for key, value in values.items():
+        kind = typing.get_type_hints(owner[key])[key]
+        if not check_value(value, kind):
+            raise ConfigError(f"{where}: {key} = {value!r} is not {type_name(kind)}",
+                              f"give {key} as {type_name(kind)}")
+    for key in owner:
+        if getattr(args, key, None) is not None:
+            values[key] = getattr(args, key)
+    return {cls: {k: v for k, v in values.items() if owner[k] is cls} for cls in sections}
+
