@@ -7,15 +7,32 @@ import textwrap
 
 SCRIPT = textwrap.dedent(
     """
-    import json, sys, torch
-    from gentransfer import ConditionalDiffusion, fit
+    import atexit, json, os, sys, torch
+    from gentransfer import DiffusionModel, fit
     from gentransfer.distributed import world
+
+    def gloo_threads_joined():
+        # Registered before the process group exists, so it runs after gentransfer's own exit hook
+        # (atexit runs last-registered first): leaving the group must have joined gloo's threads,
+        # not left them to be torn down in interpreter shutdown while the other rank exits.
+        live = []
+        for task in os.listdir("/proc/self/task") if os.path.isdir("/proc/self/task") else []:
+            try:
+                live.append(open(f"/proc/self/task/{task}/comm").read().strip())
+            except OSError:  # the thread ended meanwhile
+                pass
+        if any("gloo" in name for name in live):
+            sys.stderr.write(f"gloo threads still running at exit: {live}\\n")
+            sys.stderr.flush()
+            os._exit(3)
+
+    atexit.register(gloo_threads_joined)
     torch.set_num_threads(1)
     gen = torch.Generator().manual_seed(0)
     z = torch.randn(300, 2, generator=gen)
     x = torch.cat([z.sum(1, keepdim=True), z[:, :1]], 1) + 0.1 * torch.randn(300, 2, generator=gen)
     torch.manual_seed(1)
-    model = ConditionalDiffusion(x_dim=2, z_dim=2, hidden=32, depth=2)
+    model = DiffusionModel(x_dim=2, z_dim=2, hidden=32, depth=2)
     result = fit(model, x, z, steps=40, batch_size=64, eval_every=1, patience=100, seed=2,
                  checkpoint_dir=sys.argv[1], checkpoint_every=10, resume=len(sys.argv) > 3)
     rank, size = world()
@@ -40,7 +57,7 @@ def test_accelerate_launch_runs_the_same_loop(tmp_path):
     a = _single(tmp_path, script)
     launcher = [sys.executable, "-c", "from accelerate.commands.launch import main; main()"]
     out = subprocess.run([*launcher, "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
-                          "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", "29517",
+                          "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", "0",
                           str(script), str(tmp_path / "c3"), str(tmp_path / "acc.json")],
                          capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]

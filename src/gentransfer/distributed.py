@@ -10,6 +10,8 @@ batch; only rank 0 writes checkpoints.
 from __future__ import annotations
 
 import atexit
+import contextlib
+import importlib
 import os
 
 import torch
@@ -21,10 +23,20 @@ __all__ = ["world", "is_main"]
 def world() -> tuple[int, int]:
     """``(rank, world_size)``; joins the process group set up by torchrun if there is one."""
     if dist.is_available() and not dist.is_initialized() and int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        # torch.distributed.nn binds ``dist.group.WORLD`` as the default argument of its collectives
+        # when it is imported, and DistributedDataParallel imports it on first use. Imported after
+        # init_process_group it holds the group for the life of the interpreter, so
+        # destroy_process_group() cannot free it: the gloo threads (gloo_tcp_loop, pt_gloo_runloop)
+        # then outlive ``_leave`` and the group is only torn down during interpreter shutdown,
+        # while the other rank closes its sockets (where a rank was seen to die with SIGABRT).
+        # Imported first, the defaults are None and ``_leave`` really joins the threads.
+        with contextlib.suppress(ImportError):
+            importlib.import_module("torch.distributed.nn")
         dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
-        # Leaving the group explicitly joins its worker threads; without it a process may be
-        # torn down with a live std::thread and abort ("terminate called without an active
-        # exception"), which fails the whole launch even though training finished.
+        # Leave the group at exit while the interpreter is whole: destroying it joins its worker
+        # threads and closes its sockets here, not in interpreter or C++ static teardown, where a
+        # live std::thread aborts the process ("terminate called without an active exception")
+        # and fails the whole launch even though training finished.
         atexit.register(_leave)
     if dist.is_available() and dist.is_initialized():
         return dist.get_rank(), dist.get_world_size()
