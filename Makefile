@@ -23,9 +23,10 @@ $(VENV)/.installed-test: pyproject.toml constraints.txt | $(BIN)/python
 demo: $(VENV)/.installed-test
 	$(BIN)/gentransfer demo
 
+# Two workers (the machine's two cores), one test file each at a time so module fixtures are built once.
 test: $(VENV)/.installed-test
 	$(PIP) check
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n 2 --dist loadfile --durations=15
 
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check src tests benchmarks

@@ -46,10 +46,10 @@ def test_digit_job_rows_and_outputs(real_data_root, tmp_path):
     study = tiny_study(strategies=["freeze-shared"])
     job = [j for j in build_jobs(study) if j["n_s"] > 0][0]
     (row,) = run_job(job, str(tmp_path))
-    assert row["strategy"] == "freeze-shared" and row["n_t"] == 5103
+    assert row["strategy"] == "freeze-shared" and row["n_t"] == row["n_fit"] == 5103
     assert row["W1_floor"] == pytest.approx(3.5285, abs=1e-3)
     assert row["W1"] > row["W1_floor"] and all(row[f"W1_digit{d}"] > 0 for d in range(10))
-    out = tmp_path / "models" / "mnist-ns60-seed0"
+    out = tmp_path / "models" / "mnist-ns60-nt5103-seed0"
     assert (out / "source" / "model.safetensors").is_file() and (out / "target-freeze-shared.png").is_file()
 
 
@@ -91,3 +91,48 @@ def test_fast_sampler_resolves_near_constant_directions():
     gen = torch.Generator().manual_seed(0)
     x = run_sampler("dpm++", eps, SCHEDULE, torch.randn(20000, 2, generator=gen), 20, gen)
     assert torch.allclose(x.std(0), torch.full((2,), sd), rtol=0.03)  # time-uniform DPM++: 0.49 sd
+
+
+def test_target_subsets_are_class_stratified_and_nested():
+    import numpy as np
+
+    from gentransfer.data import stratified_subset
+
+    y = np.random.default_rng(1).integers(0, 10, 5103)
+    subsets = {n: stratified_subset(y, n, seed=3) for n in (50, 200, 1000, 5103)}
+    assert set(subsets[50]) < set(subsets[200]) < set(subsets[1000]) < set(subsets[5103])
+    assert (subsets[5103] == np.arange(5103)).all()  # the whole split, in its own order
+    share = np.bincount(y) / len(y)
+    for n, idx in subsets.items():
+        assert len(idx) == n and np.abs(np.bincount(y[idx], minlength=10) - n * share).max() <= 1.0
+    assert not np.array_equal(stratified_subset(y, 50, seed=4), subsets[50])  # seeded
+
+
+def test_target_size_axis_makes_jobs_per_n_t():
+    study = tiny_study(n_target=[50, 5103], seeds=[0, 1])
+    jobs = build_jobs(study)
+    assert sorted({(j["n_t"], j["seed"]) for j in jobs}) == [(50, 0), (50, 1), (5103, 0), (5103, 1)]
+    with pytest.raises(ConfigError, match="n_target values"):
+        build_jobs(tiny_study(n_target=[6000]))
+
+
+def test_small_target_lora_and_source_only_arms(real_data_root, tmp_path, monkeypatch):
+    monkeypatch.setenv("GENTRANSFER_CACHE", str(tmp_path / "cache"))  # the classifier is built there
+    study = tiny_study(strategies=["lora", "source-only"], n_target=[50], feature_metrics=True)
+    job = [j for j in build_jobs(study) if j["n_s"] > 0][0]
+    lora, source_only = run_job(job, str(tmp_path))
+    for row in (lora, source_only):  # an untrained model is far from USPS in the classifier's features
+        assert row["FD"] > 10 * row["FD_floor"] and row["KID"] > row["KID_floor"]
+        assert row["cond_acc_real"] > 0.95 and 0 <= row["cond_acc"] <= 1 and 0 <= row["memorisation"] <= 1
+    assert (lora["strategy"], lora["n_t"], lora["n_fit"]) == ("lora", 50, 50) and lora["steps"] == 2
+    assert source_only["strategy"] == "source-only" and source_only["steps"] == 0
+    assert lora["W1"] > lora["W1_floor"] and source_only["W1"] > source_only["W1_floor"]
+
+
+def test_source_budget_grows_with_the_source():
+    from gentransfer.digits.study import source_budget
+
+    train = {"steps": 1000, "batch_size": 128, "patience": 4}
+    assert source_budget(train, 0, 60000) == train  # the fixed budget of the first design
+    assert source_budget(train, 20, 1000)["steps"] == 1000  # never below the base budget
+    assert source_budget(train, 20, 60000) == {**train, "steps": 9375}  # 20 passes over 60,000 images

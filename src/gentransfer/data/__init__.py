@@ -3,7 +3,7 @@
 from gentransfer.data.images import resize_images
 from gentransfer.data.mnist import load_mnist
 from gentransfer.data.paths import data_root
-from gentransfer.data.protocol import UspsSplit, mnist_source, usps_paper_split
+from gentransfer.data.protocol import UspsSplit, mnist_source, stratified_subset, usps_paper_split
 from gentransfer.data.tabular import Table, load_table
 from gentransfer.data.usps import load_usps
 
@@ -16,5 +16,6 @@ __all__ = [
     "load_usps",
     "mnist_source",
     "resize_images",
+    "stratified_subset",
     "usps_paper_split",
 ]

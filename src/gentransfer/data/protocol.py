@@ -19,7 +19,7 @@ from gentransfer.data.mnist import load_mnist
 from gentransfer.data.usps import load_usps
 from gentransfer.errors import DataError
 
-__all__ = ["UspsSplit", "usps_paper_split", "mnist_source", "HELDOUT_FRACTION"]
+__all__ = ["UspsSplit", "usps_paper_split", "mnist_source", "stratified_subset", "HELDOUT_FRACTION"]
 
 HELDOUT_FRACTION = 0.3
 
@@ -70,6 +70,29 @@ def usps_paper_split(
     if digit is not None:
         fit, held = fit[y[fit] == digit], held[y[held] == digit]
     return UspsSplit(x[fit], y[fit], x[held], y[held], fit, held, seed, digit)
+
+
+def stratified_subset(labels: np.ndarray | torch.Tensor, n: int, *, seed: int = 0) -> np.ndarray:
+    """Indices of a seeded, class-stratified subset of ``n`` rows, nested across ``n``.
+
+    Each class is shuffled (seeded); its ``j``-th row of ``n_c`` gets the position
+    ``(j + 1/2) / n_c``, and the subset of size ``n`` is the ``n`` rows of smallest position (ties
+    by class). So every class keeps its share of the rows (to within one), and a smaller subset
+    is always part of a larger one: a data-poor target is the start of a richer one. The indices
+    are returned sorted, so ``n = len(labels)`` gives every row in its own order.
+    """
+    y = np.asarray(labels).reshape(-1)
+    if not isinstance(n, int | np.integer) or not 1 <= n <= len(y):
+        raise DataError(f"cannot take a subset of {n!r} rows from {len(y)}", f"pass 1 <= n <= {len(y)}")
+    rng = np.random.default_rng(seed)
+    keys, order = [], []
+    for c in np.unique(y):
+        rows = rng.permutation(np.flatnonzero(y == c))
+        keys.append((np.arange(len(rows)) + 0.5) / len(rows))
+        order.append(rows)
+    keys_all, rows_all = np.concatenate(keys), np.concatenate(order)
+    first = np.argsort(keys_all, kind="stable")[:n]
+    return np.sort(rows_all[first])
 
 
 def _balanced_quota(n: int, sizes: list[int]) -> list[int]:

@@ -10,39 +10,72 @@ label counts, next to the real-vs-real floor.
 
 from __future__ import annotations
 
+import math
 import os
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import torch
 
-from gentransfer.data import mnist_source, usps_paper_split
-from gentransfer.diffusion import ConditionalDiffusion
+from gentransfer.data import mnist_source, stratified_subset, usps_paper_split
+from gentransfer.diffusion import DiffusionModel
 from gentransfer.diffusion.unet import UNetEps, unet_time_embed_dim
+from gentransfer.digits.scores import FEATURE_COLUMNS, feature_scores
 from gentransfer.distributed import is_main
 from gentransfer.errors import ConfigError
+from gentransfer.experiments import Experiment, check_settings
+from gentransfer.experiments.sweep import strategy_jobs
 from gentransfer.metrics import wasserstein1
 from gentransfer.nn import SharedEmbedding
 from gentransfer.runs import write_json
-from gentransfer.simulation.sweep import strategy_jobs
 from gentransfer.training import fit
 from gentransfer.transfer import STRATEGIES, transfer
 
-__all__ = ["DigitsStudy", "COLUMNS", "ROW_KEYS", "build_jobs", "run_job", "job_rows", "new_model"]
+__all__ = ["DigitsStudy", "COLUMNS", "ROW_KEYS", "EXPERIMENT", "build_jobs", "run_job", "job_rows", "new_model"]
 
-COLUMNS = ["setting", "source", "strategy", "n_s", "n_t", "seed", "W1", "W1_floor", "fit_seconds",
-           "source_seconds", "sample_seconds", "steps"] + [f"W1_digit{d}" for d in range(10)]
-ROW_KEYS = ["setting", "source", "strategy", "n_s", "seed"]
+COLUMNS = ["setting", "source", "strategy", "n_s", "n_t", "n_fit", "seed", "W1", "W1_floor", "fit_seconds",
+           "source_seconds", "source_steps", "sample_seconds", "steps", *FEATURE_COLUMNS] + [
+               f"W1_digit{d}" for d in range(10)]
+ROW_KEYS = ["setting", "source", "strategy", "n_s", "n_t", "seed"]
+# the transfer strategies, and the source model sampled as it is (the domain gap, no target data)
+ARMS = (*STRATEGIES, "source-only")
 
 
 @dataclass
 class DigitsStudy:
-    """Every setting of the digits benchmark (config keys; ``configs/digits-*.toml`` set them)."""
+    """Every setting of the digits benchmark (config keys; ``configs/digits-*.toml`` set them).
 
-    setting: str = "conditional"  # or "unconditional" (digit `digit` only)
+    Attributes:
+        setting: conditional (class-conditional, all digits) or unconditional (digit `digit` only).
+        n_source: MNIST source sizes n_s.
+        n_target: USPS target sizes n_t: seeded, class-stratified subsets of the fit images, nested
+            across n_t; a size above the fit split's (5,103 images; 459 threes) takes all of it, and
+            the rows record the images used as n_fit.
+        seeds: seeds; each fixes the MNIST subset and the initial weights.
+        strategies: the arms: transfer strategies, and source-only (the MNIST model sampled as it is).
+        split_seed: seed of the USPS 70/30 paper split.
+        digit: the digit of the unconditional setting.
+        source_digit_only: unconditional: pre-train on MNIST images of `digit` only.
+        warm_start: freeze-shared starts the UNet from the source's weights, class embedding frozen (the paper's
+            recipe); false fits a fresh UNet around the frozen embedding.
+        unet: the UNet's architecture.
+        source_train, target_train: training settings of the source and target fits.
+        source_epochs: a source budget that grows with n_s: at most max(source_train steps,
+            source_epochs x n_s / batch size) steps, ended by early stopping on held-out MNIST images at
+            its plateau (0: the fixed source_train steps); the steps used are recorded per row.
+        sampler: sampler of every arm.
+        sample_steps: sampler steps.
+        save_models: write every model into the run folder.
+        feature_metrics: also score in the USPS classifier's features (FD, KID, precision / recall /
+            density / coverage, conditional accuracy, memorisation), each beside its floor.
+        device: auto (CUDA when available), cpu or cuda.
+    """
+
+    setting: Literal["conditional", "unconditional"] = "conditional"
     n_source: list[int] = field(default_factory=lambda: [1000, 5000, 10000, 60000])
+    n_target: list[int] = field(default_factory=lambda: [5103])
     seeds: list[int] = field(default_factory=lambda: [0])
     strategies: list[str] = field(default_factory=lambda: ["scratch", "freeze-shared", "finetune"])
     split_seed: int = 0
@@ -53,56 +86,73 @@ class DigitsStudy:
     warm_start: bool = True
     unet: dict[str, Any] = field(default_factory=lambda: {"block_out_channels": [32, 64, 64],
                                                           "layers_per_block": 1, "attention": False})
+    source_epochs: float = 0.0
     source_train: dict[str, Any] = field(default_factory=lambda: {
         "steps": 1500, "batch_size": 128, "lr": 1e-3, "val_fraction": 0.05, "eval_every": 250, "patience": 4,
         "ema_decay": 0.995, "val_repeats": 2})
     target_train: dict[str, Any] = field(default_factory=lambda: {
         "steps": 1500, "batch_size": 128, "lr": 1e-3, "val_fraction": 0.05, "eval_every": 250, "patience": 4,
         "ema_decay": 0.995, "val_repeats": 2})
-    sampler: str = "sde-dpm++"
+    sampler: Literal["ddpm", "ddim", "dpm++", "sde-dpm++", "ancestral", "ode"] = "sde-dpm++"
     sample_steps: int = 20
     save_models: bool = True
+    feature_metrics: bool = False
     device: str = "auto"  # "auto": CUDA when available, else CPU
 
     def check(self) -> None:
+        check_settings(self)
         if self.setting not in ("conditional", "unconditional"):
             raise ConfigError(f"unknown setting {self.setting!r}", "use 'conditional' or 'unconditional'")
         if self.setting == "unconditional" and "freeze-shared" in self.strategies:
             raise ConfigError("freeze-shared needs a shared part, and the unconditional UNet has none",
                               "use --strategies scratch,finetune for the unconditional setting")
-        bad = sorted(set(self.strategies) - set(STRATEGIES))
+        bad = sorted(set(self.strategies) - set(ARMS))
         if bad or not self.strategies:
-            raise ConfigError(f"unknown or no strategies: {bad or self.strategies}", f"choose from {list(STRATEGIES)}")
+            raise ConfigError(f"unknown or no strategies: {bad or self.strategies}", f"choose from {list(ARMS)}")
         if any(n < 10 or n > 60000 for n in self.n_source):
             raise ConfigError(f"n_source values must be in 10..60000, got {self.n_source}", "fix --n-source")
+        if self.source_epochs < 0:
+            raise ConfigError(f"source_epochs must be >= 0, got {self.source_epochs}", "pass e.g. 20, or 0")
+        if not self.n_target or any(n < 10 or n > 5103 for n in self.n_target):
+            raise ConfigError(f"n_target values must be in 10..5103 (the USPS fit split), got {self.n_target}",
+                              "fix --n-target")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
-def new_model(study: dict[str, Any]) -> ConditionalDiffusion:
+def new_model(study: dict[str, Any]) -> DiffusionModel:
     """A UNet diffusion on flattened 16x16 images; class-conditional for the conditional setting."""
     blocks = study["unet"].get("block_out_channels", [32, 64, 64])
     conditional = study["setting"] == "conditional"
     embedding = SharedEmbedding(1, unet_time_embed_dim(blocks), n_classes=10) if conditional else None
     cond_dim = unet_time_embed_dim(blocks) if conditional else 0
     network = UNetEps(256, cond_dim, **study["unet"])
-    return ConditionalDiffusion(x_dim=256, z_dim=1 if conditional else 0, embedding=embedding, network=network,
+    return DiffusionModel(x_dim=256, z_dim=1 if conditional else 0, embedding=embedding, network=network,
                                 sampler=study["sampler"], sample_steps=study["sample_steps"])
+
+
+def source_budget(train: dict[str, Any], epochs: float, n_source: int) -> dict[str, Any]:
+    """The source's training settings at ``n_source`` images: ``epochs`` passes over them, but no
+    fewer steps than ``train`` gives (early stopping on the held-out part ends it at its plateau)."""
+    if epochs <= 0:
+        return dict(train)
+    batch = train.get("batch_size", 256)
+    return {**train, "steps": max(int(train.get("steps", 0)), math.ceil(epochs * n_source / batch))}
 
 
 def build_jobs(study: DigitsStudy) -> list[dict[str, Any]]:
     study.check()
     settings = study.to_dict()
     source = "mnist-digit" if study.setting == "unconditional" and study.source_digit_only else "mnist"
-    return [job for seed in study.seeds
-            for job in strategy_jobs({"setting": study.setting, "source": source, "seed": seed, "settings": settings},
-                                     study.strategies, study.n_source)]
+    return [job for seed in study.seeds for n_t in study.n_target
+            for job in strategy_jobs({"setting": study.setting, "source": source, "seed": seed, "n_t": n_t,
+                                      "settings": settings}, study.strategies, study.n_source)]
 
 
 def job_rows(job: dict[str, Any]) -> list[dict[str, Any]]:
     return [{"setting": job["setting"], "source": job["source"], "strategy": s, "n_s": job["n_s"],
-             "seed": job["seed"]} for s in job["strategies"]]
+             "n_t": job["n_t"], "seed": job["seed"]} for s in job["strategies"]]
 
 
 def _to_model(x: torch.Tensor) -> torch.Tensor:
@@ -129,26 +179,35 @@ def run_job(job: dict[str, Any], run_dir: str | None = None) -> list[dict[str, A
     digit = None if conditional else s["digit"]
     split = usps_paper_split(seed=s["split_seed"], digit=digit)
     held_x, held_y = split.heldout_x, split.heldout_y
+    subset = torch.from_numpy(stratified_subset(split.fit_y, min(int(job["n_t"]), len(split.fit_y)), seed=seed))
+    fit_x, fit_y = split.fit_x[subset], split.fit_y[subset]
     floor = wasserstein1(split.fit_x[: len(held_x)], held_x)
     torch.manual_seed(seed)
     source = new_model(s).to(device)
-    source_seconds = 0.0
-    out = Path(run_dir) / "models" / f"{job['source']}-ns{job['n_s']}-seed{seed}" if run_dir and is_main() else None
+    source_seconds, source_steps = 0.0, 0
+    tag = f"{job['source']}-ns{job['n_s']}-nt{job['n_t']}-seed{seed}"
+    out = Path(run_dir) / "models" / tag if run_dir and is_main() else None
     if job["n_s"] > 0:
         src_digit = digit if job["source"] == "mnist-digit" else None
         xs, ys = mnist_source(job["n_s"], seed=seed, digit=src_digit)
         z_s = ys[:, None].float() if conditional else None
-        source_seconds = fit(source, _to_model(xs), z_s, config={**s["source_train"], "seed": seed}).seconds
+        train = source_budget(s["source_train"], s.get("source_epochs", 0.0), len(xs))
+        source_fit = fit(source, _to_model(xs), z_s, train={**train, "seed": seed})
+        source_seconds, source_steps = source_fit.seconds, source_fit.steps
         if out is not None and s["save_models"]:
             source.save_pretrained(out / "source")
     rows = []
     for strategy in job["strategies"]:
         torch.manual_seed(seed + 1)
-        warm = s["warm_start"] if strategy == "freeze-shared" else None  # finetune: always; scratch: never
-        target = transfer(source, strategy, warm_start=warm).to(device)
         start = time.perf_counter()
-        result = fit(target, _to_model(split.fit_x), split.fit_y[:, None].float() if conditional else None,
-                     config={**s["target_train"], "seed": seed})
+        result = None
+        if strategy == "source-only":
+            target = source
+        else:
+            warm = s["warm_start"] if strategy == "freeze-shared" else None  # finetune, lora: always; scratch: never
+            target = transfer(source, strategy, warm_start=warm).to(device)
+            result = fit(target, _to_model(fit_x), fit_y[:, None].float() if conditional else None,
+                         train={**s["target_train"], "seed": seed})
         fit_seconds = time.perf_counter() - start
         gen = torch.Generator().manual_seed(seed + 2)
         start = time.perf_counter()
@@ -157,9 +216,14 @@ def run_job(job: dict[str, Any], run_dir: str | None = None) -> list[dict[str, A
                                            n=len(held_x), generator=gen).cpu())
         sample_seconds = time.perf_counter() - start
         row = {"setting": s["setting"], "source": job["source"], "strategy": strategy, "n_s": job["n_s"],
-               "n_t": len(split.fit_x), "seed": seed, "W1": wasserstein1(fake, held_x), "W1_floor": floor,
+               "n_t": job["n_t"], "n_fit": len(fit_x), "seed": seed, "W1": wasserstein1(fake, held_x),
+               "W1_floor": floor,
                "fit_seconds": round(fit_seconds, 2), "source_seconds": round(source_seconds, 2),
-               "sample_seconds": round(sample_seconds, 2), "steps": result.steps}
+               "source_steps": source_steps,
+               "sample_seconds": round(sample_seconds, 2), "steps": result.steps if result else 0}
+        if s.get("feature_metrics"):
+            row.update(feature_scores(fake, held_y if conditional else None, held_x, held_y,
+                                      split.fit_x[: len(held_x)], fit_x, seed=seed))
         if conditional:
             for d in range(10):
                 mask = held_y == d
@@ -171,8 +235,18 @@ def run_job(job: dict[str, Any], run_dir: str | None = None) -> list[dict[str, A
             tag = f"target-{strategy}"
             if s["save_models"]:
                 target.save_pretrained(out / tag)
-            write_json(out / tag / "metrics.json", {**row, "fit": result.to_dict()})
+            write_json(out / tag / "metrics.json", {**row, "fit": result.to_dict() if result else None})
             save_grid(fake, held_y if conditional else None, out / f"{tag}.png",
                       title=f"{strategy}, n_s={job['n_s']}, W1={row['W1']:.3f}")
     return rows
 
+
+
+def _in_study(study: DigitsStudy, row: dict[str, Any]) -> bool:
+    return row["setting"] == study.setting
+
+
+EXPERIMENT = Experiment(
+    name="digits", settings=DigitsStudy, build_jobs=build_jobs, job_rows=job_rows, run_job=run_job,
+    columns=COLUMNS, row_keys=ROW_KEYS, group=("setting", "source", "n_t"), metrics=("W1", "FD", "KID"),
+    figures="setting", panels="n_t", selects=_in_study)
