@@ -6,6 +6,12 @@ import torch
 
 from gentransfer.data import data_root
 
+# `make test` runs two pytest workers on the 2 cores: one thread each (and in the processes they
+# start), or the two oversubscribe the cores and the suite runs no faster than one worker.
+THREADS = 1 if os.environ.get("PYTEST_XDIST_WORKER") else 2
+if THREADS == 1:
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+
 
 @pytest.fixture(scope="session")
 def real_data_root() -> Path:
@@ -26,5 +32,5 @@ def real_data_root() -> Path:
 @pytest.fixture(autouse=True)
 def _few_threads():
     # 2-core machines: keep torch from oversubscribing when pytest runs a test.
-    torch.set_num_threads(2)
+    torch.set_num_threads(THREADS)
     yield
