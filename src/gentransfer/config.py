@@ -36,6 +36,7 @@ __all__ = [
     "CONFIG_FORMAT",
     "check_fields",
     "check_value",
+    "settings_from_dict",
     "type_name",
 ]
 
@@ -131,6 +132,20 @@ def check_fields(settings: Any, where: str = "settings") -> None:
         if not check_value(value, hints[f.name]):
             raise ConfigError(f"{where}: {f.name} = {value!r} is not {type_name(hints[f.name])}",
                               f"give {f.name} as {type_name(hints[f.name])}")
+
+
+def settings_from_dict(cls: type, values: Any, where: str) -> Any:
+    """Build the settings dataclass ``cls`` from a dict (a TOML table, a study's entry): an error
+    for a non-table or an unknown key, then the class's own ``check(where)`` (types and ranges)."""
+    names = [f.name for f in fields(cls)]
+    if not isinstance(values, dict):
+        raise ConfigError(f"{where} must be a table of settings, got {values!r}", f"use keys from {names}")
+    unknown = sorted(set(values) - set(names))
+    if unknown:
+        raise ConfigError(f"unknown {where} {unknown}", f"use only {sorted(names)}")
+    settings = cls(**values)
+    settings.check(where)
+    return settings
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:

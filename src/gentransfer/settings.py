@@ -22,7 +22,7 @@ from typing import Any
 from gentransfer.config import check_value, type_name
 from gentransfer.errors import ConfigError
 
-__all__ = ["CONFIG_VERSION", "field_docs", "add_flags", "read_toml", "resolve", "flag_names"]
+__all__ = ["CONFIG_VERSION", "field_docs", "add_flags", "read_toml", "resolve"]
 
 CONFIG_VERSION = 1  # the `gentransfer_config` key of a TOML file
 
@@ -32,16 +32,14 @@ def field_docs(cls: type) -> dict[str, str]:
     doc = cls.__doc__ or ""
     section = doc.split("Attributes:", 1)[1] if "Attributes:" in doc else ""
     docs: dict[str, str] = {}
-    name = None
+    names: list[str] = []
     for line in section.splitlines():
         match = re.match(r"^\s{4,8}(\w+(?:, \w+)*): (.*)$", line)
-        if match:
-            names, text = match.group(1).split(", "), match.group(2)
-            for name in names:
-                docs[name] = text
-        elif name and line.strip():
-            for n in list(docs)[-1:]:
-                docs[n] += " " + line.strip()
+        if match:  # "name: text" or "a, b: text"; deeper-indented lines continue it
+            names = match.group(1).split(", ")
+            docs.update(dict.fromkeys(names, match.group(2)))
+        elif names and line.strip():
+            docs.update({n: f"{docs[n]} {line.strip()}" for n in names})
     return docs
 
 
@@ -63,12 +61,6 @@ def _list_of(convert):
             raise argparse.ArgumentTypeError("expected at least one value")
         return values
     return parse
-
-
-def flag_names(cls: type) -> list[str]:
-    """The fields of ``cls`` that are flags (tables are TOML-only)."""
-    hints = typing.get_type_hints(cls)
-    return [f.name for f in fields(cls) if _flag_kwargs(hints[f.name]) is not None]
 
 
 def _flag_kwargs(kind: Any) -> dict[str, Any] | None:

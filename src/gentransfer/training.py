@@ -15,14 +15,14 @@ import json
 import math
 import time
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Protocol, runtime_checkable
 
 import torch
 from tqdm.auto import tqdm
 
 from gentransfer.checkpoint import load_checkpoint, save_checkpoint
-from gentransfer.config import check_fields
+from gentransfer.config import check_fields, settings_from_dict
 from gentransfer.distributed import world
 from gentransfer.errors import ConfigError, DataError
 from gentransfer.plan import TransferPlan
@@ -98,16 +98,7 @@ class TrainConfig:
     @classmethod
     def from_dict(cls, values: dict[str, Any], where: str = "training settings") -> TrainConfig:
         """Build from a dict (a TOML table, a study's settings), checking names, types and ranges."""
-        if not isinstance(values, dict):
-            raise ConfigError(f"{where} must be a table of settings, got {values!r}",
-                              f"use keys from {[f.name for f in fields(cls)]}")
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ConfigError(f"unknown {where} {unknown}", f"use only {sorted(known)}")
-        config = cls(**values)
-        config.check(where)
-        return config
+        return settings_from_dict(cls, values, where)
 
     def check(self, where: str = "training settings") -> None:
         """Types first (``steps = true`` or ``lr = "0.01"`` are errors, not coerced), then ranges."""

@@ -19,7 +19,7 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
-from gentransfer.config import check_fields, load_pretrained
+from gentransfer.config import check_fields, load_pretrained, settings_from_dict
 from gentransfer.data.tabular import Table
 from gentransfer.errors import CheckpointError, ConfigError, DataError
 from gentransfer.families import get_family
@@ -60,16 +60,10 @@ class ModelSettings:
 
     @classmethod
     def from_dict(cls, values: dict[str, Any] | None) -> ModelSettings:
-        values = dict(values or {})
-        unknown = sorted(set(values) - set(asdict(cls())))
-        if unknown:
-            raise ConfigError(f"unknown model settings {unknown}", f"use only {sorted(asdict(cls()))}")
-        settings = cls(**values)
-        settings.check()
-        return settings
+        return settings_from_dict(cls, dict(values or {}), "model settings")
 
-    def check(self) -> None:
-        check_fields(self, "model settings")
+    def check(self, where: str = "model settings") -> None:
+        check_fields(self, where)
         for name in ("embed_dim", "hidden", "depth", "n_layers"):
             value = getattr(self, name)
             if value is not None and value < 1:

@@ -31,6 +31,7 @@ from torch import nn
 
 from gentransfer.config import atomic_write_bytes
 from gentransfer.errors import ConfigError, DataError
+from gentransfer.metrics.features import conditional_accuracy
 
 __all__ = [
     "CACHE_ENV",
@@ -139,12 +140,6 @@ def _data_fingerprint(x: torch.Tensor, y: torch.Tensor) -> str:
     return digest.hexdigest()
 
 
-def _accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
-    with torch.no_grad():
-        pred = torch.cat([model(x[i : i + 1024]).argmax(1) for i in range(0, len(x), 1024)])
-    return float((pred == y).double().mean())
-
-
 def _fit(fit_x: torch.Tensor, fit_y: torch.Tensor, seed: int) -> DigitClassifier:
     """Train from scratch on one thread with a seeded init and a seeded batch order."""
     threads = torch.get_num_threads()
@@ -207,7 +202,7 @@ def build_usps_classifier(
         "seed": seed,
         "split_seed": SPLIT_SEED,
         "data_sha256": _data_fingerprint(split.fit_x, split.fit_y),
-        "heldout_accuracy": _accuracy(model, split.heldout_x, split.heldout_y),
+        "heldout_accuracy": conditional_accuracy(model, split.heldout_x, split.heldout_y),
         "train_seconds": round(seconds, 2),
         "torch": torch.__version__,
     }
