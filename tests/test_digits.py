@@ -5,15 +5,16 @@ import torch
 
 from gentransfer import ConfigError, load_pretrained, transfer
 from gentransfer.diffusion.samplers import run_sampler
-from gentransfer.digits.study import DigitsStudy, build_jobs, new_model, run_job
+from gentransfer.digits.study import DigitsStudy, build_jobs, new_model, run_job, source_seed
 
 TINY_UNET = {"block_out_channels": [8, 16], "layers_per_block": 1, "attention": False, "norm_num_groups": 4}
 TINY_TRAIN = {"steps": 2, "batch_size": 8, "eval_every": 2, "val_fraction": 0.05}
 
 
 def tiny_study(**kw) -> DigitsStudy:
-    return DigitsStudy(n_source=[60], unet=TINY_UNET, source_train=TINY_TRAIN, target_train=TINY_TRAIN,
-                       sample_steps=2, device="cpu", **kw)
+    settings = {"n_source": [60], "unet": TINY_UNET, "source_train": TINY_TRAIN, "target_train": TINY_TRAIN,
+                "sample_steps": 2, "device": "cpu"}
+    return DigitsStudy(**{**settings, **kw})
 
 
 def test_class_embedding_is_the_shared_part_and_stays_frozen():
@@ -50,7 +51,8 @@ def test_digit_job_rows_and_outputs(real_data_root, tmp_path):
     assert row["W1_floor"] == pytest.approx(3.5285, abs=1e-3)
     assert row["W1"] > row["W1_floor"] and all(row[f"W1_digit{d}"] > 0 for d in range(10))
     out = tmp_path / "models" / "mnist-ns60-nt5103-seed0"
-    assert (out / "source" / "model.safetensors").is_file() and (out / "target-freeze-shared.png").is_file()
+    assert (tmp_path / "sources" / "mnist-ns60-seed0" / "model.safetensors").is_file()
+    assert (out / "target-freeze-shared.png").is_file()
 
 
 def test_unconditional_setting_refuses_freeze_shared():
@@ -136,3 +138,26 @@ def test_source_budget_grows_with_the_source():
     assert source_budget(train, 0, 60000) == train  # the fixed budget of the first design
     assert source_budget(train, 20, 1000)["steps"] == 1000  # never below the base budget
     assert source_budget(train, 20, 60000) == {**train, "steps": 9375}  # 20 passes over 60,000 images
+
+
+def test_source_is_trained_once_and_reused_across_target_sizes_and_seeds(real_data_root, tmp_path):
+    study = tiny_study(strategies=["freeze-shared"], n_source=[60, 60000], n_target=[50, 200],
+                       n_source_sweep_at=[50], seeds=[0, 1], source_train={**TINY_TRAIN, "steps": 1})
+    jobs = [j for j in build_jobs(study) if j["n_s"] > 0]
+    # the n_s sweep only where asked: n_t = 50 at both sizes, n_t = 200 at the largest only
+    assert sorted((j["seed"], j["n_t"], j["n_s"]) for j in jobs) == [
+        (0, 50, 60), (0, 50, 60000), (0, 200, 60000), (1, 50, 60), (1, 50, 60000), (1, 200, 60000)]
+    full = [j for j in jobs if j["n_s"] == 60000]
+    rows = [run_job(j, str(tmp_path))[0] for j in full]
+    # all of MNIST is the same data for every seed: one source model, seed 0, trained once
+    assert sorted(p.name for p in (tmp_path / "sources").iterdir() if not p.name.startswith(".")) == [
+        "mnist-ns60000-seed0"]
+    assert {r["source_seed"] for r in rows} == {0} and len({r["source_seconds"] for r in rows}) == 1
+    reused = load_pretrained(tmp_path / "sources" / "mnist-ns60000-seed0")
+    y = torch.arange(10)[:, None].float()
+    again = load_pretrained(tmp_path / "models" / "mnist-ns60000-nt50-seed0" / "target-freeze-shared")
+    assert torch.equal(reused.embedding.table.weight, again.embedding.table.weight)  # frozen h = the source's
+    assert source_seed(60, 1, "mnist") == 1 and source_seed(60000, 1, "mnist-digit") == 1  # a subset: per seed
+    assert reused.sample(y, generator=torch.Generator().manual_seed(0)).shape == (10, 256)
+    with pytest.raises(ConfigError, match="n_source_sweep_at"):
+        build_jobs(tiny_study(n_target=[50], n_source_sweep_at=[200]))

@@ -10,6 +10,7 @@ label counts, next to the real-vs-real floor.
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import time
@@ -35,12 +36,13 @@ from gentransfer.transfer import STRATEGIES, transfer
 
 __all__ = ["DigitsStudy", "COLUMNS", "ROW_KEYS", "EXPERIMENT", "build_jobs", "run_job", "job_rows", "new_model"]
 
-COLUMNS = ["setting", "source", "strategy", "n_s", "n_t", "n_fit", "seed", "W1", "W1_floor", "fit_seconds",
-           "source_seconds", "source_steps", "sample_seconds", "steps", *FEATURE_COLUMNS] + [
+COLUMNS = ["setting", "source", "strategy", "n_s", "n_t", "n_fit", "seed", "source_seed", "W1", "W1_floor",
+           "fit_seconds", "source_seconds", "source_steps", "sample_seconds", "steps", *FEATURE_COLUMNS] + [
                f"W1_digit{d}" for d in range(10)]
 ROW_KEYS = ["setting", "source", "strategy", "n_s", "n_t", "seed"]
 # the transfer strategies, and the source model sampled as it is (the domain gap, no target data)
 ARMS = (*STRATEGIES, "source-only")
+MNIST_SIZE = 60000
 
 
 @dataclass
@@ -53,6 +55,8 @@ class DigitsStudy:
         n_target: USPS target sizes n_t: seeded, class-stratified subsets of the fit images, nested
             across n_t; a size above the fit split's (5,103 images; 459 threes) takes all of it, and
             the rows record the images used as n_fit.
+        n_source_sweep_at: the target sizes at which the transfer arms run at every n_s; at the others
+            only at the largest n_s (empty: every n_t, a full factorial grid).
         seeds: seeds; each fixes the MNIST subset and the initial weights.
         strategies: the arms: transfer strategies, and source-only (the MNIST model sampled as it is).
         split_seed: seed of the USPS 70/30 paper split.
@@ -76,6 +80,7 @@ class DigitsStudy:
     setting: Literal["conditional", "unconditional"] = "conditional"
     n_source: list[int] = field(default_factory=lambda: [1000, 5000, 10000, 60000])
     n_target: list[int] = field(default_factory=lambda: [5103])
+    n_source_sweep_at: list[int] = field(default_factory=list)
     seeds: list[int] = field(default_factory=lambda: [0])
     strategies: list[str] = field(default_factory=lambda: ["scratch", "freeze-shared", "finetune"])
     split_seed: int = 0
@@ -116,6 +121,9 @@ class DigitsStudy:
         if not self.n_target or any(n < 10 or n > 5103 for n in self.n_target):
             raise ConfigError(f"n_target values must be in 10..5103 (the USPS fit split), got {self.n_target}",
                               "fix --n-target")
+        if set(self.n_source_sweep_at) - set(self.n_target):
+            raise ConfigError(f"n_source_sweep_at {self.n_source_sweep_at} names sizes not in n_target "
+                              f"{self.n_target}", "choose values of --n-target")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -145,9 +153,26 @@ def build_jobs(study: DigitsStudy) -> list[dict[str, Any]]:
     study.check()
     settings = study.to_dict()
     source = "mnist-digit" if study.setting == "unconditional" and study.source_digit_only else "mnist"
-    return [job for seed in study.seeds for n_t in study.n_target
+    swept = set(study.n_source_sweep_at or study.n_target)
+    jobs = [job for seed in study.seeds for n_t in study.n_target
             for job in strategy_jobs({"setting": study.setting, "source": source, "seed": seed, "n_t": n_t,
-                                      "settings": settings}, study.strategies, study.n_source)]
+                                      "settings": settings}, study.strategies,
+                                      study.n_source if n_t in swept else [max(study.n_source)])]
+    # each source model's first job first, then the jobs that need none: parallel workers fit
+    # scratch while a source trains, instead of waiting for the source another worker is training
+    firsts, seen = [], set()
+    for job in jobs:
+        key = (job["n_s"], source_seed(job["n_s"], job["seed"], job["source"]))
+        if job["n_s"] > 0 and key not in seen:
+            seen.add(key)
+            firsts.append(job)
+    return firsts + [j for j in jobs if j["n_s"] == 0] + [j for j in jobs if j["n_s"] > 0 and j not in firsts]
+
+
+def source_seed(n_source: int, seed: int, source: str) -> int:
+    """The seed of the source model a job uses: all of MNIST (60,000 images, or every image of one
+    digit) is the same data for every seed, so one source model (seed 0) serves them all."""
+    return 0 if source == "mnist" and n_source >= MNIST_SIZE else seed
 
 
 def job_rows(job: dict[str, Any]) -> list[dict[str, Any]]:
@@ -171,6 +196,41 @@ def _device(name: str) -> torch.device:
     return torch.device(name)
 
 
+def _train_source(s: dict[str, Any], job: dict[str, Any], src_seed: int, device: torch.device):
+    conditional = s["setting"] == "conditional"
+    torch.manual_seed(src_seed)
+    source = new_model(s).to(device)
+    src_digit = s["digit"] if job["source"] == "mnist-digit" else None
+    xs, ys = mnist_source(job["n_s"], seed=src_seed, digit=src_digit)
+    train = source_budget(s["source_train"], s.get("source_epochs", 0.0), len(xs))
+    result = fit(source, _to_model(xs), ys[:, None].float() if conditional else None,
+                 train={**train, "seed": src_seed})
+    return source, result.seconds, result.steps
+
+
+def _source_model(s: dict[str, Any], job: dict[str, Any], src_seed: int, device: torch.device,
+                  run_dir: str | None) -> tuple[DiffusionModel, float, int]:
+    """The job's source model, trained once per (source, n_s, source seed) in a run folder and read
+    back by every later job that needs it (other n_t, other seeds at n_s = 60,000, a resumed run)."""
+    if not run_dir or not is_main():
+        return _train_source(s, job, src_seed, device)
+    import fcntl
+
+    from gentransfer.config import load_pretrained
+
+    folder = Path(run_dir) / "sources" / f"{job['source']}-ns{job['n_s']}-seed{src_seed}"
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    with open(folder.parent / f".{folder.name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # a second worker waits for the first one's model
+        info = folder / "source.json"
+        if not info.is_file():
+            source, seconds, steps = _train_source(s, job, src_seed, device)
+            source.save_pretrained(folder)
+            write_json(info, {"seconds": seconds, "steps": steps})  # last: the model is complete
+        meta = json.loads(info.read_text())
+        return load_pretrained(folder).to(device), float(meta["seconds"]), int(meta["steps"])
+
+
 def run_job(job: dict[str, Any], run_dir: str | None = None) -> list[dict[str, Any]]:
     """Pre-train on MNIST (unless scratch), fit on USPS under each strategy, score by W1."""
     s, seed = job["settings"], int(job["seed"])
@@ -182,20 +242,14 @@ def run_job(job: dict[str, Any], run_dir: str | None = None) -> list[dict[str, A
     subset = torch.from_numpy(stratified_subset(split.fit_y, min(int(job["n_t"]), len(split.fit_y)), seed=seed))
     fit_x, fit_y = split.fit_x[subset], split.fit_y[subset]
     floor = wasserstein1(split.fit_x[: len(held_x)], held_x)
-    torch.manual_seed(seed)
-    source = new_model(s).to(device)
-    source_seconds, source_steps = 0.0, 0
-    tag = f"{job['source']}-ns{job['n_s']}-nt{job['n_t']}-seed{seed}"
-    out = Path(run_dir) / "models" / tag if run_dir and is_main() else None
+    out = Path(run_dir) / "models" / f"{job['source']}-ns{job['n_s']}-nt{job['n_t']}-seed{seed}" \
+        if run_dir and is_main() else None
+    src_seed = source_seed(job["n_s"], seed, job["source"])
     if job["n_s"] > 0:
-        src_digit = digit if job["source"] == "mnist-digit" else None
-        xs, ys = mnist_source(job["n_s"], seed=seed, digit=src_digit)
-        z_s = ys[:, None].float() if conditional else None
-        train = source_budget(s["source_train"], s.get("source_epochs", 0.0), len(xs))
-        source_fit = fit(source, _to_model(xs), z_s, train={**train, "seed": seed})
-        source_seconds, source_steps = source_fit.seconds, source_fit.steps
-        if out is not None and s["save_models"]:
-            source.save_pretrained(out / "source")
+        source, source_seconds, source_steps = _source_model(s, job, src_seed, device, run_dir)
+    else:
+        torch.manual_seed(seed)
+        source, source_seconds, source_steps = new_model(s).to(device), 0.0, 0
     rows = []
     for strategy in job["strategies"]:
         torch.manual_seed(seed + 1)
@@ -216,7 +270,8 @@ def run_job(job: dict[str, Any], run_dir: str | None = None) -> list[dict[str, A
                                            n=len(held_x), generator=gen).cpu())
         sample_seconds = time.perf_counter() - start
         row = {"setting": s["setting"], "source": job["source"], "strategy": strategy, "n_s": job["n_s"],
-               "n_t": job["n_t"], "n_fit": len(fit_x), "seed": seed, "W1": wasserstein1(fake, held_x),
+               "n_t": job["n_t"], "n_fit": len(fit_x), "seed": seed,
+               "source_seed": src_seed if job["n_s"] > 0 else "", "W1": wasserstein1(fake, held_x),
                "W1_floor": floor,
                "fit_seconds": round(fit_seconds, 2), "source_seconds": round(source_seconds, 2),
                "source_steps": source_steps,
@@ -233,7 +288,7 @@ def run_job(job: dict[str, Any], run_dir: str | None = None) -> list[dict[str, A
             from gentransfer.digits.grid import save_grid
 
             tag = f"target-{strategy}"
-            if s["save_models"]:
+            if s["save_models"] and strategy != "source-only":
                 target.save_pretrained(out / tag)
             write_json(out / tag / "metrics.json", {**row, "fit": result.to_dict() if result else None})
             save_grid(fake, held_y if conditional else None, out / f"{tag}.png",
