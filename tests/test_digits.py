@@ -129,6 +129,9 @@ def test_small_target_lora_and_source_only_arms(real_data_root, tmp_path, monkey
     assert (lora["strategy"], lora["n_t"], lora["n_fit"]) == ("lora", 50, 50) and lora["steps"] == 2
     assert source_only["strategy"] == "source-only" and source_only["steps"] == 0
     assert lora["W1"] > lora["W1_floor"] and source_only["W1"] > source_only["W1_floor"]
+    from gentransfer.digits.grid import arm_panel
+
+    assert arm_panel(tmp_path, 50, 0, tmp_path / "arms.png").read_bytes()[:4] == b"\x89PNG"
 
 
 def test_source_budget_grows_with_the_source():

@@ -102,3 +102,27 @@ def test_report_reads_gains_and_trends():
     table = summary_markdown(rows, ("design", "family"), ("KL",), floor=None)
     assert "| d | f | freeze-shared | 1000 | 0.3300 ± 0.0129 | +0.6850 (+106.1) | -1.00 |" in table
     assert "| d | f | scratch | 0 | 1.0150 ± 0.0065 | — | — |" in table
+
+
+def test_summary_and_gain_plot_for_scores_that_rise(tmp_path):
+    """An accuracy gains when it rises; each metric beside its own floor column; one seed gives the
+    difference without a standard error; the gain plot is written per arm against n_t."""
+    from gentransfer.experiments.report import plot_gains
+
+    rows = []
+    for seed in range(3):
+        for n_t in (50, 5103):
+            rows.append({"n_t": n_t, "arm": "scratch", "n_s": 0, "seed": seed, "acc": 0.5 + 0.1 * seed,
+                         "FD": 9.0, "FD_floor": 1.0, "acc_real": 0.97})
+            rows.append({"n_t": n_t, "arm": "lora", "n_s": 60000, "seed": seed, "acc": 0.8 + 0.1 * seed + 0.01 * seed,
+                         "FD": 4.0 + seed, "FD_floor": 1.0, "acc_real": 0.97})
+    table = summary_markdown(rows, ("n_t",), ("FD", "acc"), floors={"FD": "FD_floor", "acc": "acc_real"},
+                             higher_better=("acc",))
+    assert "| n_t | arm | n_s | FD (mean ± se) | acc (mean ± se) | FD floor | acc floor |" in table
+    # FD: 9 - (4, 5, 6) = 5, 4, 3 -> +4 (se 0.577); acc: +0.30, +0.31, +0.32 -> +0.31 (se 0.00577)
+    assert "| 50 | lora | 60000 | 5.0000 ± 0.5774 | 0.9100 ± 0.0635 | 1.0000 | 0.9700 | +4.0000 (+6.9) | +0.3100 (+53.7) |" \
+        in table
+    one_seed = summary_markdown([r for r in rows if r["seed"] == 0], ("n_t",), ("FD",), floor=None)
+    assert "| 50 | lora | 60000 | 4.0000 | +5.0000 |" in one_seed
+    out = plot_gains(rows, tmp_path / "gain.png", "t", "n_t", ("FD", "acc"), higher_better=("acc",))
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Literal
 
 from gentransfer import __version__
+from gentransfer.data.columns import parse_bounds
 from gentransfer.data.tabular import Columns
 from gentransfer.errors import ConfigError, GentransferError
 from gentransfer.families import FamilyName
@@ -171,6 +172,8 @@ class SourceJob:
         out: run folder to create.
         overwrite: replace a finished run in --out (only once the new run has finished).
         resume: continue a killed run of --out from its checkpoint.
+        bounds: ranges of x: auto (a column piled up at its min or max is bounded by its observed
+            range), none, or LO:HI for every column; samples of a bounded column stay inside it.
     """
 
     data: str | None = None
@@ -178,6 +181,7 @@ class SourceJob:
     out: str | None = None
     overwrite: bool = False
     resume: bool = False
+    bounds: str = "auto"
 
 
 @dataclass
@@ -191,6 +195,8 @@ class TargetJob:
         out: run folder to create.
         overwrite: replace a finished run in --out (only once the new run has finished).
         resume: continue a killed run of --out from its checkpoint.
+        bounds: ranges of x: auto (a column piled up at its min or max is bounded by its observed
+            range), none, or LO:HI for every column; samples of a bounded column stay inside it.
     """
 
     source: str | None = None
@@ -199,6 +205,7 @@ class TargetJob:
     out: str | None = None
     overwrite: bool = False
     resume: bool = False
+    bounds: str = "auto"
 
 
 def _job(values: dict, cls: type, required: tuple[str, ...]):
@@ -215,16 +222,47 @@ def _clamp_note(train: TrainConfig, n: int) -> None:
               file=sys.stderr)
 
 
+def _data_defaults(family: str | None, table, bounds: str, role: str, given: dict) -> tuple[dict, dict]:
+    """The settings the data choose (:func:`gentransfer.workflow.data_defaults`) that the user left
+    unset; printed, and recorded in config.json with the rest."""
+    from gentransfer.data.columns import ColumnTransform
+    from gentransfer.workflow import data_defaults
+
+    if family is None or table.x is None:
+        return {}, {}
+    width = ColumnTransform.fit(table.x, parse_bounds(bounds), table.source).model_width
+    model, train = data_defaults(family, width, len(table), role=role)
+    model = {k: v for k, v in model.items() if k not in given.get(ModelSettings, {})}
+    train = {k: v for k, v in train.items() if k not in given[TrainConfig]}
+    chosen = ", ".join(f"{k} {v}" for k, v in {**model, **train}.items())
+    if chosen:
+        print(f"settings chosen from the data ({width} modelled columns, {len(table):,} rows): {chosen}")
+    return model, train
+
+
+def _source_family(run: str) -> str | None:
+    """The family recorded in a source run's config.json (None if unreadable: fit_target says why)."""
+    try:
+        family = json.loads((Path(run) / "config.json").read_text()).get("family")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return family if isinstance(family, str) else None
+
+
 def _cmd_fit_source(args: argparse.Namespace) -> int:
     from gentransfer.workflow import fit_source
 
     s = resolve(args, [SourceJob, Columns, TrainConfig, ModelSettings])
     job = _job(s[SourceJob], SourceJob, ("data", "family", "out"))
-    train, columns = TrainConfig.from_dict(s[TrainConfig]), Columns(**s[Columns])
-    model = ModelSettings.from_dict(s[ModelSettings])
+    TrainConfig.from_dict(s[TrainConfig])  # the user's settings checked before the data are read
+    ModelSettings.from_dict(s[ModelSettings]).constructor_args(job.family)
+    columns = Columns(**s[Columns])
     table = columns.load(job.data)
+    model_defaults, train_defaults = _data_defaults(job.family, table, job.bounds, "source", s)
+    train = TrainConfig.from_dict({**train_defaults, **s[TrainConfig]})
+    model = ModelSettings.from_dict({**model_defaults, **s[ModelSettings]})
     run = fit_source(table, job.family, job.out, model=model, train=train, overwrite=job.overwrite,
-                     resume=job.resume, settings={**asdict(job), **columns.to_dict()})
+                     resume=job.resume, bounds=parse_bounds(job.bounds), settings={**asdict(job), **columns.to_dict()})
     _clamp_note(train, len(table))
     print(f"source model in {run}")
     return 0
@@ -235,10 +273,14 @@ def _cmd_fit_target(args: argparse.Namespace) -> int:
 
     s = resolve(args, [TargetJob, Columns, TrainConfig])
     job = _job(s[TargetJob], TargetJob, ("source", "data", "strategy", "out"))
-    train, columns = TrainConfig.from_dict(s[TrainConfig]), Columns(**s[Columns])
+    TrainConfig.from_dict(s[TrainConfig])  # the user's settings checked before the data are read
+    columns = Columns(**s[Columns])
     table = columns.load(job.data)
+    family = _source_family(job.source)
+    _, train_defaults = _data_defaults(family, table, job.bounds, "target", s)
+    train = TrainConfig.from_dict({**train_defaults, **s[TrainConfig]})
     run = fit_target(job.source, table, job.strategy, job.out, train=train, overwrite=job.overwrite,
-                     resume=job.resume, settings={**asdict(job), **columns.to_dict()})
+                     resume=job.resume, bounds=parse_bounds(job.bounds), settings={**asdict(job), **columns.to_dict()})
     _clamp_note(train, len(table))
     print(f"target model in {run}")
     return 0

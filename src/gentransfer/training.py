@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Protocol, runtime_checkable
 
+import numpy as np
 import torch
 from tqdm.auto import tqdm
 
@@ -172,6 +173,12 @@ def _split(n: int, val_fraction: float, generator: torch.Generator) -> tuple[tor
     perm = torch.randperm(n, generator=generator)  # CPU: the split is the same on any device
     n_val = check_rows(n, val_fraction)
     return perm[n_val:], perm[:n_val]
+
+
+def split_rows(n: int, val_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """The training and held-out rows :func:`fit` uses for ``n`` rows with ``val_fraction`` and ``seed``."""
+    train_idx, val_idx = _split(n, val_fraction, torch.Generator().manual_seed(seed))
+    return train_idx.numpy(), val_idx.numpy()
 
 
 def _take(t: torch.Tensor | None, idx: torch.Tensor) -> torch.Tensor | None:

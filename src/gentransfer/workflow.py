@@ -1,8 +1,9 @@
 """Bring your own data: fit a source, transfer to a target, sample, each into a run folder.
 
 A run folder holds ``config.json`` (the resolved settings), ``model/`` (``save_pretrained``),
-``scaling.json`` (the standardisation of x, z and z^c), ``metrics.json`` and ``checkpoints/``
-(resumable training state). The shared block ``z`` is standardised with the *source's*
+``scaling.json`` (x's :class:`~gentransfer.data.columns.ColumnTransform`: constant columns left
+out, bounded columns through a logit, standardisation; the standardisation of z and z^c),
+``metrics.json`` and ``checkpoints/`` (resumable training state). The shared block ``z`` is standardised with the *source's*
 statistics in both tasks, since the embedding ``h`` was learned on that scale.
 
 Every function validates all of its input (settings, data, the source run) before it touches
@@ -20,6 +21,7 @@ import numpy as np
 import torch
 
 from gentransfer.config import check_fields, load_pretrained, settings_from_dict
+from gentransfer.data.columns import ColumnTransform
 from gentransfer.data.tabular import Table
 from gentransfer.errors import CheckpointError, ConfigError, DataError
 from gentransfer.families import get_family
@@ -27,7 +29,7 @@ from gentransfer.models.base import GenerativeModel
 from gentransfer.nn import SharedEmbedding
 from gentransfer.runs import check_out, run_transaction, write_json
 from gentransfer.selection import choose_strategy
-from gentransfer.training import TrainConfig, check_rows, fit
+from gentransfer.training import TrainConfig, check_rows, fit, split_rows
 from gentransfer.transfer import STRATEGIES, transfer
 
 __all__ = ["ModelSettings", "fit_source", "fit_target", "sample_run", "AUTO_MIN_VALIDATION", "MAX_SAMPLE_BYTES"]
@@ -35,6 +37,8 @@ __all__ = ["ModelSettings", "fit_source", "fit_target", "sample_run", "AUTO_MIN_
 AUTO_MIN_VALIDATION = 10  # rows of target data the auto strategy holds out, at least
 AUTO_STRATEGIES = ("scratch", "freeze-shared", "finetune")  # the candidates the guard compares
 AUTO_FRACTION = 0.2
+FAR_ABOVE_FLOOR = 1.5  # the held-out check says plainly when W1 is more than this times the floor
+CHECK_ROWS = 2000  # the held-out check scores at most this many rows (exact W1 is cubic)
 MAX_SAMPLE_BYTES = 4 * 2**30  # sample refuses, before allocating, an output larger than this
 
 
@@ -49,6 +53,8 @@ class ModelSettings:
         n_layers: coupling layers (flow family only).
         coupling: coupling type, additive or affine (flow family only).
         n_classes: z is one column of class labels 0..N-1 (h becomes a lookup table).
+        sampler: the sampler of a diffusion model (diffusion family only).
+        sample_steps: its number of steps (diffusion family only).
     """
 
     embed_dim: int | None = None
@@ -57,6 +63,8 @@ class ModelSettings:
     n_layers: int | None = None
     coupling: Literal["additive", "affine"] | None = None
     n_classes: int | None = None
+    sampler: Literal["ancestral", "ode", "ddpm", "ddim", "dpm++", "sde-dpm++"] | None = None
+    sample_steps: int | None = None
 
     @classmethod
     def from_dict(cls, values: dict[str, Any] | None) -> ModelSettings:
@@ -64,7 +72,7 @@ class ModelSettings:
 
     def check(self, where: str = "model settings") -> None:
         check_fields(self, where)
-        for name in ("embed_dim", "hidden", "depth", "n_layers"):
+        for name in ("embed_dim", "hidden", "depth", "n_layers", "sample_steps"):
             value = getattr(self, name)
             if value is not None and value < 1:
                 raise ConfigError(f"{name} must be >= 1, got {value}", f"pass {name} >= 1")
@@ -77,7 +85,41 @@ class ModelSettings:
         flow_only = sorted({"n_layers", "coupling"} & set(args))
         if family != "flow" and flow_only:
             raise ConfigError(f"{flow_only} apply to the flow family only", f"drop them for --family {family}")
+        diffusion_only = sorted({"sampler", "sample_steps"} & set(args))
+        if family != "diffusion" and diffusion_only:
+            raise ConfigError(f"{diffusion_only} apply to the diffusion family only", f"drop them for --family {family}")
         return args
+
+
+def data_defaults(family: str, columns: int, rows: int, *, role: str = "source") -> tuple[dict[str, Any], dict[str, Any]]:
+    """Model and training settings sized from the data: ``columns`` modelled x columns, ``rows`` rows.
+
+    Width grows with the dimension (diffusion: 4 per column, 128 to 1,024; flows: 2 per column, 64
+    to 512, and more coupling layers, affine from 8 columns); the step budget is a number of passes
+    over the rows (diffusion 200, flows 100; 2,000 to 20,000 steps), ended by early stopping with
+    a patience that outlasts the noise of the held-out loss. Diffusion samples with stochastic
+    DPM-Solver++ (50 steps). A target (``role="target"``) keeps its source's architecture, so
+    only the training settings apply to it.
+
+    Example:
+        >>> model, train = data_defaults("diffusion", 64, 20000)
+        >>> model["hidden"], train["steps"], train["patience"]
+        (256, 15625, 10)
+    """
+    pow2 = 1 << max(0, int(np.ceil(np.log2(max(columns, 1)))))
+    batch = min(256, max(1, rows))
+    if family == "diffusion":
+        model = {"hidden": int(np.clip(4 * pow2, 128, 1024)), "depth": 3, "sampler": "sde-dpm++", "sample_steps": 50}
+        epochs, patience, repeats = 200, 10, 8
+    else:
+        model = {"hidden": int(np.clip(2 * pow2, 64, 512)), "depth": 2,
+                 "n_layers": int(np.clip(2 * np.ceil(np.log2(columns + 1)), 4, 12)),
+                 "coupling": "affine" if columns >= 8 else "additive"}
+        epochs, patience, repeats = 100, 8, 4
+    steps = int(np.clip(np.ceil(epochs * rows / batch), 2000, 20000))
+    train = {"steps": steps, "batch_size": batch, "eval_every": max(100, steps // 50), "patience": patience,
+             "val_repeats": repeats}
+    return (model if role == "source" else {}), train
 
 
 def _stats(a: np.ndarray | None, name: str, source: str) -> dict[str, list[float]] | None:
@@ -92,19 +134,29 @@ def _stats(a: np.ndarray | None, name: str, source: str) -> dict[str, list[float
     return {"mean": mean.tolist(), "std": np.where(sd > 0, sd, 1.0).tolist()}
 
 
-def _apply(a: np.ndarray | None, s: dict[str, list[float]] | None) -> np.ndarray | None:
+def _apply(a: np.ndarray | None, s: dict[str, list[float]] | ColumnTransform | None) -> np.ndarray | None:
     if a is None or s is None:  # no array, or one kept as is (class labels)
         return a
+    if isinstance(s, ColumnTransform):
+        return s.forward(a)
     return (a - np.asarray(s["mean"])) / np.asarray(s["std"])
+
+
+def _log_columns(columns: ColumnTransform, log) -> None:
+    d = columns.describe()
+    if d["constant_columns"] or d["bounded_columns"]:
+        log(f"x: {len(d['constant_columns'])} constant columns left out (restored exactly), "
+            f"{len(d['bounded_columns'])} bounded columns kept in range, {d['modelled_columns']} columns modelled")
 
 
 def _check_scaling(scaling: Any, model: GenerativeModel, path: Path) -> dict[str, Any]:
     fix = "re-create the run (scaling.json is written by fit-source / fit-target)"
     if not isinstance(scaling, dict) or set(scaling) != {"x", "z", "zc"}:
         raise CheckpointError(f"{path} must map x, z and zc to their scaling", fix)
-    for key, width in (("x", model.x_dim), ("z", model.z_dim), ("zc", model.zc_dim)):
+    scaling = {**scaling, "x": ColumnTransform.from_dict(scaling["x"], model.x_dim, str(path))}
+    for key, width in (("z", model.z_dim), ("zc", model.zc_dim)):
         s = scaling[key]
-        if s is None and key != "x":
+        if s is None:
             continue
         ok = isinstance(s, dict) and set(s) == {"mean", "std"} and all(
             isinstance(v, list) and len(v) == width and all(
@@ -136,21 +188,72 @@ def _read_run(run: str | Path) -> tuple[GenerativeModel, dict[str, Any], dict[st
     return model, config, _check_scaling(scaling, model, path / "scaling.json")
 
 
+def heldout_check(model: GenerativeModel, scaling: dict[str, Any], data: Table, val: np.ndarray,
+                  train: np.ndarray, seed: int = 0) -> dict[str, Any] | None:
+    """W1 between the model's samples and held-out rows, beside the real-vs-real floor.
+
+    One sample per held-out row, given that row's conditions; scored on (x, z, z^c) jointly, each
+    column divided by its standard deviation in the data, against the same number of training
+    rows (the floor: what two samples of the real data give). Also the share of generated values
+    outside the range of the data. ``None`` when fewer than 2 rows are held out.
+    """
+    from gentransfer.metrics import wasserstein1
+
+    rng = np.random.default_rng(seed)
+    val = val if len(val) <= CHECK_ROWS else rng.choice(val, CHECK_ROWS, replace=False)
+    if len(val) < 2 or len(train) < 2:
+        return None
+    ref = rng.choice(train, min(len(val), len(train)), replace=False)
+    take = lambda a, rows: None if a is None else a[rows]  # noqa: E731
+    gen = torch.Generator().manual_seed(seed + 7)
+    with torch.no_grad():
+        u = model.sample(_apply(take(data.z, val), scaling["z"]), _apply(take(data.zc, val), scaling["zc"]),
+                         generator=gen).cpu().numpy()
+    fake = scaling["x"].inverse(u)
+    sd = np.where(data.x.std(axis=0) > 0, data.x.std(axis=0), 1.0)
+
+    def joint(x: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        parts = [x / sd] + [(a[rows] - a.mean(0)) / np.where(a.std(0) > 0, a.std(0), 1.0)
+                            for a in (data.z, data.zc) if a is not None]
+        return np.concatenate(parts, axis=1)
+
+    w1 = wasserstein1(joint(fake, val), joint(data.x[val], val))
+    floor = wasserstein1(joint(data.x[ref], ref), joint(data.x[val], val))
+    lo, hi = data.x.min(axis=0), data.x.max(axis=0)
+    outside = float(((fake < lo) | (fake > hi)).mean())
+    return {"w1": float(w1), "floor": float(floor), "ratio": float(w1 / floor) if floor > 0 else float("inf"),
+            "rows": int(len(val)), "outside_range": outside}
+
+
+def _say_check(check: dict[str, Any] | None, log) -> None:
+    if check is None:
+        log("held-out check: too few held-out rows to score")
+        return
+    log(f"held-out check: W1 {check['w1']:.4f} on {check['rows']} held-out rows, real-vs-real floor "
+        f"{check['floor']:.4f} ({check['ratio']:.2f}x); {check['outside_range']:.1%} of sampled values "
+        "outside the data's range")
+    if check["ratio"] > FAR_ABOVE_FLOOR:
+        log(f"warning: the model is far above the floor ({check['ratio']:.1f}x): it has not learnt the data "
+            "well; try more --steps, a larger model (--hidden), or check the data")
+
+
 def _write_run(run: Path, model: GenerativeModel, config: dict[str, Any], scaling: dict[str, Any],
                metrics: dict[str, Any]) -> None:
     model.save_pretrained(run / "model")
-    write_json(run / "scaling.json", scaling)
+    write_json(run / "scaling.json", {**scaling, "x": scaling["x"].to_dict()})
     write_json(run / "metrics.json", metrics)
     write_json(run / "config.json", config)  # last: a folder with a config is a finished run
 
 
 def fit_source(data: Table, family: str, out: str | Path, *, model: ModelSettings | dict[str, Any] | None = None,
                train: TrainConfig | dict[str, Any] | None = None, overwrite: bool = False, resume: bool = False,
-               settings: dict[str, Any] | None = None) -> Path:
+               bounds: str | tuple[float, float] = "auto", settings: dict[str, Any] | None = None,
+               log=print) -> Path:
     """Fit a source model of ``family`` on ``data`` (``x``, shared ``z``, optional ``zc``) into ``out``.
 
     ``train`` holds the training settings, its ``seed`` included (initial weights, split,
-    batches); ``settings`` are extra entries recorded in the run's ``config.json``.
+    batches); ``bounds`` the ranges of x (:class:`~gentransfer.data.columns.ColumnTransform`);
+    ``settings`` are extra entries recorded in the run's ``config.json``.
     """
     family_cls = get_family(family)
     arch = model if isinstance(model, ModelSettings) else ModelSettings.from_dict(model)
@@ -161,8 +264,8 @@ def fit_source(data: Table, family: str, out: str | Path, *, model: ModelSetting
     if arch.n_classes is not None and data.z.shape[1] != 1:
         raise DataError(f"{data.source}: class labels need one z column, got {data.z.shape[1]}",
                         "pass a single label column as z")
-    scaling = {"x": _stats(data.x, "x", data.source), "z": _stats(data.z, "z", data.source),
-               "zc": _stats(data.zc, "zc", data.source)}
+    columns = ColumnTransform.fit(data.x, bounds, data.source)
+    scaling = {"x": columns, "z": _stats(data.z, "z", data.source), "zc": _stats(data.zc, "zc", data.source)}
     kwargs = arch.constructor_args(family)
     torch.manual_seed(cfg.seed)  # before any weights are made
     if arch.n_classes is not None:  # z is a class label: h is a lookup table, and z is not standardised
@@ -170,23 +273,33 @@ def fit_source(data: Table, family: str, out: str | Path, *, model: ModelSetting
         scaling["z"] = None
     elif arch.embed_dim is not None:
         kwargs["embed_dim"] = arch.embed_dim
-    net = family_cls(x_dim=data.x.shape[1], z_dim=data.z.shape[1],
+    net = family_cls(x_dim=columns.model_width, z_dim=data.z.shape[1],
                      zc_dim=0 if data.zc is None else data.zc.shape[1], **kwargs)
     x, z, zc = (_apply(a, scaling[k]) for k, a in (("x", data.x), ("z", data.z), ("zc", data.zc)))
     net.validate(x, z, zc)
     check_rows(len(x), cfg.val_fraction)
     final = check_out(out, overwrite=overwrite, resume=resume)
-    config = {**(settings or {}), "role": "source", "family": family, "model": asdict(arch), "train": asdict(cfg)}
+    config = {**(settings or {}), "role": "source", "family": family, "model": asdict(arch), "train": asdict(cfg),
+              "columns": columns.describe()}
+    _log_columns(columns, log)
     with run_transaction(final, overwrite=overwrite, resume=resume) as run:
         result = fit(net, x, z, zc, train=cfg, checkpoint_dir=str(run / "checkpoints"), resume=resume)
-        _write_run(run, net, config, scaling, result.to_dict())
+        train_rows, val_rows = split_rows(len(x), cfg.val_fraction, cfg.seed)
+        check = heldout_check(net, scaling, data, val_rows, train_rows, cfg.seed)
+        _say_check(check, log)
+        _write_run(run, net, config, scaling, {**result.to_dict(), "heldout_check": check})
     return final
 
 
 def fit_target(source: str | Path, data: Table, strategy: str, out: str | Path, *,
                train: TrainConfig | dict[str, Any] | None = None, overwrite: bool = False, resume: bool = False,
-               settings: dict[str, Any] | None = None, log=print) -> Path:
-    """Transfer the model in run folder ``source`` to ``data`` under ``strategy`` (or ``auto``)."""
+               bounds: str | tuple[float, float] = "auto", settings: dict[str, Any] | None = None,
+               log=print) -> Path:
+    """Transfer the model in run folder ``source`` to ``data`` under ``strategy`` (or ``auto``).
+
+    The target's x columns get their own transform (its constant and bounded columns); where
+    its modelled columns differ from the source's, warm starts copy only the layers whose shapes
+    agree."""
     if strategy != "auto" and strategy not in STRATEGIES:
         raise ConfigError(f"unknown strategy {strategy!r}", f"use one of {[*STRATEGIES, 'auto']}")
     cfg = train if isinstance(train, TrainConfig) else TrainConfig.from_dict(train or {})
@@ -203,9 +316,10 @@ def fit_target(source: str | Path, data: Table, strategy: str, out: str | Path, 
         raise DataError(f"{data.source} has {n} rows: too few for the validation split that --strategy auto needs",
                         f"pass at least {int(np.ceil(AUTO_MIN_VALIDATION / AUTO_FRACTION))} target rows, "
                         "or choose a strategy")
-    scaling = {"x": _stats(data.x, "x", data.source), "z": src_scaling["z"], "zc": _stats(data.zc, "zc", data.source)}
+    columns = ColumnTransform.fit(data.x, bounds, data.source)
+    scaling = {"x": columns, "z": src_scaling["z"], "zc": _stats(data.zc, "zc", data.source)}
     x, z, zc = _apply(data.x, scaling["x"]), _apply(data.z, scaling["z"]), _apply(data.zc, scaling["zc"])
-    dims = {"x_dim": data.x.shape[1], "zc_dim": 0 if data.zc is None else data.zc.shape[1]}
+    dims = {"x_dim": columns.model_width, "zc_dim": 0 if data.zc is None else data.zc.shape[1]}
     names = list(AUTO_STRATEGIES) if strategy == "auto" else [strategy]
     targets = {}
     for name in names:  # built (and their inputs checked) before anything is written
@@ -215,12 +329,14 @@ def fit_target(source: str | Path, data: Table, strategy: str, out: str | Path, 
     check_rows(n - n_val if strategy == "auto" else n, cfg.val_fraction)
     final = check_out(out, overwrite=overwrite, resume=resume)
     config = {**(settings or {}), "role": "target", "source": str(source), "strategy": strategy,
-              "family": src_config.get("family"), "train": asdict(cfg)}
+              "family": src_config.get("family"), "train": asdict(cfg), "columns": columns.describe()}
+    _log_columns(columns, log)
     with run_transaction(final, overwrite=overwrite, resume=resume) as run:
         if strategy != "auto":
             target = targets[strategy]
             result = fit(target, x, z, zc, train=cfg, checkpoint_dir=str(run / "checkpoints"), resume=resume)
             metrics = {"strategy": strategy, **result.to_dict()}
+            train_rows, val_rows = split_rows(n, cfg.val_fraction, cfg.seed)
         else:
             perm = np.random.default_rng(cfg.seed).permutation(n)
             val, fit_rows = perm[:n_val], perm[n_val:]
@@ -235,6 +351,9 @@ def fit_target(source: str | Path, data: Table, strategy: str, out: str | Path, 
             log(choice.table())
             target = targets[choice.chosen]
             metrics = {"strategy": choice.chosen, "auto": choice.to_dict()}
+            train_rows, val_rows = fit_rows, val  # scored on the guard's validation rows
+        metrics["heldout_check"] = heldout_check(target, scaling, data, val_rows, train_rows, cfg.seed)
+        _say_check(metrics["heldout_check"], log)
         _write_run(run, target, config, scaling, metrics)
     return final
 
@@ -265,7 +384,9 @@ def sample_run(run: str | Path, n: int, cond: Table | None, *, seed: int = 0) ->
         zc = None if cond.zc is None else np.repeat(cond.zc, n, axis=0)
         x = model.sample(_apply(z, scaling["z"]), _apply(zc, scaling["zc"]), generator=gen).cpu().numpy()
         out.update({k: v for k, v in (("z", z), ("zc", zc)) if v is not None})
-    out["x"] = x * np.asarray(scaling["x"]["std"]) + np.asarray(scaling["x"]["mean"])
+    if not np.isfinite(x).all():
+        raise CheckpointError(f"the model in {run} generated NaN or inf values", "re-fit the run (lower lr)")
+    out["x"] = scaling["x"].inverse(x)
     if not np.isfinite(out["x"]).all():
         raise CheckpointError(f"the model in {run} generated NaN or inf values", "re-fit the run (lower lr)")
     return out

@@ -11,7 +11,7 @@ import torch
 
 from gentransfer.config import atomic_write_bytes
 
-__all__ = ["save_grid"]
+__all__ = ["save_grid", "arm_panel"]
 
 
 def save_grid(images: torch.Tensor, labels: torch.Tensor | None, path: str | os.PathLike[str], *,
@@ -40,5 +40,34 @@ def save_grid(images: torch.Tensor, labels: torch.Tensor | None, path: str | os.
     ax.set_title(title, fontsize=8)
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=100, bbox_inches="tight")
+    plt.close(fig)
+    return atomic_write_bytes(Path(path), buf.getvalue()) or Path(path)
+
+
+def arm_panel(run_dir: str | os.PathLike[str], n_t: int, seed: int, path: str | os.PathLike[str],
+              arms: tuple[str, ...] = ("scratch", "source-only", "freeze-shared", "finetune", "lora")) -> Path:
+    """One figure of every arm's sample grid at target size ``n_t`` (the grids a digits run wrote
+    into ``models/``), side by side; arms without a grid are left out."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.image as mpimg
+    import matplotlib.pyplot as plt
+
+    found = []
+    for arm in arms:
+        pngs = sorted(Path(run_dir, "models").glob(f"*-nt{n_t}-seed{seed}/target-{arm}.png"),
+                      key=lambda p: int(p.parent.name.split("-ns")[1].split("-")[0]))
+        if pngs:
+            found.append((arm, pngs[-1]))  # at the largest n_s
+    fig, axes = plt.subplots(1, max(1, len(found)), figsize=(3.2 * max(1, len(found)), 3.6), squeeze=False)
+    for ax, (arm, png) in zip(axes[0], found, strict=False):
+        ax.imshow(mpimg.imread(png))
+        ax.set_title(arm, fontsize=9)
+    for ax in axes[0]:
+        ax.set_axis_off()
+    fig.suptitle(f"samples at n_t = {n_t}, seed {seed}", fontsize=10)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
     plt.close(fig)
     return atomic_write_bytes(Path(path), buf.getvalue()) or Path(path)

@@ -301,7 +301,14 @@ def _in_study(study: DigitsStudy, row: dict[str, Any]) -> bool:
     return row["setting"] == study.setting
 
 
+def _swept(study: DigitsStudy, row: dict[str, Any]) -> bool:
+    """The rows drawn against n_s: the target sizes with an n_s sweep."""
+    return int(row["n_t"]) in set(study.n_source_sweep_at or study.n_target)
+
+
 EXPERIMENT = Experiment(
     name="digits", settings=DigitsStudy, build_jobs=build_jobs, job_rows=job_rows, run_job=run_job,
-    columns=COLUMNS, row_keys=ROW_KEYS, group=("setting", "source", "n_t"), metrics=("W1", "FD", "KID"),
-    figures="setting", panels="n_t", selects=_in_study)
+    columns=COLUMNS, row_keys=ROW_KEYS, group=("setting", "source", "n_t"),
+    metrics=("FD", "cond_acc", "W1", "KID"), figures="setting", panels="n_t", selects=_in_study, plotted=_swept,
+    floors={"FD": "FD_floor", "cond_acc": "cond_acc_real", "W1": "W1_floor", "KID": "KID_floor"},
+    higher_better=("cond_acc",), gain_axis="n_t")

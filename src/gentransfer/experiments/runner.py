@@ -8,13 +8,13 @@ run folder the same way for the simulation studies and the digits benchmark.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 from typing import Any
 
 from gentransfer.config import atomic_write_bytes, check_fields
-from gentransfer.experiments.report import plot_sweep, summary_markdown
+from gentransfer.experiments.report import plot_gains, plot_sweep, summary_markdown
 from gentransfer.experiments.sweep import Row, run_sweep
 
 __all__ = ["Experiment", "run_experiment", "check_settings"]
@@ -46,6 +46,10 @@ class Experiment:
         figures, panels: one PNG per value of ``figures``, one panel row per value of ``panels``.
         selects: ``(study, row) -> bool``: the rows of this study (a folder may hold more).
         plotted: ``(study, row) -> bool``: the rows drawn against ``n_s``.
+        floors: ``metric -> column`` of its real-vs-real floor, one summary column each (empty:
+            the one ``W1_floor`` column).
+        higher_better: the metrics that are scores, not errors (accuracies).
+        gain_axis: also plot each arm's gain over the first baseline against this column (e.g. n_t).
     """
 
     name: str
@@ -63,6 +67,9 @@ class Experiment:
     baselines: Sequence[str] = ("scratch",)
     selects: Callable[[Any, Row], bool] = _every_row
     plotted: Callable[[Any, Row], bool] = _every_row
+    floors: dict[str, str] = field(default_factory=dict)
+    higher_better: Sequence[str] = ()
+    gain_axis: str | None = None
 
 
 def check_settings(study: Any) -> None:
@@ -92,10 +99,16 @@ def run_experiment(experiment: Experiment, study: Any, run: Path, *, n_jobs: int
                      n_jobs=n_jobs, progress=progress, backend=backend, scheduler=scheduler)
     rows = [{**r, "arm": experiment.arm(r)} for r in rows if experiment.selects(study, r)]
     metrics = [m for m in experiment.metrics if rows and all(r.get(m) not in (None, "") for r in rows)]
-    summary = summary_markdown(rows, experiment.group, metrics, experiment.baselines) if metrics else "(no rows)\n"
+    summary = summary_markdown(rows, experiment.group, metrics, experiment.baselines, floors=experiment.floors,
+                               higher_better=experiment.higher_better) if metrics else "(no rows)\n"
     atomic_write_bytes(run / "summary.md", summary.encode())
     plotted = [r for r in rows if experiment.plotted(study, r)] if metrics else []
     for value in sorted({str(r[experiment.figures]) for r in plotted}):
         sel = [r for r in plotted if str(r[experiment.figures]) == value]
-        plot_sweep(sel, run / f"errors_vs_ns_{value}.png", value, experiment.panels, metrics)
+        plot_sweep(sel, run / f"errors_vs_ns_{value}.png", value, experiment.panels, metrics,
+                   floors=experiment.floors)
+    for value in sorted({str(r[experiment.figures]) for r in rows}) if experiment.gain_axis and metrics else ():
+        sel = [r for r in rows if str(r[experiment.figures]) == value]
+        plot_gains(sel, run / f"gain_vs_{experiment.gain_axis}_{value}.png", value, experiment.gain_axis, metrics,
+                   experiment.baselines[0], experiment.higher_better)
     return summary

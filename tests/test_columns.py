@@ -1,0 +1,132 @@
+"""Real tables: constant columns left out and restored exactly, bounded columns in range by construction."""
+
+import json
+
+import numpy as np
+import pytest
+
+from gentransfer.data.columns import EDGE, ColumnTransform, parse_bounds
+from gentransfer.data.tabular import Table
+from gentransfer.errors import CheckpointError, ConfigError, DataError
+
+
+def pixel_table(n=400, seed=0):
+    """Like a small image table: column 0 always 0, columns 1-2 piled at 0 and 16, column 3 Gaussian."""
+    rng = np.random.default_rng(seed)
+    x = np.zeros((n, 4))
+    x[:, 1] = np.clip(rng.normal(4, 6, n), 0, 16).round()
+    x[:, 2] = np.clip(rng.normal(12, 6, n), 0, 16).round()
+    x[:, 3] = rng.normal(0, 1, n)
+    return x
+
+
+def test_auto_detects_constant_and_piled_columns_and_round_trips():
+    x = pixel_table()
+    t = ColumnTransform.fit(x)
+    assert t.constant == {0: 0.0} and t.model_width == 3 and t.bounded == [1, 2]
+    assert (t.lower[1], t.upper[1]) == (0.0, 16.0) and t.lower[3] is None  # a Gaussian column is not bounded
+    u = t.forward(x)
+    assert u.shape == (400, 3) and np.allclose(u.mean(0), 0, atol=1e-9) and np.allclose(u.std(0), 1)
+    back = t.inverse(u)
+    assert np.array_equal(back[:, 0], x[:, 0])  # restored exactly
+    assert np.allclose(back, x, atol=1e-9)  # values at the ends come back exactly, the rest by the bijection
+
+
+def test_any_model_output_maps_inside_the_range():
+    t = ColumnTransform.fit(pixel_table())
+    wild = np.random.default_rng(1).normal(0, 50, (5000, 3))  # far outside anything the data had
+    x = t.inverse(wild)
+    assert x[:, 1].min() >= 0 and x[:, 1].max() <= 16 and x[:, 2].min() >= 0 and x[:, 2].max() <= 16
+    assert (x[:, 0] == 0).all() and np.isfinite(x).all()
+    assert x[:, 3].min() < -10  # an unbounded column is not clipped
+    # a value just inside an end is put on it (within EDGE of the range), one further in is not
+    edge = np.zeros((2, 3))
+    edge[:, 0] = (np.log([EDGE / 2, 2 * EDGE]) - np.log1p(-np.array([EDGE / 2, 2 * EDGE])) - t.mean[0]) / t.std[0]
+    assert t.inverse(edge)[0, 1] == 0.0 and t.inverse(edge)[1, 1] == pytest.approx(2 * EDGE * 16)
+
+
+def test_a_table_on_one_scale_bounds_its_unpiled_columns_too():
+    x = pixel_table()
+    x[:, 3] = 8 + x[:, 3]  # a central pixel: inside 0-16, never at 0 or 16
+    t = ColumnTransform.fit(x)
+    assert t.bounded == [1, 2, 3] and (t.lower[3], t.upper[3]) == (0.0, 16.0)
+    assert np.allclose(t.inverse(t.forward(x)), x)
+    x[0, 3] = 20.0  # leaves the scale: not bounded by it
+    assert ColumnTransform.fit(x).bounded == [1, 2]
+
+
+def test_given_bounds_and_none():
+    x = pixel_table()
+    t = ColumnTransform.fit(x, bounds=(-100.0, 100.0))
+    assert t.bounded == [1, 2, 3]
+    assert ColumnTransform.fit(x, bounds="none").bounded == []
+    with pytest.raises(DataError, match="outside --bounds 0:16"):
+        ColumnTransform.fit(x, bounds=(0.0, 16.0))  # the Gaussian column leaves it
+    with pytest.raises(DataError, match="every x column is constant"):
+        ColumnTransform.fit(np.ones((5, 2)))
+    assert parse_bounds("0:16") == (0.0, 16.0) and parse_bounds(None) == "auto"
+    for bad in ("16:0", "a:b", "0:inf", "1"):
+        with pytest.raises(ConfigError, match="--bounds"):
+            parse_bounds(bad)
+
+
+def test_saved_transform_is_checked_and_the_first_format_still_reads():
+    t = ColumnTransform.fit(pixel_table())
+    again = ColumnTransform.from_dict(json.loads(json.dumps(t.to_dict())), 3, "scaling.json")
+    assert again == t
+    old = ColumnTransform.from_dict({"mean": [1.0, 2.0], "std": [1.0, 3.0]}, 2, "scaling.json")
+    assert old.constant == {} and old.bounded == [] and np.allclose(old.inverse(np.zeros((1, 2))), [[1.0, 2.0]])
+    for bad in ({**t.to_dict(), "std": [1.0, 0.0, 1.0]}, {**t.to_dict(), "width": 9}, {"mean": [1.0]}, [1, 2]):
+        with pytest.raises(CheckpointError, match="scaling of x"):
+            ColumnTransform.from_dict(bad, 3, "scaling.json")
+
+
+def test_runs_keep_samples_in_range_and_constants_exact(tmp_path):
+    from gentransfer.workflow import fit_source, fit_target, sample_run
+
+    def table(seed):
+        x = pixel_table(300, seed)
+        z = (x[:, 1:2] > 4).astype(float)  # a class label the image depends on
+        return Table(x=x, z=z, source=f"table{seed}")
+
+    train = {"steps": 60, "batch_size": 64, "eval_every": 30, "val_fraction": 0.2}
+    for family in ("flow", "diffusion"):
+        src = fit_source(table(0), family, tmp_path / f"src-{family}", train=train, log=lambda *_: None)
+        config = json.loads((src / "config.json").read_text())
+        assert config["columns"] == {"constant_columns": [0], "bounded_columns": [1, 2], "modelled_columns": 3}
+        tgt = fit_target(src, table(1), "finetune", tmp_path / f"tgt-{family}", train=train, log=lambda *_: None)
+        x = sample_run(tgt, 20, Table(z=np.array([[0.0], [1.0]])), seed=0)["x"]
+        assert x.shape == (40, 4) and (x[:, 0] == 0).all()
+        assert x[:, 1:3].min() >= 0 and x[:, 1:3].max() <= 16
+
+
+def test_defaults_grow_with_the_data():
+    from gentransfer.workflow import data_defaults
+
+    model, train = data_defaults("diffusion", 3, 500)
+    assert model == {"hidden": 128, "depth": 3, "sampler": "sde-dpm++", "sample_steps": 50}
+    assert train["steps"] == 2000 and train["batch_size"] == 256 and train["patience"] == 10
+    model, train = data_defaults("diffusion", 58, 20000)  # 64 pixels less 6 constant corners
+    assert model["hidden"] == 256 and train["steps"] == 15625 and train["eval_every"] == 312
+    model, train = data_defaults("flow", 64, 20000)
+    assert (model["hidden"], model["n_layers"], model["coupling"]) == (128, 12, "affine") and train["steps"] == 7813
+    assert data_defaults("flow", 2, 50)[0] == {"hidden": 64, "depth": 2, "n_layers": 4, "coupling": "additive"}
+    assert data_defaults("flow", 2, 50, role="target")[0] == {} and data_defaults("flow", 2, 50)[1]["batch_size"] == 50
+
+
+def test_cli_says_what_the_data_chose_and_scores_the_heldout_rows(tmp_path, capsys):
+    from gentransfer.cli import main
+
+    x = pixel_table(300)
+    np.savez(tmp_path / "d.npz", x=x, z=(x[:, 1:2] > 4).astype(float))
+    assert main(["fit-source", "--data", str(tmp_path / "d.npz"), "--family", "flow", "--out", str(tmp_path / "run"),
+                 "--steps", "40", "--hidden", "32"]) == 0
+    out = capsys.readouterr().out
+    assert "settings chosen from the data (3 modelled columns, 300 rows): depth 2, n_layers 4" in out
+    assert "steps" not in out.split("chosen from the data")[1].split("\n")[0]  # --steps was given: not chosen
+    assert "1 constant columns left out" in out and "held-out check: W1" in out
+    config = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert config["train"]["steps"] == 40 and config["train"]["patience"] == 8 and config["model"]["hidden"] == 32
+    check = json.loads((tmp_path / "run" / "metrics.json").read_text())["heldout_check"]
+    assert check["rows"] == 60 and check["outside_range"] < 0.05 and check["floor"] > 0  # only column 3 may leave
+    assert check["ratio"] == pytest.approx(check["w1"] / check["floor"])
