@@ -535,7 +535,21 @@ TB = [  # tracebacks (or silent acceptance) instead of one line
     Case("tb-z-columns-for-npz", fs("--z-columns", "z1,z2,z3"), "CSV"),
 ]
 
-CASES = WF + FD + DE + LOSS + HALF + RESUME + SILENT + TB
+EV = [  # evaluate --model RUN --data TEST (issue 16)
+    Case("ev-model-without-data", ["evaluate", "--model", "src"], "needs --data"),
+    Case("ev-model-and-real", ["evaluate", "--model", "src", "--data", "tgt.npz", "--real", "real.npz"],
+         "use one of the two forms"),
+    Case("ev-neither-form", ["evaluate", "--real", "real.npz"], "needs --real and --fake"),
+    Case("ev-model-not-a-run", ["evaluate", "--model", "nowhere", "--data", "tgt.npz"], "not a gentransfer run"),
+    Case("ev-data-without-z", ["evaluate", "--model", "src", "--data", "real.npz"], "needs conditions 'z'"),
+    Case("ev-data-z-width", ["evaluate", "--model", "src", "--data", "labels.npz"], "'z' has 1 columns but the model expects 3"),
+    Case("ev-data-three-rows", ["evaluate", "--model", "src", "--data", "two.npz"], "too few to score"),
+    Case("ev-out-exists", ["evaluate", "--model", "src", "--data", "tgt.npz", "--out", "real.npz"], "already exists"),
+    Case("ev-bounds-typo", fs("--bounds", "0-16"), "is not auto, none or LO:HI"),
+    Case("ev-bounds-too-narrow", fs("--bounds", "0:1"), "outside --bounds"),
+]
+
+CASES = WF + FD + DE + LOSS + HALF + RESUME + SILENT + TB + EV
 assert len({c.id for c in CASES}) == len(CASES), "case ids must be unique"
 
 
