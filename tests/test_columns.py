@@ -161,7 +161,8 @@ def test_evaluate_scores_runs_side_by_side_on_heldout_rows(tmp_path, capsys):
     assert main(["evaluate", "--model", str(tmp_path / "good"), "--model", str(tmp_path / "bad"), "--data",
                  str(tmp_path / "test.npz"), "--out", str(tmp_path / "scores.json")]) == 0
     table = capsys.readouterr().out
-    assert table.startswith("| run | family | strategy | NLL per row (± se) | W1 | W1 floor | MMD^2 | W1 within class |")
+    assert table.startswith("| run | family | strategy | NLL per row (± se) | W1 | W1 floor | MMD^2 | MMD^2 floor | "
+                            "W1 within class |")
     good, bad = json.loads((tmp_path / "scores.json").read_text())
     assert good["nll_rows"] == 200 and good["nll"] + 3 * good["nll_se"] < bad["nll"]  # 300 steps beat 5
     assert good["w1"] < bad["w1"] and set(good["w1_per_class"]) == {"0", "1", "2"}
@@ -169,3 +170,49 @@ def test_evaluate_scores_runs_side_by_side_on_heldout_rows(tmp_path, capsys):
     assert direct["nll"] == pytest.approx(good["nll"])
     assert main(["evaluate", "--model", str(tmp_path / "good")]) == 2
     assert "needs --data" in capsys.readouterr().err
+
+
+def test_report_is_one_page_with_settings_guard_curves_and_pictures(tmp_path, capsys):
+    from html.parser import HTMLParser
+
+    from gentransfer.cli import main
+
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 3, 500)
+    x = np.clip(rng.normal(labels[:, None] * 4.0, 2.0, (500, 3)), 0, 16)
+    np.savez(tmp_path / "src.npz", x=x[:300], z=labels[:300, None].astype(float))
+    np.savez(tmp_path / "tgt.npz", x=x[300:400] + 0.5, z=labels[300:400, None].astype(float))
+    np.savez(tmp_path / "test.npz", x=x[400:] + 0.5, z=labels[400:, None].astype(float))
+    fast = ["--steps", "60", "--eval-every", "20"]
+    assert main(["fit-source", "--data", str(tmp_path / "src.npz"), "--family", "flow", "--n-classes", "3",
+                 "--out", str(tmp_path / "src"), *fast]) == 0
+    assert main(["fit-target", "--source", str(tmp_path / "src"), "--data", str(tmp_path / "tgt.npz"), "--strategy",
+                 "auto", "--out", str(tmp_path / "tgt"), *fast]) == 0
+    page = tmp_path / "report.html"
+    assert main(["report", str(tmp_path / "src"), str(tmp_path / "tgt"), "--data", str(tmp_path / "test.npz"),
+                 "--out", str(page)]) == 0
+
+    class Page(HTMLParser):
+        def __init__(self):
+            super().__init__()
+            self.images, self.headings, self.text, self._tag = 0, [], [], None
+
+        def handle_starttag(self, tag, attrs):
+            self._tag = tag
+            src = dict(attrs).get("src", "")
+            self.images += tag == "img" and src.startswith("data:image/png;base64,iVBOR")
+
+        def handle_data(self, data):
+            self.text.append(data)
+            if self._tag in ("h2", "h3"):
+                self.headings.append(data)
+
+    parsed = Page()
+    parsed.feed(page.read_text())
+    text = " ".join(parsed.text)
+    assert parsed.images == 4  # a training curve and a pair plot per run
+    assert parsed.headings.count("Settings") == 2
+    assert "Negative-transfer guard (held-out loss per row)" in parsed.headings
+    assert "Held-out check: W1" in text and "W1 within class" in text and "← chosen" in text
+    assert main(["report", str(tmp_path / "src"), "--out", str(page)]) == 2  # exists: refused, page kept
+    assert "already exists" in capsys.readouterr().err and parsed.images == 4

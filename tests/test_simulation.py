@@ -120,8 +120,8 @@ def test_summary_and_gain_plot_for_scores_that_rise(tmp_path):
                              higher_better=("acc",))
     assert "| n_t | arm | n_s | FD (mean ± se) | acc (mean ± se) | FD floor | acc floor |" in table
     # FD: 9 - (4, 5, 6) = 5, 4, 3 -> +4 (se 0.577); acc: +0.30, +0.31, +0.32 -> +0.31 (se 0.00577)
-    assert "| 50 | lora | 60000 | 5.0000 ± 0.5774 | 0.9100 ± 0.0635 | 1.0000 | 0.9700 | +4.0000 (+6.9) | +0.3100 (+53.7) |" \
-        in table
+    assert ("| 50 | lora | 60000 | 5.0000 ± 0.5774 | 0.9100 ± 0.0635 | 1.0000 | 0.9700 | +4.0000 (+6.9) | "
+            "+0.3100 (+53.7) |") in table
     one_seed = summary_markdown([r for r in rows if r["seed"] == 0], ("n_t",), ("FD",), floor=None)
     assert "| 50 | lora | 60000 | 4.0000 | +5.0000 |" in one_seed
     out = plot_gains(rows, tmp_path / "gain.png", "t", "n_t", ("FD", "acc"), higher_better=("acc",))

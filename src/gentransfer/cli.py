@@ -117,6 +117,20 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_report(args: argparse.Namespace) -> int:
+    from gentransfer.report import write_report
+
+    if not args.out.endswith((".html", ".htm")):
+        raise ConfigError(f"--out {args.out} must end in .html", "pass e.g. --out report.html")
+    if Path(args.out).exists() and not args.overwrite:
+        raise ConfigError(f"--out {args.out} already exists", "pass --overwrite to replace it")
+    columns = Columns(x_columns=args.x_columns, z_columns=args.z_columns, zc_columns=args.zc_columns)
+    data = columns.load(args.data) if args.data else None
+    path = write_report(args.runs, args.out, data, seed=args.seed)
+    print(f"report in {path}")
+    return 0
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
     """The built-in default job: the data checks, then one conditional transfer against scratch."""
     import numpy as np
@@ -150,6 +164,22 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         fit(target, x_t, z_t, zc_t, seed=args.seed)
         kl = kl_monte_carlo(true_lp, target.log_prob(x_new, z_new, zc_new).detach())
         print(f"  {strategy:14s} KL(P_t || P_hat) = {kl.value:.3f} ± {kl.se:.3f}")
+
+    # the same job as a user runs it: run folders, the guard, and a report to open
+    from gentransfer.data.tabular import Table
+    from gentransfer.report import write_report
+    from gentransfer.workflow import fit_source, fit_target
+
+    out = Path(args.out)
+    x_s, z_s, zc_s = design.sample_source(5000, np.random.default_rng(args.seed + 1))
+    train = {"seed": args.seed, "steps": 2000}
+    fit_source(Table(x=x_s, z=z_s, zc=zc_s, source="demo source"), "flow", out / "source", model={"hidden": 32},
+               train=train, overwrite=True)
+    fit_target(out / "source", Table(x=x_t, z=z_t, zc=zc_t, source="demo target"), "auto", out / "target",
+               train=train, overwrite=True)
+    test = Table(x=x_new, z=z_new, zc=zc_new, source="2,000 new target rows")
+    report = write_report([out / "source", out / "target"], out / "report.html", test, seed=args.seed)
+    print(f"report: {report}")
     return 0
 
 
@@ -444,10 +474,22 @@ def _add_sample(sub) -> None:
     sm.set_defaults(handler=_cmd_sample)
 
 
+def _add_report(sub) -> None:
+    rp = sub.add_parser("report", help="one self-contained HTML page about fitted runs")
+    rp.add_argument("runs", nargs="+", help="run folders written by fit-source or fit-target")
+    rp.add_argument("--out", required=True, help="the page to write (.html)")
+    rp.add_argument("--data", help="held-out rows: pair plots of real vs generated, and the runs scored side by side")
+    rp.add_argument("--seed", type=int, default=0)
+    rp.add_argument("--overwrite", action="store_true", help="replace --out")
+    add_flags(rp, Columns)
+    rp.set_defaults(handler=_cmd_report)
+
+
 def _add_demo(sub) -> None:
     demo = sub.add_parser("demo", help="the built-in default job")
     demo.add_argument("--root", help="data root")
     demo.add_argument("--seed", type=int, default=0)
+    demo.add_argument("--out", default="demo-runs", help="folder for the demo's run folders and report.html")
     demo.set_defaults(handler=_cmd_demo)
 
 
@@ -455,7 +497,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="gentransfer", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"gentransfer {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    for add in (_add_data, _add_evaluate, _add_studies, _add_fit_source, _add_fit_target, _add_sample, _add_demo):
+    for add in (_add_data, _add_evaluate, _add_studies, _add_fit_source, _add_fit_target, _add_sample, _add_report,
+                _add_demo):
         add(sub)
     return parser
 

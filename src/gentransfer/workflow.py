@@ -3,8 +3,8 @@
 A run folder holds ``config.json`` (the resolved settings), ``model/`` (``save_pretrained``),
 ``scaling.json`` (x's :class:`~gentransfer.data.columns.ColumnTransform`: constant columns left
 out, bounded columns through a logit, standardisation; the standardisation of z and z^c),
-``metrics.json`` and ``checkpoints/`` (resumable training state). The shared block ``z`` is standardised with the *source's*
-statistics in both tasks, since the embedding ``h`` was learned on that scale.
+``metrics.json`` and ``checkpoints/`` (resumable training state). The shared block ``z`` is
+standardised with the *source's* statistics in both tasks, since the embedding ``h`` was learned on that scale.
 
 Every function validates all of its input (settings, data, the source run) before it touches
 the disk, and writes its run as one transaction (:func:`gentransfer.runs.run_transaction`).
@@ -89,11 +89,13 @@ class ModelSettings:
             raise ConfigError(f"{flow_only} apply to the flow family only", f"drop them for --family {family}")
         diffusion_only = sorted({"sampler", "sample_steps"} & set(args))
         if family != "diffusion" and diffusion_only:
-            raise ConfigError(f"{diffusion_only} apply to the diffusion family only", f"drop them for --family {family}")
+            raise ConfigError(f"{diffusion_only} apply to the diffusion family only",
+                              f"drop them for --family {family}")
         return args
 
 
-def data_defaults(family: str, columns: int, rows: int, *, role: str = "source") -> tuple[dict[str, Any], dict[str, Any]]:
+def data_defaults(family: str, columns: int, rows: int, *,
+                  role: str = "source") -> tuple[dict[str, Any], dict[str, Any]]:
     """Model and training settings sized from the data: ``columns`` modelled x columns, ``rows`` rows.
 
     Width grows with the dimension (diffusion: 4 per column, 128 to 1,024; flows: 2 per column, 64
@@ -194,10 +196,11 @@ def heldout_check(model: GenerativeModel, scaling: dict[str, Any], data: Table, 
                   train: np.ndarray, seed: int = 0) -> dict[str, Any] | None:
     """W1 between the model's samples and held-out rows, beside the real-vs-real floor.
 
-    One sample per held-out row, given that row's conditions; scored on (x, z, z^c) jointly, each
-    column divided by its standard deviation in the data, against the same number of training
-    rows (the floor: what two samples of the real data give). Also the share of generated values
-    outside the range of the data. ``None`` when fewer than 2 rows are held out.
+    The floor is W1 between as many training rows as there are held-out rows and the held-out
+    rows; the model's W1 replaces those training rows by one sample each, drawn given that row's
+    conditions, so both see the same conditions and differ only in x. Scored on (x, z, z^c)
+    jointly, each column divided by its standard deviation in the data. Also the share of
+    generated values outside the range of the data. ``None`` when fewer than 2 rows are held out.
     """
     from gentransfer.metrics import wasserstein1
 
@@ -209,7 +212,7 @@ def heldout_check(model: GenerativeModel, scaling: dict[str, Any], data: Table, 
     take = lambda a, rows: None if a is None else a[rows]  # noqa: E731
     gen = torch.Generator().manual_seed(seed + 7)
     with torch.no_grad():
-        u = model.sample(_apply(take(data.z, val), scaling["z"]), _apply(take(data.zc, val), scaling["zc"]),
+        u = model.sample(_apply(take(data.z, ref), scaling["z"]), _apply(take(data.zc, ref), scaling["zc"]),
                          generator=gen).cpu().numpy()
     fake = scaling["x"].inverse(u)
     sd = np.where(data.x.std(axis=0) > 0, data.x.std(axis=0), 1.0)
@@ -219,7 +222,7 @@ def heldout_check(model: GenerativeModel, scaling: dict[str, Any], data: Table, 
                             for a in (data.z, data.zc) if a is not None]
         return np.concatenate(parts, axis=1)
 
-    w1 = wasserstein1(joint(fake, val), joint(data.x[val], val))
+    w1 = wasserstein1(joint(fake, ref), joint(data.x[val], val))
     floor = wasserstein1(joint(data.x[ref], ref), joint(data.x[val], val))
     lo, hi = data.x.min(axis=0), data.x.max(axis=0)
     outside = float(((fake < lo) | (fake > hi)).mean())
@@ -343,16 +346,16 @@ def fit_target(source: str | Path, data: Table, strategy: str, out: str | Path, 
             perm = np.random.default_rng(cfg.seed).permutation(n)
             val, fit_rows = perm[:n_val], perm[n_val:]
             take = lambda a, rows: None if a is None else a[rows]  # noqa: E731
-            losses = {}
+            losses, fits = {}, {}
             for name, model in targets.items():
-                fit(model, take(x, fit_rows), take(z, fit_rows), take(zc, fit_rows), train=cfg,
-                    checkpoint_dir=str(run / "candidates" / name), resume=resume)
+                fits[name] = fit(model, take(x, fit_rows), take(z, fit_rows), take(zc, fit_rows), train=cfg,
+                                 checkpoint_dir=str(run / "candidates" / name), resume=resume)
                 losses[name] = model.heldout_loss_rows(take(x, val), take(z, val), take(zc, val), seed=cfg.seed)
             choice = choose_strategy(losses)
             write_json(run / "transfer_report.json", choice.to_dict())
             log(choice.table())
             target = targets[choice.chosen]
-            metrics = {"strategy": choice.chosen, "auto": choice.to_dict()}
+            metrics = {**fits[choice.chosen].to_dict(), "strategy": choice.chosen, "auto": choice.to_dict()}
             train_rows, val_rows = fit_rows, val  # scored on the guard's validation rows
         metrics["heldout_check"] = heldout_check(target, scaling, data, val_rows, train_rows, cfg.seed)
         _say_check(metrics["heldout_check"], log)
@@ -399,13 +402,13 @@ def evaluate_run(run: str | Path, data: Table, *, seed: int = 0, nll_rows: int =
 
     Returns the mean negative log-likelihood per row in the data's units with its standard error
     (flows exact; diffusion through the probability-flow ODE; at most ``nll_rows`` rows, a seeded
-    subset), and sample metrics given the test conditions: one sample per row, exact W1 and
-    unbiased MMD^2 against the rows, beside the W1 floor (W1 between two halves of the rows at
-    half the size, so the floor is a little above what the full set would give); for a class-label
+    subset), and sample metrics given the test conditions: the rows are split in halves A and B;
+    the floors are W1 and MMD^2 between A and B, the model's scores replace A's x by one sample
+    per row given A's conditions (the same conditions, so only x differs); for a class-label
     model also W1 within each class, averaged over classes weighted by rows. Constant columns
     are not scored in the likelihood (they have no density).
     """
-    from gentransfer.metrics import mmd2_unbiased, wasserstein1, wasserstein1_floor
+    from gentransfer.metrics import mmd2_unbiased, wasserstein1
 
     model, config, scaling = _read_run(run)
     columns: ColumnTransform = scaling["x"]
@@ -425,20 +428,25 @@ def evaluate_run(run: str | Path, data: Table, *, seed: int = 0, nll_rows: int =
     with torch.no_grad() if model.family == "flow" else torch.enable_grad():
         log_u = model.log_prob(columns.forward(data.x[rows]), take(z), take(zc)).detach().cpu().numpy()
     nll = -(log_u + columns.log_abs_det(data.x[rows]))
+    # two halves A and B of the rows: the floor is W1(x_A, x_B); the model's W1 replaces x_A by one
+    # sample per row of A given A's conditions, so both compare the same conditions with B
+    perm = rng.permutation(len(data.x))
+    a, b = np.sort(perm[: len(perm) // 2]), np.sort(perm[len(perm) // 2:])
+    cond = lambda t: None if t is None else t[a]  # noqa: E731
     gen = torch.Generator().manual_seed(seed + 1)
     with torch.no_grad():
-        fake = columns.inverse(model.sample(z, zc, n=None if z is not None or zc is not None else len(data.x),
+        fake = columns.inverse(model.sample(cond(z), cond(zc), n=None if z is not None or zc is not None else len(a),
                                             generator=gen).cpu().numpy())
-    half = len(data.x) // 2
     result = {"run": str(run), "family": config.get("family"), "strategy": config.get("strategy", "source"),
               "rows": len(data.x), "nll": float(nll.mean()), "nll_se": float(nll.std(ddof=1) / np.sqrt(len(nll))),
-              "nll_rows": len(nll), "w1": wasserstein1(fake, data.x), "w1_floor": wasserstein1_floor(data.x, half, seed=seed),
-              "mmd2": mmd2_unbiased(data.x, fake)}
+              "nll_rows": len(nll), "w1": wasserstein1(fake, data.x[b]), "w1_floor": wasserstein1(data.x[a], data.x[b]),
+              "mmd2": mmd2_unbiased(data.x[b], fake), "mmd2_floor": mmd2_unbiased(data.x[b], data.x[a])}
     embedding = getattr(model, "embedding", None)
     if embedding is not None and embedding.config.get("n_classes") and data.z is not None:
-        labels = data.z[:, 0]
-        per = {int(c): wasserstein1(fake[labels == c], data.x[labels == c])
-               for c in np.unique(labels) if (labels == c).sum() >= 2}
+        la, lb = data.z[a, 0], data.z[b, 0]
+        per = {int(c): wasserstein1(fake[la == c], data.x[b][lb == c])
+               for c in np.unique(data.z[:, 0]) if (la == c).sum() >= 2 and (lb == c).sum() >= 2}
+        labels = lb
         result["w1_per_class"] = per
         result["w1_class_mean"] = float(sum(per[c] * (labels == c).sum() for c in per) /
                                         sum((labels == c).sum() for c in per))
@@ -448,12 +456,12 @@ def evaluate_run(run: str | Path, data: Table, *, seed: int = 0, nll_rows: int =
 def evaluation_table(results: list[dict[str, Any]]) -> str:
     """Runs side by side: one markdown row per run."""
     per_class = any("w1_class_mean" in r for r in results)
-    head = ["run", "family", "strategy", "NLL per row (± se)", "W1", "W1 floor", "MMD^2"] + (
+    head = ["run", "family", "strategy", "NLL per row (± se)", "W1", "W1 floor", "MMD^2", "MMD^2 floor"] + (
         ["W1 within class"] if per_class else [])
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in results:
         cells = [r["run"], str(r["family"]), str(r["strategy"]), f"{r['nll']:.3f} ± {r['nll_se']:.3f}",
-                 f"{r['w1']:.4f}", f"{r['w1_floor']:.4f}", f"{r['mmd2']:.5f}"]
+                 f"{r['w1']:.4f}", f"{r['w1_floor']:.4f}", f"{r['mmd2']:.5f}", f"{r['mmd2_floor']:.5f}"]
         cells += [f"{r['w1_class_mean']:.4f}" if "w1_class_mean" in r else "—"] if per_class else []
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"

@@ -197,7 +197,8 @@ class ColumnTransform:
             ok = (len(t.lower) == len(t.upper) == width and t.model_width == model_width == len(t.mean) == len(t.std)
                   and all(0 <= j < width for j in constant) and min(t.std) > 0
                   and all(math.isfinite(v) for v in [*t.mean, *t.std, *constant.values()])
-                  and all((a is None) == (b is None) and (a is None or a < b) for a, b in zip(t.lower, t.upper)))
+                  and all((a is None) == (b is None) and (a is None or a < b)
+                          for a, b in zip(t.lower, t.upper, strict=True)))
         except (TypeError, ValueError, AttributeError):
             ok = False
         if not ok:

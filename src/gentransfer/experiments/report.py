@@ -79,6 +79,16 @@ def trend(rows: Sequence[Row], metric: str, setting: dict[str, Any], arm: str) -
     return float(spearmanr([p[0] for p in pts], [p[1] for p in pts]).statistic)
 
 
+def _natural(key: tuple) -> tuple:
+    """Sort numbers as numbers (n_t 50 before 200), names as names."""
+    def part(v: Any) -> tuple:
+        try:
+            return (0, float(v), "")
+        except (TypeError, ValueError):
+            return (1, 0.0, str(v))
+    return tuple(part(v) for v in key)
+
+
 def _mean_se(mean: float, se: float) -> str:
     return f"{mean:.4f} ± {se:.4f}" if np.isfinite(se) else f"{mean:.4f}"
 
@@ -102,7 +112,7 @@ def summary_markdown(rows: Sequence[Row], group: Sequence[str], metrics: Sequenc
     header += ["floor"] if single else [f"{m} floor" for m in floors]
     header += [f"{m} gain over {b} (/se)" for b in baselines for m in metrics] + [f"{m} Spearman" for m in metrics]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    for *setting, arm in sorted({k[:-1] for k in aggs[metrics[0]]}):
+    for *setting, arm in sorted({k[:-1] for k in aggs[metrics[0]]}, key=_natural):
         where = dict(zip(group, setting, strict=True))
         n_s = max(k[-1] for k in aggs[metrics[0]] if k[:-1] == (*setting, arm))
         cells = [*setting, arm, str(n_s)]
@@ -121,6 +131,19 @@ def summary_markdown(rows: Sequence[Row], group: Sequence[str], metrics: Sequenc
             cells.append("—" if arm in baselines else "n/a" if np.isnan(rho) else f"{rho:+.2f}")
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
+
+
+def _save(fig, path: str | os.PathLike[str]) -> Path:
+    """Write a figure atomically as PNG and close it."""
+    import matplotlib.pyplot as plt
+
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110)
+    plt.close(fig)
+    out = Path(path)
+    atomic_write_bytes(out, buf.getvalue())
+    return out
 
 
 def plot_sweep(rows: Sequence[Row], path: str | os.PathLike[str], title: str, panel: str,
@@ -169,13 +192,7 @@ def plot_sweep(rows: Sequence[Row], path: str | os.PathLike[str], title: str, pa
             ax.grid(alpha=0.3)
             if i == 0 and j == 0:
                 ax.legend(fontsize=8)
-    fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110)
-    plt.close(fig)
-    out = Path(path)
-    atomic_write_bytes(out, buf.getvalue())
-    return out
+    return _save(fig, path)
 
 
 def plot_gains(rows: Sequence[Row], path: str | os.PathLike[str], title: str, axis: str, metrics: Sequence[str],
@@ -213,10 +230,4 @@ def plot_gains(rows: Sequence[Row], path: str | os.PathLike[str], title: str, ax
         ax.set_title(f"{title} · {m}")
         ax.grid(alpha=0.3)
     axes[0][0].legend(fontsize=8)
-    fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110)
-    plt.close(fig)
-    out = Path(path)
-    atomic_write_bytes(out, buf.getvalue())
-    return out
+    return _save(fig, path)

@@ -1,0 +1,65 @@
+"""Summarise digits runs of the second design (issue 15), finished or stopped part-way.
+
+Usage: python benchmarks/digits_transfer.py RUN [RUN ...] --out benchmarks/results/digits_transfer
+
+Reads the rows of each run folder's ``results.csv`` (a stopped run keeps the rows of its finished
+jobs; the same ``gentransfer digits`` command resumes it), and writes into ``--out``: the rows
+(``results.csv``), the summary (``summary.md``: per target size n_t and arm, FD, conditional
+accuracy, W1 and KID with their floors, the paired gain over scratch in each, and the Spearman
+trend over n_s where n_s was swept), the gain-vs-n_t plot, the error-vs-n_s plot (target sizes
+with an n_s sweep), and the sample panel of every arm at the smallest n_t.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import shutil
+from pathlib import Path
+
+from gentransfer.digits.grid import arm_panel
+from gentransfer.digits.study import COLUMNS, EXPERIMENT
+from gentransfer.experiments.report import plot_gains, plot_sweep, summary_markdown
+from gentransfer.experiments.sweep import read_rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("runs", nargs="+")
+    parser.add_argument("--out", required=True)
+    parser.add_argument("--swept", default="", help="n_t values with an n_s sweep (comma-separated)")
+    args = parser.parse_args()
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    rows = [r for run in args.runs for r in read_rows(Path(run) / "results.csv")]
+    with open(out / "results.csv", "w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=COLUMNS, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(rows)
+    rows = [{**r, "arm": r["strategy"]} for r in rows if r["setting"] == "conditional"]
+    metrics = [m for m in EXPERIMENT.metrics if all(r.get(m) not in (None, "") for r in rows)]
+    summary = summary_markdown(rows, EXPERIMENT.group, metrics, EXPERIMENT.baselines, floors=EXPERIMENT.floors,
+                               higher_better=EXPERIMENT.higher_better)
+    seeds = sorted({int(r["seed"]) for r in rows})
+    header = (f"Rows: {len(rows)} from {', '.join(args.runs)}; seeds {seeds}. Gains are paired by seed "
+              "(scratch - arm for FD, W1, KID; arm - scratch for cond_acc): positive means the arm is better; "
+              "with one seed there is no standard error.\n\n")
+    (out / "summary.md").write_text(header + summary)
+    print(header + summary)
+    plot_gains(rows, out / "gain_vs_n_t.png", "conditional", "n_t", metrics, "scratch", EXPERIMENT.higher_better)
+    swept = {int(v) for v in args.swept.split(",") if v}
+    sweep_rows = [r for r in rows if int(r["n_t"]) in swept]
+    if sweep_rows:
+        plot_sweep(sweep_rows, out / "errors_vs_ns.png", "conditional", "n_t", metrics, floors=EXPERIMENT.floors)
+    smallest = min(int(r["n_t"]) for r in rows)
+    for run in args.runs:
+        if any(Path(run, "models").glob(f"*-nt{smallest}-seed{seeds[0]}")):
+            arm_panel(run, smallest, seeds[0], out / f"samples_nt{smallest}_seed{seeds[0]}.png")
+            break
+    for run in args.runs:  # the run's settings, for the record
+        if (Path(run) / "config.json").is_file():
+            shutil.copy(Path(run) / "config.json", out / f"{Path(run).name}_config.json")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,176 @@
+"""One self-contained HTML page about fitted runs: what a user opens or sends after a job.
+
+For each run folder: its settings (``config.json``), what the data chose, its metrics and the
+held-out check against the floor, the negative-transfer guard's table (``--strategy auto``), the
+training curve, and, given held-out rows, a pair plot of real against generated rows. With
+held-out rows, the runs are also scored side by side (:func:`gentransfer.workflow.evaluate_run`).
+Figures are matplotlib PNGs embedded as base64, so the page is one file.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from gentransfer.config import atomic_write_bytes
+from gentransfer.data.tabular import Table
+from gentransfer.errors import CheckpointError, DataError
+
+__all__ = ["write_report"]
+
+_STYLE = """body{font-family:sans-serif;max-width:1100px;margin:2em auto;color:#222}
+table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ccc;padding:3px 8px;text-align:left}
+th{background:#f3f3f3}h2{border-bottom:2px solid #ddd;padding-top:1em}.warn{color:#a40000}
+pre{background:#f7f7f7;padding:.5em}"""
+
+
+def _png(fig) -> str:
+    import matplotlib.pyplot as plt
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=90, bbox_inches="tight")
+    plt.close(fig)
+    return f'<img alt="figure" src="data:image/png;base64,{base64.b64encode(buf.getvalue()).decode()}">'
+
+
+def _table(rows: list[tuple[str, Any]]) -> str:
+    cells = "".join(f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(str(v))}</td></tr>" for k, v in rows)
+    return f"<table>{cells}</table>"
+
+
+def _flat(d: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
+    out: list[tuple[str, Any]] = []
+    for k, v in d.items():
+        if isinstance(v, dict):
+            out += _flat(v, f"{prefix}{k}.")
+        else:
+            out.append((f"{prefix}{k}", v))
+    return out
+
+
+def _curve(history: list[dict[str, float]], title: str) -> str:
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5, 3))
+    steps = [h["step"] for h in history]
+    for key in ("train_loss", "val_loss"):
+        values = [h.get(key) for h in history]
+        if all(isinstance(v, int | float) and np.isfinite(v) for v in values):
+            ax.plot(steps, values, marker=".", label=key.replace("_", " "))
+    finite = [v for h in history for v in (h.get("train_loss"), h.get("val_loss")) if isinstance(v, int | float)]
+    if finite and max(finite) > 100 * max(1e-12, np.median(np.abs(finite))):
+        ax.set_yscale("symlog")  # a loss spike would flatten the rest of the curve
+    ax.set_xlabel("step")
+    ax.set_title(title, fontsize=9)
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    return _png(fig)
+
+
+def _pairs(real: np.ndarray, fake: np.ndarray, title: str, columns: int = 4) -> str:
+    """Real against generated rows, the first ``columns`` columns that vary, pairwise."""
+    import matplotlib.pyplot as plt
+
+    cols = [j for j in range(real.shape[1]) if real[:, j].std() > 0][:columns]
+    k = max(len(cols), 1)
+    fig, axes = plt.subplots(k, k, figsize=(2.2 * k, 2.2 * k), squeeze=False)
+    for a, i in enumerate(cols):
+        for b, j in enumerate(cols):
+            ax = axes[a][b]
+            if i == j:
+                ax.hist(real[:, i], bins=30, alpha=0.5, density=True, label="real")
+                ax.hist(fake[:, i], bins=30, alpha=0.5, density=True, label="generated")
+            else:
+                ax.scatter(real[:, j], real[:, i], s=3, alpha=0.4, label="real")
+                ax.scatter(fake[:, j], fake[:, i], s=3, alpha=0.4, label="generated")
+            ax.tick_params(labelsize=6)
+            if a == k - 1:
+                ax.set_xlabel(f"x{j}", fontsize=7)
+            if b == 0:
+                ax.set_ylabel(f"x{i}", fontsize=7)
+    axes[0][0].legend(fontsize=6)
+    fig.suptitle(title, fontsize=9)
+    return _png(fig)
+
+
+def _run_section(run: Path, data: Table | None, seed: int) -> str:
+    from gentransfer.workflow import sample_run
+
+    try:
+        config = json.loads((run / "config.json").read_text())
+        metrics = json.loads((run / "metrics.json").read_text())
+    except (OSError, ValueError) as err:
+        raise CheckpointError(f"{run} is not a finished gentransfer run ({err})",
+                              "point to a folder written by fit-source or fit-target") from None
+    parts = [f"<h2>{html.escape(str(run))}</h2>",
+             f"<p>{html.escape(str(config.get('role', '?')))} run · family {html.escape(str(config.get('family')))}"
+             f" · strategy {html.escape(str(metrics.get('strategy', config.get('strategy', '—'))))}</p>"]
+    check = metrics.get("heldout_check")
+    if check:
+        warn = check["ratio"] > 1.5
+        parts.append(f"<p class=\"{'warn' if warn else ''}\">Held-out check: W1 {check['w1']:.4f} on {check['rows']} "
+                     f"held-out rows against a real-vs-real floor of {check['floor']:.4f} "
+                     f"(<b>{check['ratio']:.2f}x</b>); {check['outside_range']:.1%} of sampled values outside the "
+                     "data's range." + (" Far above the floor." if warn else "") + "</p>")
+    parts.append("<h3>Settings</h3>" + _table(_flat({k: v for k, v in config.items()})))
+    fit = {k: v for k, v in metrics.items() if k not in ("history", "heldout_check", "auto")}
+    parts.append("<h3>Fit</h3>" + _table(_flat(fit)))
+    if "auto" in metrics:
+        auto = metrics["auto"]
+        rows = [(name, f"{loss:.4f}" + ("  ← chosen" if name == auto["chosen"] else ""))
+                for name, loss in auto["losses"].items()]
+        rows += [("gain of best transfer over scratch", f"{auto['gain']:+.4f} ± {auto['gain_se']:.4f} "
+                  f"(signed-rank p = {auto['p_value']:.3g}, n = {auto['n_validation']})")]
+        parts.append("<h3>Negative-transfer guard (held-out loss per row)</h3>" + _table(rows))
+    if metrics.get("history"):
+        parts.append("<h3>Training curve</h3>" + _curve(metrics["history"], str(run)))
+    if data is not None and data.x is not None:
+        cond = Table(z=data.z, zc=data.zc, source=data.source) if data.z is not None or data.zc is not None else None
+        try:
+            fake = sample_run(run, 1 if cond is not None else len(data.x), cond, seed=seed)["x"]
+            if fake.shape[1] != data.x.shape[1]:
+                raise DataError(f"the run generates {fake.shape[1]} columns, the held-out rows have "
+                                f"{data.x.shape[1]}", "")
+            parts.append("<h3>Real against generated (held-out rows)</h3>" + _pairs(data.x, fake, str(run)))
+        except DataError as err:  # e.g. a source run of another table than the held-out rows
+            parts.append(f"<p>Not drawn against {html.escape(data.source)}: {html.escape(err.problem)}</p>")
+    return "\n".join(parts)
+
+
+def write_report(runs: list[str | Path], out: str | Path, data: Table | None = None, *, seed: int = 0) -> Path:
+    """Write the HTML page about ``runs`` to ``out``; ``data`` are held-out rows (x with the runs'
+    conditions) for the pair plots and the side-by-side scores. Returns the page's path.
+
+    Example (after ``gentransfer fit-source ... --out source-run``):
+        >>> write_report(["source-run"], "report.html")  # doctest: +SKIP
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from gentransfer.workflow import evaluate_run, evaluation_table
+
+    sections = [_run_section(Path(r), data, seed) for r in runs]
+    scores = ""
+    if data is not None and data.x is not None:
+        scored = []
+        for r in runs:
+            try:
+                scored.append(evaluate_run(r, data, seed=seed))
+            except DataError:  # another table (a source run); its section says why
+                continue
+        table = evaluation_table(scored) if scored else "| (no run fits these rows) |\n|---|\n"
+        rows = [line.strip("|").split("|") for line in table.strip().splitlines()]
+        head = "".join(f"<th>{html.escape(c.strip())}</th>" for c in rows[0])
+        body = "".join("<tr>" + "".join(f"<td>{html.escape(c.strip())}</td>" for c in r) + "</tr>" for r in rows[2:])
+        scores = f"<h2>Scores on {html.escape(data.source)}</h2><table><tr>{head}</tr>{body}</table>"
+    page = (f"<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>gentransfer report</title>"
+            f"<style>{_STYLE}</style></head><body><h1>gentransfer report</h1>{scores}{''.join(sections)}</body></html>")
+    path = Path(out)
+    atomic_write_bytes(path, page.encode())
+    return path
