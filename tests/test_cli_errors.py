@@ -401,7 +401,9 @@ WF = [  # tests/test_cli_workflow.py::BAD, in its order, on this file's data (z 
     Case("wf05-empty", fs(data="empty.npz"), "is empty"),
     Case("wf06-row-mismatch", fs(data="mismatch.npz"), "rows but"),
     Case("wf07-dup-csv", fs(data="dup.csv"), "duplicate column names"),
-    Case("wf08-no-z", fs(data="no_z.npz"), "no shared conditions z"),
+    # data without z fit a plain model (issue 16); what stays an error is describing a z that is not there
+    Case("wf08-no-z", fs("--n-classes", "3", data="no_z.npz"), "no shared conditions z, but --n-classes"),
+    Case("wf08b-no-z-target-of-conditional-source", ft(data="no_z.npz"), "no shared conditions z"),
     Case("wf09-family-gan", [*fs()[:4], "gan", *fs()[5:]], "invalid choice: 'gan'"),
     Case("wf10-missing-csv", fs("--z-columns", "q", data="source.csv"), "data file not found"),
     Case("wf11-strategy-freeze", ft(strategy="freeze"), "invalid choice: 'freeze'"),

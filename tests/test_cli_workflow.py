@@ -68,6 +68,21 @@ def test_readme_walkthrough_runs(workdir, tmp_path):
     assert samples["x"].shape == (5 * 200, 2) and np.isfinite(samples["x"]).all()
 
 
+def test_readme_unconditional_walkthrough_runs(tmp_path):
+    block = re.search(r"<!-- walkthrough-unconditional -->\s*```bash\n(.*?)```", README.read_text(), flags=re.S).group(1)
+    commands = [line.strip() for line in block.splitlines() if line.startswith("gentransfer ")]
+    assert [c.split()[1] for c in commands] == ["fit-source", "fit-target", "sample", "evaluate"]
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "source_x.npz", x=np.c_[rng.normal(0, 1, 1000), rng.gamma(2.0, 1.0, 1000)])
+    for name, n in (("target_x", 200), ("test_x", 200)):
+        np.savez(tmp_path / f"{name}.npz", x=np.c_[rng.normal(0.5, 1, n), rng.gamma(2.5, 1.0, n)])
+    for command in commands:
+        out = cli(*shlex.split(command)[1:], cwd=tmp_path)
+        assert out.returncode == 0, f"{command}: {out.stderr}"
+    assert "| plain-target |" in out.stdout and "| plain-source |" in out.stdout
+    assert np.load(tmp_path / "plain-samples.npz")["x"].shape == (500, 2)
+
+
 def _snapshot(d: Path) -> dict[str, str]:
     return {str(p.relative_to(d)): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(d.rglob("*"))
             if p.is_file()}
@@ -137,7 +152,8 @@ BAD = [
     ("empty", ["fit-source", "--data", "bad.npz", "--family", "flow", "--out", "o"], "is empty"),
     ("mismatch", ["fit-source", "--data", "bad.npz", "--family", "flow", "--out", "o"], "rows but"),
     ("dup_csv", ["fit-source", "--data", "bad.csv", "--family", "flow", "--out", "o"], "duplicate column names"),
-    ("no_z", ["fit-source", "--data", "bad.npz", "--family", "flow", "--out", "o"], "no shared conditions z"),
+    ("no_z", ["fit-source", "--data", "bad.npz", "--family", "flow", "--out", "o", "--n-classes", "3"],
+     "no shared conditions z, but --n-classes"),
     (None, ["fit-source", "--data", "source.npz", "--family", "gan", "--out", "o"], "invalid choice: 'gan'"),
     (None, ["fit-source", "--data", "source.csv", "--family", "flow", "--out", "o", "--z-columns", "q"],
      "data file not found"),

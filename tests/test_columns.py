@@ -216,3 +216,32 @@ def test_report_is_one_page_with_settings_guard_curves_and_pictures(tmp_path, ca
     assert "Held-out check: W1" in text and "W1 within class" in text and "← chosen" in text
     assert main(["report", str(tmp_path / "src"), "--out", str(page)]) == 2  # exists: refused, page kept
     assert "already exists" in capsys.readouterr().err and parsed.images == 4
+
+
+def test_unconditional_tables_fit_transfer_sample_and_score(tmp_path, capsys):
+    """Data without z: a plain model of x; finetune / auto transfer it; freeze-shared is refused."""
+    from gentransfer.cli import main
+
+    rng = np.random.default_rng(0)
+    src = np.c_[rng.normal(0, 1, 1000), rng.gamma(2.0, 1.0, 1000)]
+    tgt = np.c_[rng.normal(0.5, 1, 300), rng.gamma(2.5, 1.0, 300)]
+    np.savez(tmp_path / "src.npz", x=src)
+    np.savez(tmp_path / "tgt.npz", x=tgt[:200])
+    np.savez(tmp_path / "test.npz", x=tgt[200:])
+    fast = ["--steps", "200", "--eval-every", "50"]
+    assert main(["fit-source", "--data", str(tmp_path / "src.npz"), "--family", "flow", "--out", str(tmp_path / "s"),
+                 *fast]) == 0
+    assert "no shared conditions z: a plain model of x" in capsys.readouterr().out
+    for strategy in ("finetune", "auto"):
+        assert main(["fit-target", "--source", str(tmp_path / "s"), "--data", str(tmp_path / "tgt.npz"),
+                     "--strategy", strategy, "--out", str(tmp_path / strategy), *fast]) == 0
+    out = capsys.readouterr().out
+    assert "freeze-shared" not in out.split("strategy        held-out loss")[1]  # auto: scratch vs finetune only
+    assert main(["sample", "--model", str(tmp_path / "auto"), "--n", "100", "--out", str(tmp_path / "x.npz")]) == 0
+    x = np.load(tmp_path / "x.npz")["x"]
+    assert x.shape == (100, 2) and np.isfinite(x).all()
+    assert main(["evaluate", "--model", str(tmp_path / "finetune"), "--data", str(tmp_path / "test.npz")]) == 0
+    assert "| finetune |" in capsys.readouterr().out
+    assert main(["fit-target", "--source", str(tmp_path / "s"), "--data", str(tmp_path / "tgt.npz"), "--strategy",
+                 "freeze-shared", "--out", str(tmp_path / "no"), *fast]) == 2
+    assert "no shared part to freeze" in capsys.readouterr().err and not (tmp_path / "no").exists()

@@ -212,8 +212,9 @@ def heldout_check(model: GenerativeModel, scaling: dict[str, Any], data: Table, 
     take = lambda a, rows: None if a is None else a[rows]  # noqa: E731
     gen = torch.Generator().manual_seed(seed + 7)
     with torch.no_grad():
+        conditional = data.z is not None or data.zc is not None
         u = model.sample(_apply(take(data.z, ref), scaling["z"]), _apply(take(data.zc, ref), scaling["zc"]),
-                         generator=gen).cpu().numpy()
+                         n=None if conditional else len(ref), generator=gen).cpu().numpy()
     fake = scaling["x"].inverse(u)
     sd = np.where(data.x.std(axis=0) > 0, data.x.std(axis=0), 1.0)
 
@@ -263,10 +264,13 @@ def fit_source(data: Table, family: str, out: str | Path, *, model: ModelSetting
     family_cls = get_family(family)
     arch = model if isinstance(model, ModelSettings) else ModelSettings.from_dict(model)
     cfg = train if isinstance(train, TrainConfig) else TrainConfig.from_dict(train or {})
-    if data.z is None:
-        raise DataError(f"{data.source} has no shared conditions z",
+    if data.z is None and (arch.n_classes is not None or arch.embed_dim is not None):
+        raise DataError(f"{data.source} has no shared conditions z, but --n-classes / --embed-dim describe them",
                         "name the shared condition columns (--z-columns) or store array 'z'")
-    if arch.n_classes is not None and data.z.shape[1] != 1:
+    if data.z is None:
+        log("no shared conditions z: a plain model of x (a target transfers it by finetune, lora or auto; the "
+            "paper's shared latent law P_U is not offered by the command line yet)")
+    elif arch.n_classes is not None and data.z.shape[1] != 1:
         raise DataError(f"{data.source}: class labels need one z column, got {data.z.shape[1]}",
                         "pass a single label column as z")
     columns = ColumnTransform.fit(data.x, bounds, data.source)
@@ -278,7 +282,7 @@ def fit_source(data: Table, family: str, out: str | Path, *, model: ModelSetting
         scaling["z"] = None
     elif arch.embed_dim is not None:
         kwargs["embed_dim"] = arch.embed_dim
-    net = family_cls(x_dim=columns.model_width, z_dim=data.z.shape[1],
+    net = family_cls(x_dim=columns.model_width, z_dim=0 if data.z is None else data.z.shape[1],
                      zc_dim=0 if data.zc is None else data.zc.shape[1], **kwargs)
     x, z, zc = (_apply(a, scaling[k]) for k, a in (("x", data.x), ("z", data.z), ("zc", data.zc)))
     net.validate(x, z, zc)
@@ -309,10 +313,17 @@ def fit_target(source: str | Path, data: Table, strategy: str, out: str | Path, 
         raise ConfigError(f"unknown strategy {strategy!r}", f"use one of {[*STRATEGIES, 'auto']}")
     cfg = train if isinstance(train, TrainConfig) else TrainConfig.from_dict(train or {})
     src_model, src_config, src_scaling = _read_run(source)
-    if data.z is None:
+    plain = src_model.z_dim == 0
+    if plain and data.z is not None:
+        raise DataError(f"{data.source} has shared conditions z, but the source in {source} was fitted without them",
+                        "drop z from the target, or fit the source on data with z")
+    if plain and strategy == "freeze-shared":
+        raise ConfigError(f"the source in {source} has no shared part to freeze (it was fitted without z)",
+                          "choose scratch, finetune, lora or auto")
+    if data.z is None and not plain:
         raise DataError(f"{data.source} has no shared conditions z",
                         f"give the target the source's shared block z ({src_model.z_dim} columns)")
-    if data.z.shape[1] != src_model.z_dim:
+    if not plain and data.z.shape[1] != src_model.z_dim:
         raise DataError(f"{data.source}: z has {data.z.shape[1]} columns but the source's shared block has "
                         f"{src_model.z_dim}", "give the target the same shared condition columns as the source")
     n = len(data.x)
@@ -325,7 +336,8 @@ def fit_target(source: str | Path, data: Table, strategy: str, out: str | Path, 
     scaling = {"x": columns, "z": src_scaling["z"], "zc": _stats(data.zc, "zc", data.source)}
     x, z, zc = _apply(data.x, scaling["x"]), _apply(data.z, scaling["z"]), _apply(data.zc, scaling["zc"])
     dims = {"x_dim": columns.model_width, "zc_dim": 0 if data.zc is None else data.zc.shape[1]}
-    names = list(AUTO_STRATEGIES) if strategy == "auto" else [strategy]
+    candidates = [s for s in AUTO_STRATEGIES if not (plain and s == "freeze-shared")]  # nothing to freeze
+    names = candidates if strategy == "auto" else [strategy]
     targets = {}
     for name in names:  # built (and their inputs checked) before anything is written
         torch.manual_seed(cfg.seed)
