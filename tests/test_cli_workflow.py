@@ -69,7 +69,8 @@ def test_readme_walkthrough_runs(workdir, tmp_path):
 
 
 def test_readme_unconditional_walkthrough_runs(tmp_path):
-    block = re.search(r"<!-- walkthrough-unconditional -->\s*```bash\n(.*?)```", README.read_text(), flags=re.S).group(1)
+    pattern = r"<!-- walkthrough-unconditional -->\s*```bash\n(.*?)```"
+    block = re.search(pattern, README.read_text(), flags=re.S).group(1)
     commands = [line.strip() for line in block.splitlines() if line.startswith("gentransfer ")]
     assert [c.split()[1] for c in commands] == ["fit-source", "fit-target", "sample", "evaluate"]
     rng = np.random.default_rng(0)
