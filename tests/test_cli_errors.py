@@ -600,7 +600,7 @@ def test_evaluate_w1_on_huge_values_is_the_scaled_distance(work, capsys):
 
 
 def test_table_is_complete():
-    assert len(WF) == 31 and len(FD) == 7 and len(DE) == 14 and len(HALF) == 22
+    assert len(WF) == 32 and len(FD) == 7 and len(DE) == 14 and len(HALF) == 22 and len(EV) == 10
 
 
 # -- cases that need real processes ------------------------------------------------------------------
