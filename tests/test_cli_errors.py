@@ -374,6 +374,10 @@ def run_in_cwd(w: Path) -> None:
     (w / "keep.txt").write_text("precious")
 
 
+def old_report(w: Path) -> None:
+    (w / "old.html").write_text("<html>a report the user keeps</html>")
+
+
 def folder_named_npz(w: Path) -> None:
     (w / "samples.npz").mkdir()
     (w / "samples.npz" / "keep.txt").write_text("precious")
@@ -550,6 +554,10 @@ EV = [  # evaluate --model RUN --data TEST (issue 16)
     Case("ev-out-exists", ["evaluate", "--model", "src", "--data", "tgt.npz", "--out", "real.npz"], "already exists"),
     Case("ev-bounds-typo", fs("--bounds", "0-16"), "is not auto, none or LO:HI"),
     Case("ev-bounds-too-narrow", fs("--bounds", "0:1"), "outside --bounds"),
+    Case("rp-out-not-html", ["report", "src", "--out", "report.txt"], "must end in .html"),
+    Case("rp-out-exists", ["report", "src", "--out", "old.html"], "already exists", setup=old_report),
+    Case("rp-not-a-run", ["report", "src", "nowhere", "--out", "new.html"], "not a finished gentransfer run"),
+    Case("rp-data-missing", ["report", "src", "--data", "missing.npz", "--out", "new.html"], "data file not found"),
 ]
 
 CASES = WF + FD + DE + LOSS + HALF + RESUME + SILENT + TB + EV
@@ -600,7 +608,7 @@ def test_evaluate_w1_on_huge_values_is_the_scaled_distance(work, capsys):
 
 
 def test_table_is_complete():
-    assert len(WF) == 32 and len(FD) == 7 and len(DE) == 14 and len(HALF) == 22 and len(EV) == 10
+    assert len(WF) == 32 and len(FD) == 7 and len(DE) == 14 and len(HALF) == 22 and len(EV) == 14
 
 
 # -- cases that need real processes ------------------------------------------------------------------

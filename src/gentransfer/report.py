@@ -153,7 +153,7 @@ def write_report(runs: list[str | Path], out: str | Path, data: Table | None = N
     import matplotlib
 
     matplotlib.use("Agg")
-    from gentransfer.workflow import evaluate_run, evaluation_table
+    from gentransfer.workflow import evaluate_run, evaluation_cells
 
     sections = [_run_section(Path(r), data, seed) for r in runs]
     scores = ""
@@ -164,10 +164,9 @@ def write_report(runs: list[str | Path], out: str | Path, data: Table | None = N
                 scored.append(evaluate_run(r, data, seed=seed))
             except DataError:  # another table (a source run); its section says why
                 continue
-        table = evaluation_table(scored) if scored else "| (no run fits these rows) |\n|---|\n"
-        rows = [line.strip("|").split("|") for line in table.strip().splitlines()]
-        head = "".join(f"<th>{html.escape(c.strip())}</th>" for c in rows[0])
-        body = "".join("<tr>" + "".join(f"<td>{html.escape(c.strip())}</td>" for c in r) + "</tr>" for r in rows[2:])
+        columns, rows = evaluation_cells(scored) if scored else (["(no run fits these rows)"], [])
+        head = "".join(f"<th>{html.escape(c)}</th>" for c in columns)
+        body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in r) + "</tr>" for r in rows)
         scores = f"<h2>Scores on {html.escape(data.source)}</h2><table><tr>{head}</tr>{body}</table>"
     page = (f"<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>gentransfer report</title>"
             f"<style>{_STYLE}</style></head><body><h1>gentransfer report</h1>{scores}{''.join(sections)}</body></html>")

@@ -465,15 +465,22 @@ def evaluate_run(run: str | Path, data: Table, *, seed: int = 0, nll_rows: int =
     return result
 
 
-def evaluation_table(results: list[dict[str, Any]]) -> str:
-    """Runs side by side: one markdown row per run."""
+def evaluation_cells(results: list[dict[str, Any]]) -> tuple[list[str], list[list[str]]]:
+    """Runs side by side: the header and one row of formatted cells per run."""
     per_class = any("w1_class_mean" in r for r in results)
     head = ["run", "family", "strategy", "NLL per row (± se)", "W1", "W1 floor", "MMD^2", "MMD^2 floor"] + (
         ["W1 within class"] if per_class else [])
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    rows = []
     for r in results:
         cells = [r["run"], str(r["family"]), str(r["strategy"]), f"{r['nll']:.3f} ± {r['nll_se']:.3f}",
                  f"{r['w1']:.4f}", f"{r['w1_floor']:.4f}", f"{r['mmd2']:.5f}", f"{r['mmd2_floor']:.5f}"]
         cells += [f"{r['w1_class_mean']:.4f}" if "w1_class_mean" in r else "—"] if per_class else []
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
+        rows.append(cells)
+    return head, rows
+
+
+def evaluation_table(results: list[dict[str, Any]]) -> str:
+    """Runs side by side: one markdown row per run."""
+    head, rows = evaluation_cells(results)
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    return "\n".join(lines + ["| " + " | ".join(cells) + " |" for cells in rows]) + "\n"
