@@ -168,6 +168,30 @@ def _write_data(d: Path) -> None:
         (d / f"{name}.toml").write_text(text)
     (d / "binary.toml").write_bytes(bytes(range(256)) * 4)
 
+    # images and the unconditional latent route (issue 16)
+    from PIL import Image
+
+    def png(path: Path, size: int = 8, mode: str = "L") -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        a = rng.integers(0, 256, size=(size, size, 3) if mode == "RGB" else (size, size), dtype=np.uint8)
+        Image.fromarray(a, mode=mode).save(path)
+
+    for c in ("a", "b"):
+        for i in range(6):
+            png(d / "imgs" / c / f"{i}.png")
+            png(d / "img_unknown" / ("zzz" if c == "b" else c) / f"{i}.png")
+    png(d / "img_sizes" / "a" / "0.png")
+    png(d / "img_sizes" / "a" / "1.png", size=16)
+    png(d / "img_text" / "a" / "0.png")
+    (d / "img_text" / "a" / "notes.txt").write_text("not an image")
+    png(d / "img_channels" / "a" / "0.png")
+    png(d / "img_channels" / "a" / "1.png", mode="RGB")
+    png(d / "img_empty_class" / "a" / "0.png")
+    (d / "img_empty_class" / "b").mkdir()
+    png(d / "img_corrupt" / "a" / "0.png")
+    (d / "img_corrupt" / "a" / "1.png").write_bytes(b"\x89PNG but not really")
+    np.savez(d / "img_range.npz", x=rng.uniform(0, 2, size=(12, 1, 8, 8)))
+
 
 @contextlib.contextmanager
 def _chdir(path: Path):
@@ -181,6 +205,8 @@ def _chdir(path: Path):
 
 FIXTURE_SOURCE = fs(out="src")  # reused verbatim by the --resume cases
 FIXTURE_LABELS = fs("--n-classes", "3", data="labels.npz", out="lab")
+FIXTURE_IMAGES = fs("--family", "diffusion", data="imgs", out="img")
+FIXTURE_LATENT = fs("--latent-dim", "2", data="real.npz", out="lat")
 
 
 @pytest.fixture(autouse=True)
@@ -201,7 +227,7 @@ def base(tmp_path_factory) -> Path:
     d = tmp_path_factory.mktemp("cli-errors-base")
     _write_data(d)
     with _chdir(d):
-        for argv in (FIXTURE_SOURCE, FIXTURE_LABELS, ft(strategy="auto", out="tgt")):
+        for argv in (FIXTURE_SOURCE, FIXTURE_LABELS, ft(strategy="auto", out="tgt"), FIXTURE_IMAGES, FIXTURE_LATENT):
             assert main(argv) == 0, argv
     for part in ("model", "metrics.json", "transfer_report.json", "candidates", "config.json", "scaling.json"):
         assert (d / "tgt" / part).exists(), f"the finished target run lacks {part}"
@@ -560,7 +586,30 @@ EV = [  # evaluate --model RUN --data TEST (issue 16)
     Case("rp-data-missing", ["report", "src", "--data", "missing.npz", "--out", "new.html"], "data file not found"),
 ]
 
-CASES = WF + FD + DE + LOSS + HALF + RESUME + SILENT + TB + EV
+IMG = ["--family", "diffusion"]
+IM = [  # image data from the command line (issue 16): each one line, nothing written
+    Case("im-mixed-sizes", fs(*IMG, data="img_sizes"), "mixed sizes"),
+    Case("im-non-image-file", fs(*IMG, data="img_text"), "not a PNG file"),
+    Case("im-mixed-channels", fs(*IMG, data="img_channels"), "mixed channels"),
+    Case("im-empty-class-folder", fs(*IMG, data="img_empty_class"), "holds no images"),
+    Case("im-class-unknown-to-source", ft(source="img", data="img_unknown"), "'zzz' is unknown to the source"),
+    Case("im-corrupt-png", fs(*IMG, data="img_corrupt"), "not a readable image"),
+    Case("im-flow-family", fs(data="imgs"), "pass --family diffusion"),
+    Case("im-pixels-out-of-range", fs(*IMG, data="img_range.npz"), "outside [0, 1]"),
+    Case("im-table-target-of-image-source", ft(source="img", data="tgt.npz"), "fitted on images"),
+    Case("im-image-target-of-table-source", ft(source="src", data="imgs"), "fitted on a table"),
+    Case("im-sample-to-csv", sm(model="img", cond=None, out="s.csv"), "generates images"),
+]
+
+UC = [  # the unconditional latent route, P_U (issue 16)
+    Case("uc-latent-dim-with-z", fs("--latent-dim", "2"), "has conditions"),
+    Case("uc-latent-dim-zero", fs("--latent-dim", "0", data="real.npz"), "latent_dim must be >= 1"),
+    Case("uc-lora-on-latent-source", ft(source="lat", data="fake.npz", strategy="lora"), "lora is not offered"),
+    Case("uc-target-with-z-of-latent-source", ft(source="lat", data="tgt.npz"), "has conditions"),
+    Case("uc-sample-latent-with-cond", sm(model="lat"), "takes no conditions"),
+]
+
+CASES = WF + FD + DE + LOSS + HALF + RESUME + SILENT + TB + EV + IM + UC
 assert len({c.id for c in CASES}) == len(CASES), "case ids must be unique"
 
 
@@ -609,6 +658,7 @@ def test_evaluate_w1_on_huge_values_is_the_scaled_distance(work, capsys):
 
 def test_table_is_complete():
     assert len(WF) == 32 and len(FD) == 7 and len(DE) == 14 and len(HALF) == 22 and len(EV) == 14
+    assert len(IM) == 11 and len(UC) == 5
 
 
 # -- cases that need real processes ------------------------------------------------------------------

@@ -5,6 +5,7 @@ traceback, and leaves every file already on disk as it was (and creates none).
 """
 
 import hashlib
+import json
 import re
 import shlex
 import subprocess
@@ -68,10 +69,13 @@ def test_readme_walkthrough_runs(workdir, tmp_path):
     assert samples["x"].shape == (5 * 200, 2) and np.isfinite(samples["x"]).all()
 
 
+def _block(name: str) -> list[str]:
+    block = re.search(rf"<!-- {name} -->\s*```bash\n(.*?)```", README.read_text(), flags=re.S).group(1)
+    return [line.strip() for line in block.splitlines() if line.startswith("gentransfer ")]
+
+
 def test_readme_unconditional_walkthrough_runs(tmp_path):
-    pattern = r"<!-- walkthrough-unconditional -->\s*```bash\n(.*?)```"
-    block = re.search(pattern, README.read_text(), flags=re.S).group(1)
-    commands = [line.strip() for line in block.splitlines() if line.startswith("gentransfer ")]
+    commands = _block("walkthrough-unconditional")
     assert [c.split()[1] for c in commands] == ["fit-source", "fit-target", "sample", "evaluate"]
     rng = np.random.default_rng(0)
     np.savez(tmp_path / "source_x.npz", x=np.c_[rng.normal(0, 1, 1000), rng.gamma(2.0, 1.0, 1000)])
@@ -80,8 +84,45 @@ def test_readme_unconditional_walkthrough_runs(tmp_path):
     for command in commands:
         out = cli(*shlex.split(command)[1:], cwd=tmp_path)
         assert out.returncode == 0, f"{command}: {out.stderr}"
-    assert "| plain-target |" in out.stdout and "| plain-source |" in out.stdout
-    assert np.load(tmp_path / "plain-samples.npz")["x"].shape == (500, 2)
+    assert "| latent-target |" in out.stdout and "| latent-source |" in out.stdout
+    assert np.load(tmp_path / "latent-samples.npz")["x"].shape == (500, 2)
+    metrics = json.loads((tmp_path / "latent-target" / "metrics.json").read_text())
+    assert set(metrics["stages"]) == {"autoencoder", "likelihood"}  # P_U frozen: no prior stage
+
+
+def _shapes(root: Path, classes: tuple[str, ...], n: int, seed: int) -> None:
+    """PNG folders of 8x8 bars: one class per orientation."""
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    for c in classes:
+        (root / c).mkdir(parents=True)
+        for i in range(n):
+            a = np.zeros((8, 8), np.uint8)
+            k = rng.integers(1, 7)
+            if c == "horizontal":
+                a[k, :] = 255
+            elif c == "vertical":
+                a[:, k] = 255
+            else:
+                np.fill_diagonal(a, 255)
+            Image.fromarray(a).save(root / c / f"{i}.png")
+
+
+def test_readme_image_walkthrough_runs(tmp_path):
+    commands = _block("walkthrough-images")
+    assert [c.split()[1] for c in commands] == ["fit-source", "fit-target", "sample"]
+    _shapes(tmp_path / "shapes-source", ("diagonal", "horizontal", "vertical"), 30, 0)
+    _shapes(tmp_path / "shapes-target", ("horizontal", "vertical"), 12, 1)
+    for command in commands:
+        out = cli(*shlex.split(command)[1:], cwd=tmp_path)
+        assert out.returncode == 0, f"{command}: {out.stderr}"
+    samples = np.load(tmp_path / "image-samples.npz")
+    assert samples["x"].shape == (12, 1, 8, 8) and samples["x"].min() >= 0 and samples["x"].max() <= 1
+    assert sorted(samples["z"][:, 0].tolist()) == [0.0] * 4 + [1.0] * 4 + [2.0] * 4
+    assert (tmp_path / "image-samples.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    config = json.loads((tmp_path / "image-target" / "config.json").read_text())
+    assert config["classes"] == ["diagonal", "horizontal", "vertical"]
 
 
 def _snapshot(d: Path) -> dict[str, str]:

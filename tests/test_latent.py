@@ -154,3 +154,29 @@ def test_latent_log_prob_feeds_the_negative_transfer_guard(source):
     assert np.allclose(rows, -source.log_prob(x, generator=torch.Generator().manual_seed(4242)).numpy(), atol=1e-5)
     with pytest.raises(DataError, match="expects 4"):
         source.log_prob(np.zeros((3, 5)))
+
+
+def test_checkpointed_stages_resume_bit_identically(source, tmp_path):
+    """fit_latent with checkpoint_dir: a second call with resume reads every finished stage back."""
+    x = get_unconditional_design("default", 4).sample_target(80, np.random.default_rng(3))
+    stages = {"autoencoder_train": TINY, "prior_train": TINY, "likelihood_train": {**TINY, "batch_size": 32},
+              "draws": 64}
+    torch.manual_seed(1)
+    first = transfer(source, "finetune")
+    done = fit_latent(first, x, checkpoint_dir=str(tmp_path / "ck"), **stages)
+    assert {p.name for p in (tmp_path / "ck").iterdir()} == {"autoencoder", "prior", "likelihood"}
+    torch.manual_seed(2)  # another initialisation: only the checkpoints can make the two agree
+    again = transfer(source, "finetune")
+    redone = fit_latent(again, x, checkpoint_dir=str(tmp_path / "ck"), resume=True, **stages)
+    assert {k: r.steps for k, r in redone.items()} == {k: r.steps for k, r in done.items()}
+    a, b = first.state_dict(), again.state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_latent_model_has_the_unconditional_surface(source):
+    x, z, zc = source.validate(np.zeros((3, 4)))
+    assert x.shape == (3, 4) and z is None and zc is None and source.z_dim == source.zc_dim == 0
+    with pytest.raises(DataError, match="takes none"):
+        source.sample(n=2, z=np.zeros((2, 1)))
+    with pytest.raises(DataError, match="positive integer"):
+        source.sample()

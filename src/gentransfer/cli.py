@@ -286,8 +286,10 @@ def _data_defaults(family: str | None, table, bounds: str, role: str, given: dic
 
     if family is None or table.x is None:
         return {}, {}
-    width = ColumnTransform.fit(table.x, parse_bounds(bounds), table.source).model_width
-    model, train = data_defaults(family, width, len(table), role=role)
+    image = table.image_shape is not None
+    width = table.x.shape[1] if image else ColumnTransform.fit(table.x, parse_bounds(bounds), table.source).model_width
+    latent_dim = given.get(ModelSettings, {}).get("latent_dim")
+    model, train = data_defaults(family, width, len(table), role=role, latent_dim=latent_dim, image=image)
     model = {k: v for k, v in model.items() if k not in given.get(ModelSettings, {})}
     train = {k: v for k, v in train.items() if k not in given[TrainConfig]}
     chosen = ", ".join(f"{k} {v}" for k, v in {**model, **train}.items())
@@ -356,6 +358,15 @@ def _check_sample_out(out: str, overwrite: bool) -> Path:
     return path
 
 
+def _is_image_run(run: str) -> bool:
+    """Does the run folder hold an image model? (False if unreadable: sample_run says why.)"""
+    try:
+        scaling = json.loads((Path(run) / "scaling.json").read_text())
+    except (OSError, ValueError):
+        return False
+    return isinstance(scaling, dict) and isinstance(scaling.get("x"), dict) and "image_shape" in scaling["x"]
+
+
 def _cmd_sample(args: argparse.Namespace) -> int:
     import io
 
@@ -367,6 +378,13 @@ def _cmd_sample(args: argparse.Namespace) -> int:
     out = _check_sample_out(args.out, args.overwrite)
     columns = Columns(z_columns=args.z_columns, zc_columns=args.zc_columns)
     cond = columns.load(args.cond, require_x=False) if args.cond else None
+    image = _is_image_run(args.model)
+    if image and not args.out.endswith(".npz"):
+        raise ConfigError(f"the run in {args.model} generates images, which --out {args.out} cannot hold",
+                          "pass --out samples.npz (a sample grid .png is written beside it)")
+    if image and out.with_suffix(".png").exists() and not args.overwrite:
+        raise ConfigError(f"{out.with_suffix('.png')} (the sample grid) already exists",
+                          "pass --overwrite to replace it")
     arrays = sample_run(args.model, args.n, cond, seed=args.seed)
     buf = io.BytesIO()
     if args.out.endswith(".npz"):
@@ -379,6 +397,12 @@ def _cmd_sample(args: argparse.Namespace) -> int:
         buf.write(text.encode())
     atomic_write_bytes(out, buf.getvalue())
     print(f"{len(arrays['x'])} samples in {args.out}")
+    if image:
+        from gentransfer.data.images import save_image_grid
+
+        labels = arrays["z"][:, 0] if "z" in arrays else None
+        grid = save_image_grid(arrays["x"], out.with_suffix(".png"), labels, title=str(args.model))
+        print(f"sample grid in {grid}")
     return 0
 
 

@@ -13,7 +13,7 @@ the disk, and writes its run as one transaction (:func:`gentransfer.runs.run_tra
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -22,9 +22,12 @@ import torch
 
 from gentransfer.config import check_fields, load_pretrained, settings_from_dict
 from gentransfer.data.columns import ColumnTransform
+from gentransfer.data.images import PixelScale
 from gentransfer.data.tabular import Table
+from gentransfer.diffusion.unet import unet_diffusion
 from gentransfer.errors import CheckpointError, ConfigError, DataError
 from gentransfer.families import get_family
+from gentransfer.latent import LatentModel, fit_latent
 from gentransfer.models.base import GenerativeModel
 from gentransfer.nn import SharedEmbedding
 from gentransfer.runs import check_out, run_transaction, write_json
@@ -41,6 +44,7 @@ AUTO_FRACTION = 0.2
 FAR_ABOVE_FLOOR = 1.5  # the held-out check says plainly when W1 is more than this times the floor
 CHECK_ROWS = 2000  # the held-out check scores at most this many rows (exact W1 is cubic)
 NLL_ROWS = 1000  # evaluate scores the likelihood on at most this many rows (a diffusion ODE per row)
+LATENT_DRAWS = 1024  # prior draws per step of a latent target's likelihood stage (4,096: 4x the time, on 2 cores)
 MAX_SAMPLE_BYTES = 4 * 2**30  # sample refuses, before allocating, an output larger than this
 
 
@@ -57,6 +61,9 @@ class ModelSettings:
         n_classes: z is one column of class labels 0..N-1 (h becomes a lookup table).
         sampler: the sampler of a diffusion model (diffusion family only).
         sample_steps: its number of steps (diffusion family only).
+        latent_dim: data without z only: fit the paper's unconditional model, a shared latent law
+            P_U on R^latent_dim (a model of the family) and a decoder into x; a target then keeps
+            P_U and fits its own decoder (freeze-shared). Unset: a plain model of x.
     """
 
     embed_dim: int | None = None
@@ -67,6 +74,7 @@ class ModelSettings:
     n_classes: int | None = None
     sampler: Literal["ancestral", "ode", "ddpm", "ddim", "dpm++", "sde-dpm++"] | None = None
     sample_steps: int | None = None
+    latent_dim: int | None = None
 
     @classmethod
     def from_dict(cls, values: dict[str, Any] | None) -> ModelSettings:
@@ -74,7 +82,7 @@ class ModelSettings:
 
     def check(self, where: str = "model settings") -> None:
         check_fields(self, where)
-        for name in ("embed_dim", "hidden", "depth", "n_layers", "sample_steps"):
+        for name in ("embed_dim", "hidden", "depth", "n_layers", "sample_steps", "latent_dim"):
             value = getattr(self, name)
             if value is not None and value < 1:
                 raise ConfigError(f"{name} must be >= 1, got {value}", f"pass {name} >= 1")
@@ -83,7 +91,8 @@ class ModelSettings:
 
     def constructor_args(self, family: str) -> dict[str, Any]:
         """The family's constructor arguments (the embedding aside)."""
-        args = {k: v for k, v in asdict(self).items() if v is not None and k not in ("n_classes", "embed_dim")}
+        skip = ("n_classes", "embed_dim", "latent_dim")
+        args = {k: v for k, v in asdict(self).items() if v is not None and k not in skip}
         flow_only = sorted({"n_layers", "coupling"} & set(args))
         if family != "flow" and flow_only:
             raise ConfigError(f"{flow_only} apply to the flow family only", f"drop them for --family {family}")
@@ -94,8 +103,8 @@ class ModelSettings:
         return args
 
 
-def data_defaults(family: str, columns: int, rows: int, *,
-                  role: str = "source") -> tuple[dict[str, Any], dict[str, Any]]:
+def data_defaults(family: str, columns: int, rows: int, *, role: str = "source",
+                  latent_dim: int | None = None, image: bool = False) -> tuple[dict[str, Any], dict[str, Any]]:
     """Model and training settings sized from the data: ``columns`` modelled x columns, ``rows`` rows.
 
     Width grows with the dimension (diffusion: 4 per column, 128 to 1,024; flows: 2 per column, 64
@@ -103,13 +112,23 @@ def data_defaults(family: str, columns: int, rows: int, *,
     over the rows (diffusion 200, flows 100; 2,000 to 20,000 steps), ended by early stopping with
     a patience that outlasts the noise of the held-out loss. Diffusion samples with stochastic
     DPM-Solver++ (50 steps). A target (``role="target"``) keeps its source's architecture, so
-    only the training settings apply to it.
+    only the training settings apply to it. With ``latent_dim`` the model is the prior ``P_U`` on
+    ``R^latent_dim`` of a latent model (flows: 6 affine couplings of width 64, the multimodal
+    latents of the paper's design need them; diffusion: width 128), every stage on the same budget.
+    With ``image`` the model is a UNet diffusion of base width 16 (channels 16-32-32: the digits
+    benchmark's, sized for CPUs), 50 passes (500 to 10,000 steps) at batch 128 and learning rate
+    2e-3 with a weight average, sampled with stochastic DPM-Solver++ in 20 steps.
 
     Example:
         >>> model, train = data_defaults("diffusion", 64, 20000)
         >>> model["hidden"], train["steps"], train["patience"]
         (256, 15625, 10)
     """
+    if image:
+        steps = int(np.clip(np.ceil(50 * rows / min(128, rows)), 500, 10000))
+        train = {"steps": steps, "batch_size": min(128, rows), "lr": 2e-3, "ema_decay": 0.995,
+                 "eval_every": max(100, steps // 20), "patience": 4, "val_repeats": 2}
+        return ({"hidden": 16, "sampler": "sde-dpm++", "sample_steps": 20} if role == "source" else {}), train
     pow2 = 1 << max(0, int(np.ceil(np.log2(max(columns, 1)))))
     batch = min(256, max(1, rows))
     if family == "diffusion":
@@ -120,6 +139,9 @@ def data_defaults(family: str, columns: int, rows: int, *,
                  "n_layers": int(np.clip(2 * np.ceil(np.log2(columns + 1)), 4, 12)),
                  "coupling": "affine" if columns >= 8 else "additive"}
         epochs, patience, repeats = 100, 8, 4
+    if latent_dim is not None:  # the prior of a latent model lives on R^latent_dim
+        model = ({"hidden": 128, "depth": 3, "sampler": "sde-dpm++", "sample_steps": 50} if family == "diffusion"
+                 else {"hidden": 64, "depth": 2, "n_layers": 6, "coupling": "affine"})
     steps = int(np.clip(np.ceil(epochs * rows / batch), 2000, 20000))
     train = {"steps": steps, "batch_size": batch, "eval_every": max(100, steps // 50), "patience": patience,
              "val_repeats": repeats}
@@ -141,7 +163,7 @@ def _stats(a: np.ndarray | None, name: str, source: str) -> dict[str, list[float
 def _apply(a: np.ndarray | None, s: dict[str, list[float]] | ColumnTransform | None) -> np.ndarray | None:
     if a is None or s is None:  # no array, or one kept as is (class labels)
         return a
-    if isinstance(s, ColumnTransform):
+    if isinstance(s, ColumnTransform | PixelScale):
         return s.forward(a)
     return (a - np.asarray(s["mean"])) / np.asarray(s["std"])
 
@@ -157,7 +179,8 @@ def _check_scaling(scaling: Any, model: GenerativeModel, path: Path) -> dict[str
     fix = "re-create the run (scaling.json is written by fit-source / fit-target)"
     if not isinstance(scaling, dict) or set(scaling) != {"x", "z", "zc"}:
         raise CheckpointError(f"{path} must map x, z and zc to their scaling", fix)
-    scaling = {**scaling, "x": ColumnTransform.from_dict(scaling["x"], model.x_dim, str(path))}
+    reader = PixelScale if isinstance(scaling["x"], dict) and "image_shape" in scaling["x"] else ColumnTransform
+    scaling = {**scaling, "x": reader.from_dict(scaling["x"], model.x_dim, str(path))}
     for key, width in (("z", model.z_dim), ("zc", model.zc_dim)):
         s = scaling[key]
         if s is None:
@@ -184,7 +207,7 @@ def _read_run(run: str | Path) -> tuple[GenerativeModel, dict[str, Any], dict[st
     except (UnicodeDecodeError, json.JSONDecodeError) as err:
         raise CheckpointError(f"{path}: a run file is not valid JSON ({err})", "re-create the run") from None
     model = load_pretrained(path / "model")
-    if not isinstance(model, GenerativeModel):
+    if not isinstance(model, GenerativeModel | LatentModel):
         raise CheckpointError(f"{path} holds a {type(model).__name__}, not a model of the CLI's families",
                               "point to a folder written by fit-source or fit-target")
     if not all(torch.isfinite(t).all() for t in model.state_dict().values()):
@@ -213,7 +236,7 @@ def heldout_check(model: GenerativeModel, scaling: dict[str, Any], data: Table, 
     gen = torch.Generator().manual_seed(seed + 7)
     with torch.no_grad():
         conditional = data.z is not None or data.zc is not None
-        u = model.sample(_apply(take(data.z, ref), scaling["z"]), _apply(take(data.zc, ref), scaling["zc"]),
+        u = model.sample(z=_apply(take(data.z, ref), scaling["z"]), zc=_apply(take(data.zc, ref), scaling["zc"]),
                          n=None if conditional else len(ref), generator=gen).cpu().numpy()
     fake = scaling["x"].inverse(u)
     sd = np.where(data.x.std(axis=0) > 0, data.x.std(axis=0), 1.0)
@@ -251,6 +274,54 @@ def _write_run(run: Path, model: GenerativeModel, config: dict[str, Any], scalin
     write_json(run / "config.json", config)  # last: a folder with a config is a finished run
 
 
+def _check_image_settings(arch: ModelSettings, family: str, data: Table) -> None:
+    if family != "diffusion":
+        raise ConfigError(f"{data.source} holds images, which the UNet diffusion models", "pass --family diffusion")
+    given = sorted(k for k in ("embed_dim", "depth", "n_classes", "latent_dim") if getattr(arch, k) is not None)
+    if given:
+        raise ConfigError(f"{given} do not apply to images (a UNet: --hidden is its base width; classes come "
+                          "from the data)", f"drop {given}")
+    if data.zc is not None:
+        raise DataError(f"{data.source}: images take class labels z only", "drop zc")
+
+
+def _image_labels(data: Table, src_config: dict[str, Any], source: str | Path) -> Table:
+    """A target's image classes as the source's class indices (a PNG folder's names mapped by name)."""
+    known = src_config.get("classes")
+    if data.classes is None or data.z is None:
+        return data
+    if known is None:  # the source's labels are numbers: the folder's names must be those numbers
+        if not all(c.isdigit() for c in data.classes):
+            raise DataError(f"{data.source}: class folders {list(data.classes)[:4]} are names, but the source in "
+                            f"{source} has numbered classes", "name the class folders 0, 1, ... as the source's labels")
+        index = [int(c) for c in data.classes]
+    else:
+        unknown = [c for c in data.classes if c not in known]
+        if unknown:
+            raise DataError(f"{data.source}: class {unknown[0]!r} is unknown to the source in {source} "
+                            f"(it knows {known[:10]})", "drop that class folder, or fit the source with it")
+        index = [known.index(c) for c in data.classes]
+    z = np.asarray(index, dtype=np.float64)[data.z[:, 0].astype(int)][:, None]
+    return replace(data, z=z, classes=None)
+
+
+def _fit_model(model: GenerativeModel | LatentModel, x: np.ndarray, z: np.ndarray | None, zc: np.ndarray | None,
+               cfg: TrainConfig, checkpoint_dir: Path, resume: bool, *, refine: bool):
+    """:func:`fit` for a family's model; :func:`fit_latent`'s stages for a latent model, each on the
+    same settings, and with ``refine`` (a target) the decoder's maximum-likelihood stage at a
+    smaller step and batch (the unconditional study's recipe, ``LATENT_DRAWS`` prior draws a step).
+    Returns the (last) stage's :class:`FitResult` and extra metrics (every stage's steps, loss and
+    seconds)."""
+    if not isinstance(model, LatentModel):
+        return fit(model, x, z, zc, train=cfg, checkpoint_dir=str(checkpoint_dir), resume=resume), {}
+    likelihood = replace(cfg, lr=min(cfg.lr, 1e-3), batch_size=min(cfg.batch_size, 64)) if refine else None
+    results = fit_latent(model, x, autoencoder_train=cfg, prior_train=cfg, likelihood_train=likelihood,
+                         seed=cfg.seed, draws=LATENT_DRAWS, checkpoint_dir=str(checkpoint_dir), resume=resume)
+    stages = {name: {"steps": r.steps, "best_val_loss": r.best_val_loss, "seconds": round(r.seconds, 3)}
+              for name, r in results.items()}
+    return list(results.values())[-1], {"stages": stages}
+
+
 def fit_source(data: Table, family: str, out: str | Path, *, model: ModelSettings | dict[str, Any] | None = None,
                train: TrainConfig | dict[str, Any] | None = None, overwrite: bool = False, resume: bool = False,
                bounds: str | tuple[float, float] = "auto", settings: dict[str, Any] | None = None,
@@ -267,36 +338,55 @@ def fit_source(data: Table, family: str, out: str | Path, *, model: ModelSetting
     if data.z is None and (arch.n_classes is not None or arch.embed_dim is not None):
         raise DataError(f"{data.source} has no shared conditions z, but --n-classes / --embed-dim describe them",
                         "name the shared condition columns (--z-columns) or store array 'z'")
-    if data.z is None:
-        log("no shared conditions z: a plain model of x (a target transfers it by finetune, lora or auto; the "
-            "paper's shared latent law P_U is not offered by the command line yet)")
+    if arch.latent_dim is not None and (data.z is not None or data.zc is not None):
+        raise DataError(f"{data.source} has conditions, but --latent-dim fits the unconditional latent model",
+                        "drop --latent-dim (a conditional model shares h(z)), or fit x alone")
+    if arch.latent_dim is not None:
+        log(f"no shared conditions z: the paper's unconditional model, a shared latent law P_U on "
+            f"R^{arch.latent_dim} (a {family} model) and a decoder into x; a target keeps P_U (freeze-shared) "
+            "or fits its own (scratch, finetune, auto)")
+    elif data.z is None:
+        log("no shared conditions z: a plain model of x (a target transfers it by finetune, lora or auto; "
+            "--latent-dim K fits the paper's shared latent law P_U instead)")
     elif arch.n_classes is not None and data.z.shape[1] != 1:
         raise DataError(f"{data.source}: class labels need one z column, got {data.z.shape[1]}",
                         "pass a single label column as z")
-    columns = ColumnTransform.fit(data.x, bounds, data.source)
+    if data.image_shape is not None:
+        _check_image_settings(arch, family, data)
+    columns = (PixelScale(data.image_shape) if data.image_shape is not None
+               else ColumnTransform.fit(data.x, bounds, data.source))
     scaling = {"x": columns, "z": _stats(data.z, "z", data.source), "zc": _stats(data.zc, "zc", data.source)}
     kwargs = arch.constructor_args(family)
     torch.manual_seed(cfg.seed)  # before any weights are made
-    if arch.n_classes is not None:  # z is a class label: h is a lookup table, and z is not standardised
-        kwargs["embedding"] = SharedEmbedding(1, arch.embed_dim or 4, n_classes=arch.n_classes)
+    if data.image_shape is not None:  # a UNet; class labels (if any) through the shared class embedding
+        n_classes = None if data.z is None else len(data.classes) if data.classes else int(data.z.max()) + 1
+        width = kwargs.pop("hidden", 16)
+        net = unet_diffusion(data.image_shape, n_classes, block_out_channels=[width, 2 * width, 2 * width], **kwargs)
         scaling["z"] = None
-    elif arch.embed_dim is not None:
-        kwargs["embed_dim"] = arch.embed_dim
-    net = family_cls(x_dim=columns.model_width, z_dim=0 if data.z is None else data.z.shape[1],
-                     zc_dim=0 if data.zc is None else data.zc.shape[1], **kwargs)
+    elif arch.latent_dim is not None:
+        net = LatentModel(x_dim=columns.model_width, latent_dim=arch.latent_dim, prior_family=family,
+                          prior_config=kwargs)
+    else:
+        if arch.n_classes is not None:  # z is a class label: h is a lookup table, and z is not standardised
+            kwargs["embedding"] = SharedEmbedding(1, arch.embed_dim or 4, n_classes=arch.n_classes)
+            scaling["z"] = None
+        elif arch.embed_dim is not None:
+            kwargs["embed_dim"] = arch.embed_dim
+        net = family_cls(x_dim=columns.model_width, z_dim=0 if data.z is None else data.z.shape[1],
+                         zc_dim=0 if data.zc is None else data.zc.shape[1], **kwargs)
     x, z, zc = (_apply(a, scaling[k]) for k, a in (("x", data.x), ("z", data.z), ("zc", data.zc)))
     net.validate(x, z, zc)
     check_rows(len(x), cfg.val_fraction)
     final = check_out(out, overwrite=overwrite, resume=resume)
     config = {**(settings or {}), "role": "source", "family": family, "model": asdict(arch), "train": asdict(cfg),
-              "columns": columns.describe()}
+              "columns": columns.describe(), "classes": list(data.classes) if data.classes else None}
     _log_columns(columns, log)
     with run_transaction(final, overwrite=overwrite, resume=resume) as run:
-        result = fit(net, x, z, zc, train=cfg, checkpoint_dir=str(run / "checkpoints"), resume=resume)
+        result, stages = _fit_model(net, x, z, zc, cfg, run / "checkpoints", resume, refine=False)
         train_rows, val_rows = split_rows(len(x), cfg.val_fraction, cfg.seed)
         check = heldout_check(net, scaling, data, val_rows, train_rows, cfg.seed)
         _say_check(check, log)
-        _write_run(run, net, config, scaling, {**result.to_dict(), "heldout_check": check})
+        _write_run(run, net, config, scaling, {**result.to_dict(), **stages, "heldout_check": check})
     return final
 
 
@@ -313,17 +403,31 @@ def fit_target(source: str | Path, data: Table, strategy: str, out: str | Path, 
         raise ConfigError(f"unknown strategy {strategy!r}", f"use one of {[*STRATEGIES, 'auto']}")
     cfg = train if isinstance(train, TrainConfig) else TrainConfig.from_dict(train or {})
     src_model, src_config, src_scaling = _read_run(source)
-    plain = src_model.z_dim == 0
+    src_image = isinstance(src_scaling["x"], PixelScale)
+    if src_image != (data.image_shape is not None) or (src_image and data.image_shape != src_scaling["x"].shape):
+        what = (f"images of shape {src_scaling['x'].shape}" if src_image else "a table")
+        got = f"images of shape {data.image_shape}" if data.image_shape is not None else "a table"
+        raise DataError(f"{data.source} holds {got}, but the source in {source} was fitted on {what}",
+                        "give the target data of the source's kind and shape")
+    data = _image_labels(data, src_config, source)
+    latent = isinstance(src_model, LatentModel)
+    plain = src_model.z_dim == 0 and not latent
+    if latent and strategy == "lora":
+        raise ConfigError(f"the source in {source} is a latent model (P_U and a decoder): lora is not offered for it",
+                          "choose scratch, freeze-shared, finetune or auto")
+    if latent and (data.z is not None or data.zc is not None):
+        raise DataError(f"{data.source} has conditions, but the source in {source} is the unconditional latent model",
+                        "drop z and zc from the target")
     if plain and data.z is not None:
         raise DataError(f"{data.source} has shared conditions z, but the source in {source} was fitted without them",
                         "drop z from the target, or fit the source on data with z")
     if plain and strategy == "freeze-shared":
         raise ConfigError(f"the source in {source} has no shared part to freeze (it was fitted without z)",
-                          "choose scratch, finetune, lora or auto")
-    if data.z is None and not plain:
+                          "choose scratch, finetune, lora or auto; or fit the source with --latent-dim (P_U)")
+    if data.z is None and not plain and not latent:
         raise DataError(f"{data.source} has no shared conditions z",
                         f"give the target the source's shared block z ({src_model.z_dim} columns)")
-    if not plain and data.z.shape[1] != src_model.z_dim:
+    if not plain and not latent and data.z.shape[1] != src_model.z_dim:
         raise DataError(f"{data.source}: z has {data.z.shape[1]} columns but the source's shared block has "
                         f"{src_model.z_dim}", "give the target the same shared condition columns as the source")
     n = len(data.x)
@@ -332,10 +436,11 @@ def fit_target(source: str | Path, data: Table, strategy: str, out: str | Path, 
         raise DataError(f"{data.source} has {n} rows: too few for the validation split that --strategy auto needs",
                         f"pass at least {int(np.ceil(AUTO_MIN_VALIDATION / AUTO_FRACTION))} target rows, "
                         "or choose a strategy")
-    columns = ColumnTransform.fit(data.x, bounds, data.source)
+    columns = src_scaling["x"] if src_image else ColumnTransform.fit(data.x, bounds, data.source)
     scaling = {"x": columns, "z": src_scaling["z"], "zc": _stats(data.zc, "zc", data.source)}
     x, z, zc = _apply(data.x, scaling["x"]), _apply(data.z, scaling["z"]), _apply(data.zc, scaling["zc"])
-    dims = {"x_dim": columns.model_width, "zc_dim": 0 if data.zc is None else data.zc.shape[1]}
+    dims = {"x_dim": columns.model_width} if latent else {"x_dim": columns.model_width,
+                                                          "zc_dim": 0 if data.zc is None else data.zc.shape[1]}
     candidates = [s for s in AUTO_STRATEGIES if not (plain and s == "freeze-shared")]  # nothing to freeze
     names = candidates if strategy == "auto" else [strategy]
     targets = {}
@@ -346,28 +451,30 @@ def fit_target(source: str | Path, data: Table, strategy: str, out: str | Path, 
     check_rows(n - n_val if strategy == "auto" else n, cfg.val_fraction)
     final = check_out(out, overwrite=overwrite, resume=resume)
     config = {**(settings or {}), "role": "target", "source": str(source), "strategy": strategy,
-              "family": src_config.get("family"), "train": asdict(cfg), "columns": columns.describe()}
+              "family": src_config.get("family"), "train": asdict(cfg), "columns": columns.describe(),
+              "classes": src_config.get("classes")}
     _log_columns(columns, log)
     with run_transaction(final, overwrite=overwrite, resume=resume) as run:
         if strategy != "auto":
             target = targets[strategy]
-            result = fit(target, x, z, zc, train=cfg, checkpoint_dir=str(run / "checkpoints"), resume=resume)
-            metrics = {"strategy": strategy, **result.to_dict()}
+            result, stages = _fit_model(target, x, z, zc, cfg, run / "checkpoints", resume, refine=True)
+            metrics = {"strategy": strategy, **result.to_dict(), **stages}
             train_rows, val_rows = split_rows(n, cfg.val_fraction, cfg.seed)
         else:
             perm = np.random.default_rng(cfg.seed).permutation(n)
             val, fit_rows = perm[:n_val], perm[n_val:]
             take = lambda a, rows: None if a is None else a[rows]  # noqa: E731
-            losses, fits = {}, {}
+            losses, fits, stages = {}, {}, {}
             for name, model in targets.items():
-                fits[name] = fit(model, take(x, fit_rows), take(z, fit_rows), take(zc, fit_rows), train=cfg,
-                                 checkpoint_dir=str(run / "candidates" / name), resume=resume)
+                fits[name], stages[name] = _fit_model(model, take(x, fit_rows), take(z, fit_rows), take(zc, fit_rows),
+                                                      cfg, run / "candidates" / name, resume, refine=True)
                 losses[name] = model.heldout_loss_rows(take(x, val), take(z, val), take(zc, val), seed=cfg.seed)
             choice = choose_strategy(losses)
             write_json(run / "transfer_report.json", choice.to_dict())
             log(choice.table())
             target = targets[choice.chosen]
-            metrics = {**fits[choice.chosen].to_dict(), "strategy": choice.chosen, "auto": choice.to_dict()}
+            metrics = {**fits[choice.chosen].to_dict(), **stages[choice.chosen], "strategy": choice.chosen,
+                       "auto": choice.to_dict()}
             train_rows, val_rows = fit_rows, val  # scored on the guard's validation rows
         metrics["heldout_check"] = heldout_check(target, scaling, data, val_rows, train_rows, cfg.seed)
         _say_check(metrics["heldout_check"], log)
@@ -376,10 +483,16 @@ def fit_target(source: str | Path, data: Table, strategy: str, out: str | Path, 
 
 
 def sample_run(run: str | Path, n: int, cond: Table | None, *, seed: int = 0) -> dict[str, np.ndarray]:
-    """``n`` samples per condition row (or ``n`` in all for a model without conditions), in data units."""
+    """``n`` samples per condition row (or ``n`` in all for a model without conditions), in data units.
+
+    An image run returns ``x`` as ``N x C x H x W`` images in [0, 1]; a class-conditional one
+    given no conditions draws ``n`` images of every class (``z`` holds the class index)."""
     if not isinstance(n, int) or isinstance(n, bool) or n < 1:
         raise ConfigError(f"--n must be a positive integer, got {n!r}", "pass --n 1 or more")
     model, _, scaling = _read_run(run)
+    image = isinstance(scaling["x"], PixelScale)
+    if image and cond is None and model.z_dim:  # every class
+        cond = Table(z=np.arange(model.embedding.config["n_classes"], dtype=np.float64)[:, None], source="classes")
     needs = model.z_dim + model.zc_dim > 0
     if needs and cond is None:
         raise DataError(f"the model in {run} is conditional and needs conditions",
@@ -406,6 +519,8 @@ def sample_run(run: str | Path, n: int, cond: Table | None, *, seed: int = 0) ->
     out["x"] = scaling["x"].inverse(x)
     if not np.isfinite(out["x"]).all():
         raise CheckpointError(f"the model in {run} generated NaN or inf values", "re-fit the run (lower lr)")
+    if image:
+        out["x"] = out["x"].reshape(len(x), *scaling["x"].shape)
     return out
 
 
@@ -413,11 +528,12 @@ def evaluate_run(run: str | Path, data: Table, *, seed: int = 0, nll_rows: int =
     """Score the run in folder ``run`` on held-out rows ``data`` (x with the run's conditions).
 
     Returns the mean negative log-likelihood per row in the data's units with its standard error
-    (flows exact; diffusion through the probability-flow ODE; at most ``nll_rows`` rows, a seeded
-    subset), and sample metrics given the test conditions: the rows are split in halves A and B;
-    the floors are W1 and MMD^2 between A and B, the model's scores replace A's x by one sample
-    per row given A's conditions (the same conditions, so only x differs); for a class-label
-    model also W1 within each class, averaged over classes weighted by rows. Constant columns
+    (flows exact; diffusion through the probability-flow ODE; a latent model by Monte Carlo over
+    4,096 draws of its prior; at most ``nll_rows`` rows, a seeded subset), and sample metrics given
+    the test conditions: the rows are split in halves A and B; the floors are W1 and MMD^2
+    between A and B, the model's scores replace A's x by one sample per row given A's conditions
+    (the same conditions, so only x differs); for a class-label model also W1 within each class,
+    averaged over classes weighted by rows. Constant columns
     are not scored in the likelihood (they have no density).
     """
     from gentransfer.metrics import mmd2_unbiased, wasserstein1
@@ -437,7 +553,7 @@ def evaluate_run(run: str | Path, data: Table, *, seed: int = 0, nll_rows: int =
     rows = np.sort(rng.choice(len(data.x), min(nll_rows, len(data.x)), replace=False))
     take = lambda a: None if a is None else a[rows]  # noqa: E731
     torch.manual_seed(seed)
-    with torch.no_grad() if model.family == "flow" else torch.enable_grad():
+    with torch.no_grad() if model.family in ("flow", "latent") else torch.enable_grad():
         log_u = model.log_prob(columns.forward(data.x[rows]), take(z), take(zc)).detach().cpu().numpy()
     nll = -(log_u + columns.log_abs_det(data.x[rows]))
     # two halves A and B of the rows: the floor is W1(x_A, x_B); the model's W1 replaces x_A by one
@@ -447,8 +563,8 @@ def evaluate_run(run: str | Path, data: Table, *, seed: int = 0, nll_rows: int =
     cond = lambda t: None if t is None else t[a]  # noqa: E731
     gen = torch.Generator().manual_seed(seed + 1)
     with torch.no_grad():
-        fake = columns.inverse(model.sample(cond(z), cond(zc), n=None if z is not None or zc is not None else len(a),
-                                            generator=gen).cpu().numpy())
+        fake = columns.inverse(model.sample(z=cond(z), zc=cond(zc), n=None if z is not None or zc is not None
+                                            else len(a), generator=gen).cpu().numpy())
     result = {"run": str(run), "family": config.get("family"), "strategy": config.get("strategy", "source"),
               "rows": len(data.x), "nll": float(nll.mean()), "nll_se": float(nll.std(ddof=1) / np.sqrt(len(nll))),
               "nll_rows": len(nll), "w1": wasserstein1(fake, data.x[b]), "w1_floor": wasserstein1(data.x[a], data.x[b]),

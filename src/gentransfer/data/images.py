@@ -1,13 +1,218 @@
-"""Image helpers shared by the digit datasets."""
+"""Image data: an ``.npz`` array of ``N x C x H x W`` images, or a folder of PNG files.
+
+A folder holds one subfolder of PNG files per class (the subfolder's name is the class), or PNG
+files only (unconditional data). An ``.npz`` file holds ``x`` (``N x C x H x W``: floats in
+``[0, 1]``, or ``uint8`` 0-255) and optional class labels ``z`` (``N`` whole numbers 0..K-1).
+Either becomes a :class:`~gentransfer.data.tabular.Table` whose ``x`` is the flattened images
+in ``[0, 1]`` (so every metric and check of the tables applies), with the image shape and the
+class names beside it; the model reshapes them back (:func:`gentransfer.diffusion.unet.unet_diffusion`).
+
+:class:`PixelScale` is the x side of an image run's ``scaling.json``: pixels in ``[0, 1]`` map
+to ``[-1, 1]`` for the model, and samples map back, clipped to ``[0, 1]`` (the practice of
+image diffusion models; the per-column transform of tables would drop constant border pixels
+that the UNet needs).
+"""
 
 from __future__ import annotations
 
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
 import torch
 import torch.nn.functional as F
 
-from gentransfer.errors import DataError
+from gentransfer.errors import CheckpointError, DataError
 
-__all__ = ["resize_images"]
+__all__ = ["PixelScale", "image_table", "load_image_folder", "save_image_grid", "resize_images"]
+
+MAX_CHANNELS = 4
+
+
+@dataclass(frozen=True)
+class PixelScale:
+    """Images of ``shape`` (C, H, W), flattened, between ``[0, 1]`` pixels and the model's ``[-1, 1]``.
+
+    Example:
+        >>> s = PixelScale((1, 2, 2))
+        >>> s.forward(np.array([[0.0, 0.5, 1.0, 1.0]])).tolist(), s.width
+        ([[-1.0, 0.0, 1.0, 1.0]], 4)
+    """
+
+    shape: tuple[int, int, int]
+
+    @property
+    def width(self) -> int:
+        return math.prod(self.shape)
+
+    model_width = width
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        return np.asarray(x, dtype=np.float64) * 2.0 - 1.0
+
+    def inverse(self, u: np.ndarray) -> np.ndarray:
+        return np.clip((np.asarray(u, dtype=np.float64) + 1.0) / 2.0, 0.0, 1.0)
+
+    def log_abs_det(self, x: np.ndarray) -> np.ndarray:
+        """``log |d forward / dx|`` per row: the density of ``[0, 1]`` pixels from the model's."""
+        return np.full(len(x), self.width * math.log(2.0))
+
+    def describe(self) -> dict[str, Any]:
+        return {"image_shape": list(self.shape), "constant_columns": [], "bounded_columns": [],
+                "modelled_columns": self.width}
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"image_shape": list(self.shape)}
+
+    @classmethod
+    def from_dict(cls, d: Any, model_width: int, where: str) -> PixelScale:
+        shape = d.get("image_shape") if isinstance(d, dict) else None
+        if not (isinstance(shape, list) and len(shape) == 3 and all(isinstance(v, int) and v > 0 for v in shape)
+                and math.prod(shape) == model_width):
+            raise CheckpointError(f"{where}: image_shape {shape!r} does not match the model ({model_width} pixels)",
+                                  "re-create the run")
+        return cls(tuple(shape))
+
+
+def _as_unit(images: np.ndarray, source: str) -> np.ndarray:
+    """Pixels as float64 in [0, 1]: uint8 divided by 255, floats checked."""
+    if images.dtype == np.uint8:
+        return images.astype(np.float64) / 255.0
+    try:
+        x = images.astype(np.float64)
+    except (TypeError, ValueError) as err:
+        raise DataError(f"{source}: images are not numeric ({err})", "store pixel intensities") from None
+    if not np.isfinite(x).all():
+        raise DataError(f"{source}: images have NaN or inf pixels", "drop or repair those images")
+    if x.min() < 0.0 or x.max() > 1.0:
+        raise DataError(f"{source}: pixel values run from {x.min():g} to {x.max():g}, outside [0, 1]",
+                        "store floats in [0, 1] or uint8 0-255")
+    return x
+
+
+def image_table(images: np.ndarray, labels: np.ndarray | None, source: str, classes: list[str] | None = None):
+    """A :class:`Table` of flattened images (``N x C x H x W`` in) and their class labels."""
+    from gentransfer.data.tabular import Table
+
+    if images.ndim != 4 or min(images.shape) < 1:
+        raise DataError(f"{source}: images must be N x C x H x W, got shape {images.shape}", "store a 4-D array x")
+    n, c, h, w = images.shape
+    if c > MAX_CHANNELS:
+        raise DataError(f"{source}: images have {c} channels (shape {images.shape}); at most {MAX_CHANNELS}",
+                        "store channels first: N x C x H x W")
+    x = _as_unit(images, source).reshape(n, -1)
+    z = None
+    if labels is not None:
+        lab = np.asarray(labels)
+        if lab.ndim == 2 and lab.shape[1] == 1:
+            lab = lab[:, 0]
+        if lab.ndim != 1 or len(lab) != n:
+            raise DataError(f"{source}: labels 'z' must be one whole number per image ({n}), got shape {lab.shape}",
+                            "store z as an array of N class labels")
+        if not np.issubdtype(lab.dtype, np.number) or not np.all(np.isfinite(lab)) or np.any(lab != np.round(lab)) \
+                or lab.min() < 0:
+            raise DataError(f"{source}: labels 'z' must be whole numbers 0..K-1", "store class indices")
+        z = lab.astype(np.float64)[:, None]
+    return Table(x=x, z=z, source=source, image_shape=(c, h, w), classes=tuple(classes) if classes else None)
+
+
+def _read_png(path: Path) -> np.ndarray:
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as im:
+            im.load()
+            mode = im.mode
+            if mode in ("P", "1", "I;16", "I", "F"):
+                im = im.convert("L")
+            elif mode == "LA":
+                im = im.convert("L")
+            elif mode not in ("L", "RGB", "RGBA"):
+                im = im.convert("RGB")
+            a = np.asarray(im)
+    except (UnidentifiedImageError, OSError, ValueError) as err:
+        raise DataError(f"{path} is not a readable image ({type(err).__name__})",
+                        "keep only PNG images in the data folder") from None
+    return a[None] if a.ndim == 2 else np.moveaxis(a, -1, 0)
+
+
+def load_image_folder(folder: str | Path):
+    """A folder of PNG images (one subfolder per class, or none) -> a :class:`Table` of images.
+
+    Every image must have one size and one channel count; every class folder at least one image.
+    """
+    root = Path(folder)
+    entries = sorted(p for p in root.iterdir() if not p.name.startswith("."))
+    dirs, files = [p for p in entries if p.is_dir()], [p for p in entries if p.is_file()]
+    if dirs and files:
+        raise DataError(f"{root} mixes class folders {[d.name for d in dirs][:3]} and files "
+                        f"{[f.name for f in files][:3]}",
+                        "put every image in a class folder, or none (unconditional data)")
+    groups = [(d.name, sorted(p for p in d.iterdir() if not p.name.startswith("."))) for d in dirs] if dirs \
+        else [(None, files)]
+    images, labels = [], []
+    for index, (name, paths) in enumerate(groups):
+        if not paths:
+            where = f"class folder {root / name}" if name is not None else f"{root}"
+            raise DataError(f"{where} holds no images", "add PNG images to it, or remove it")
+        for p in paths:
+            if p.is_dir():
+                raise DataError(f"{p} is a folder inside a class folder", "keep one level: class/image.png")
+            if p.suffix.lower() != ".png":
+                raise DataError(f"{p} is not a PNG file", "keep only .png images in the data folder")
+            a = _read_png(p)
+            if images and a.shape != images[0][1].shape:
+                first = images[0][0]
+                what = "channels" if a.shape[0] != images[0][1].shape[0] else "sizes"
+                raise DataError(f"{root}: images of mixed {what}: {p.name} is {_describe(a)}, {first.name} is "
+                                f"{_describe(images[0][1])}", "resize / convert every image to one size and mode")
+            images.append((p, a))
+            labels.append(index)
+    stacked = np.stack([a for _, a in images])
+    if stacked.dtype != np.uint8:  # 16-bit greyscale was converted to 8 bits; anything else is scaled
+        stacked = (stacked / max(float(stacked.max()), 1.0) * 255).astype(np.uint8)
+    classes = [name for name, _ in groups] if dirs else None
+    return image_table(stacked, np.array(labels) if dirs else None, str(root), classes)
+
+
+def _describe(a: np.ndarray) -> str:
+    return f"{a.shape[1]}x{a.shape[2]} with {a.shape[0]} channel{'s' if a.shape[0] > 1 else ''}"
+
+
+def save_image_grid(images: np.ndarray, path: str | Path, labels: np.ndarray | None = None,
+                    per_row: int = 10, title: str | None = None) -> Path:
+    """A PNG grid of ``N x C x H x W`` images in [0, 1]: one row per class when labelled."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows: list[list[int]]
+    if labels is not None:
+        rows = [list(np.flatnonzero(labels == c)[:per_row]) for c in np.unique(labels)]
+    else:
+        order = list(range(min(len(images), per_row * 8)))
+        rows = [order[i:i + per_row] for i in range(0, len(order), per_row)]
+    fig, axes = plt.subplots(len(rows), per_row, figsize=(per_row * 0.6, len(rows) * 0.6 + (0.4 if title else 0)),
+                             squeeze=False)
+    for r, idx in enumerate(rows):
+        for k in range(per_row):
+            ax = axes[r][k]
+            ax.axis("off")
+            if k < len(idx):
+                im = images[idx[k]]
+                ax.imshow(im[0] if im.shape[0] == 1 else np.moveaxis(im[:3], 0, -1), cmap="gray", vmin=0, vmax=1)
+    if title:
+        fig.suptitle(title, fontsize=8)
+    path = Path(path)
+    partial = path.with_name(f".{path.name}.partial.png")
+    fig.savefig(partial, dpi=100, bbox_inches="tight")
+    plt.close(fig)
+    os.replace(partial, path)  # whole or not at all
+    return path
 
 
 def resize_images(x: torch.Tensor, size: int) -> torch.Tensor:

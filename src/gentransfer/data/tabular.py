@@ -25,13 +25,19 @@ _ROLES = ("x", "z", "zc", "y")
 
 @dataclass(frozen=True)
 class Table:
-    """Validated arrays: ``x`` (N x d_x), optional ``z`` (N x d_z), ``zc`` (N x d_zc), ``y`` (N,)."""
+    """Validated arrays: ``x`` (N x d_x), optional ``z`` (N x d_z), ``zc`` (N x d_zc), ``y`` (N,).
+
+    Images (:mod:`gentransfer.data.images`) are flattened into ``x`` in [0, 1]; ``image_shape``
+    (C, H, W) says so, and ``classes`` names the class labels in ``z`` (a PNG folder's subfolders).
+    """
 
     x: np.ndarray | None = None
     z: np.ndarray | None = None
     zc: np.ndarray | None = None
     y: np.ndarray | None = None
     source: str = "<arrays>"
+    image_shape: tuple[int, int, int] | None = None
+    classes: tuple[str, ...] | None = None
 
     def __len__(self) -> int:
         return len(next(a for a in (self.x, self.z, self.zc, self.y) if a is not None))
@@ -136,6 +142,13 @@ def _load_npz(path: Path, require_x: bool = True) -> Table:
             arrays = {k: npz[k] for k in npz.files}
     except (OSError, ValueError, zipfile.BadZipFile, EOFError, MemoryError) as err:
         raise DataError(f"{path} is not a readable .npz file ({err})", "save it with numpy.savez") from None
+    if require_x and np.ndim(arrays.get("x")) == 4:  # N x C x H x W: images, class labels in z
+        from gentransfer.data.images import image_table
+
+        extra = sorted(set(arrays) - {"x", "z"})
+        if extra:
+            raise DataError(f"{path} holds images (x is 4-D) and arrays {extra}", "keep only x and class labels z")
+        return image_table(arrays["x"], arrays.get("z"), str(path))
     unknown = sorted(set(arrays) - set(_ROLES))
     if unknown:
         raise DataError(f"{path} has unexpected arrays {unknown}", f"keep only arrays named {list(_ROLES)}")
@@ -203,8 +216,9 @@ def load_table(
     """Load and validate user data.
 
     Args:
-        path: a ``.npz`` file (arrays ``x`` and optional ``z``, ``zc``, ``y``) or a ``.csv`` file
-            with a header row.
+        path: a ``.npz`` file (arrays ``x`` and optional ``z``, ``zc``, ``y``; an ``x`` of
+            ``N x C x H x W`` images with class labels ``z``), a ``.csv`` file with a header row, or
+            a folder of PNG images (:func:`gentransfer.data.images.load_image_folder`).
         x, z, zc: CSV column names of each role; ``x`` defaults to every column not named in
             another role. Each column at most once; an error for ``.npz`` (its arrays are the roles).
         y: CSV column name of an integer label.
@@ -222,6 +236,12 @@ def load_table(
         ((3, 2), (3, 1))
     """
     p = Path(path)
+    if p.is_dir() and require_x:
+        if any(cols for cols in (x, z, zc, y)):
+            raise DataError(f"columns were named, but {p} is a folder of images", "drop the column options")
+        from gentransfer.data.images import load_image_folder
+
+        return load_image_folder(p)
     if not p.is_file():
         raise DataError(f"data file not found: {p}", "check the path")
     suffix = p.suffix.lower()

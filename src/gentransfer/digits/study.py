@@ -22,14 +22,13 @@ import torch
 
 from gentransfer.data import mnist_source, stratified_subset, usps_paper_split
 from gentransfer.diffusion import DiffusionModel
-from gentransfer.diffusion.unet import UNetEps, unet_time_embed_dim
+from gentransfer.diffusion.unet import unet_diffusion
 from gentransfer.digits.scores import FEATURE_COLUMNS, feature_scores
 from gentransfer.distributed import is_main
 from gentransfer.errors import ConfigError
 from gentransfer.experiments import Experiment, check_settings
 from gentransfer.experiments.sweep import strategy_jobs
 from gentransfer.metrics import wasserstein1
-from gentransfer.nn import SharedEmbedding
 from gentransfer.runs import write_json
 from gentransfer.training import fit
 from gentransfer.transfer import STRATEGIES, transfer
@@ -131,13 +130,9 @@ class DigitsStudy:
 
 def new_model(study: dict[str, Any]) -> DiffusionModel:
     """A UNet diffusion on flattened 16x16 images; class-conditional for the conditional setting."""
-    blocks = study["unet"].get("block_out_channels", [32, 64, 64])
-    conditional = study["setting"] == "conditional"
-    embedding = SharedEmbedding(1, unet_time_embed_dim(blocks), n_classes=10) if conditional else None
-    cond_dim = unet_time_embed_dim(blocks) if conditional else 0
-    network = UNetEps(256, cond_dim, **study["unet"])
-    return DiffusionModel(x_dim=256, z_dim=1 if conditional else 0, embedding=embedding, network=network,
-                                sampler=study["sampler"], sample_steps=study["sample_steps"])
+    n_classes = 10 if study["setting"] == "conditional" else None
+    return unet_diffusion((1, 16, 16), n_classes, **study["unet"], sampler=study["sampler"],
+                          sample_steps=study["sample_steps"])
 
 
 def source_budget(train: dict[str, Any], epochs: float, n_source: int) -> dict[str, Any]:

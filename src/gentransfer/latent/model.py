@@ -15,13 +15,14 @@ likelihood through the (now fixed) prior (:class:`~gentransfer.latent.likelihood
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 import torch
 
 from gentransfer.config import ConfigMixin, build_component, component_config, register
-from gentransfer.errors import ConfigError
+from gentransfer.errors import ConfigError, DataError
 from gentransfer.families import get_family
 from gentransfer.latent.autoencoder import AutoEncoder
 from gentransfer.latent.likelihood import DecoderLikelihood
@@ -49,6 +50,8 @@ class LatentModel(ConfigMixin, torch.nn.Module):
     """
 
     shared_part = "prior"
+    family = "latent"  # what run folders and reports call it; the prior's own family is prior_family
+    z_dim = zc_dim = 0  # the unconditional setting: no conditions, the same surface as a plain model's
 
     def __init__(self, x_dim: int, latent_dim: int = 2, prior: Any = None, prior_family: str = "flow",
                  prior_config: dict[str, Any] | None = None, autoencoder: Any = None, hidden: int = 128,
@@ -77,11 +80,24 @@ class LatentModel(ConfigMixin, torch.nn.Module):
     def prior_is_frozen(self) -> bool:
         return not any(p.requires_grad for p in self.prior.parameters())
 
+    @property
+    def device(self) -> torch.device:
+        return self.noise_std.device
+
+    def validate(self, x: Any, z: Any = None, zc: Any = None) -> tuple[torch.Tensor | None, None, None]:
+        """Check ``x`` against ``x_dim`` (float32 tensor back); conditions are refused: the latent
+        model is unconditional."""
+        for name, value in (("z", z), ("zc", zc)):
+            if value is not None and np.size(value) > 0:
+                raise DataError(f"conditions '{name}' were given, but the latent model takes none", "drop them")
+        return (None if x is None else as_tensor(x, "x", self.x_dim).to(self.device)), None, None
+
     @torch.no_grad()
-    def log_prob(self, x: Any, *, draws: int = 4096, generator: torch.Generator | None = None) -> torch.Tensor:
+    def log_prob(self, x: Any, z: Any = None, zc: Any = None, *, draws: int = 4096,
+                 generator: torch.Generator | None = None) -> torch.Tensor:
         """Monte Carlo estimate of ``log p(x)`` per row: ``log mean_j N(x; g(u_j), diag sigma^2)``,
         ``u_j ~ P_U`` (``draws`` of them, the same for every row)."""
-        xt = as_tensor(x, "x", self.x_dim)
+        xt, _, _ = self.validate(x, z, zc)
         bank = self.prior.sample(n=draws, generator=generator)
         return _log_prob_rows(self.autoencoder.decoder, self.noise_std, bank, xt)
 
@@ -89,11 +105,16 @@ class LatentModel(ConfigMixin, torch.nn.Module):
     def heldout_loss_rows(self, x: Any, z: Any = None, zc: Any = None, *, seed: int = 0) -> np.ndarray:
         """Per-row held-out loss for the guard: ``-log p(x)`` by Monte Carlo through the prior."""
         gen = torch.Generator().manual_seed(seed + 4242)
-        return (-self.log_prob(x, generator=gen)).cpu().numpy().astype(np.float64)
+        return (-self.log_prob(x, z, zc, generator=gen)).cpu().numpy().astype(np.float64)
 
     @torch.no_grad()
-    def sample(self, n: int, *, generator: torch.Generator | None = None) -> torch.Tensor:
-        """``n`` draws ``x = g(u) + sigma * eps`` with ``u ~ P_U``."""
+    def sample(self, n: int | None = None, *, z: Any = None, zc: Any = None,
+               generator: torch.Generator | None = None) -> torch.Tensor:
+        """``n`` draws ``x = g(u) + sigma * eps`` with ``u ~ P_U``. ``z``, ``zc``: none (keywords, as
+        a plain model's ``sample(z=, zc=, n=)`` takes them)."""
+        self.validate(None, z, zc)
+        if not isinstance(n, int) or isinstance(n, bool) or n < 1:
+            raise DataError(f"the number of samples must be a positive integer, got {n!r}", "pass n >= 1")
         u = self.prior.sample(n=n, generator=generator)
         x = self.autoencoder.decode(u)
         return x + self.noise_std * torch.randn(x.shape, generator=generator)
@@ -104,7 +125,8 @@ Settings = TrainConfig | dict[str, Any] | None
 
 def fit_latent(model: LatentModel, x: Any, *, autoencoder_train: Settings = None, prior_train: Settings = None,
                likelihood_train: Settings = None, seed: int = 0, bank_size: int = 4096, draws: int = 4096,
-               restarts: int = 1, start: int = 0, select: Literal["w1", "likelihood"] = "w1") -> dict[str, FitResult]:
+               restarts: int = 1, start: int = 0, select: Literal["w1", "likelihood"] = "w1",
+               checkpoint_dir: str | None = None, resume: bool = False) -> dict[str, FitResult]:
     """Fit a :class:`LatentModel` to ``x``: autoencoder, noise level, then (if trainable) the prior.
 
     Each ``*_train`` is the training settings of one stage (:class:`~gentransfer.training.TrainConfig`
@@ -130,7 +152,9 @@ def fit_latent(model: LatentModel, x: Any, *, autoencoder_train: Settings = None
     xt = as_tensor(x, "x", model.x_dim)
     best: tuple[float, dict[str, torch.Tensor], dict[str, FitResult]] | None = None
     for r in range(start, start + restarts):
-        results = _fit_from(model, xt, r, autoencoder_train, prior_train, likelihood_train, seed, bank_size, draws)
+        where = None if checkpoint_dir is None else str(Path(checkpoint_dir) / (f"start{r}" if restarts > 1 else ""))
+        results = _fit_from(model, xt, r, autoencoder_train, prior_train, likelihood_train, seed, bank_size, draws,
+                            where, resume)
         if restarts == 1:  # nothing to choose between: skip the scoring
             return results
         score = SELECTION_RULES[select](model, xt, seed, draws)
@@ -155,7 +179,8 @@ SELECTION_RULES = {"w1": _w1_score, "likelihood": _likelihood_score}
 
 
 def _fit_from(model: LatentModel, xt: torch.Tensor, start: int, autoencoder_train: Settings, prior_train: Settings,
-              likelihood_train: Settings, seed: int, bank_size: int, draws: int) -> dict[str, FitResult]:
+              likelihood_train: Settings, seed: int, bank_size: int, draws: int, checkpoint_dir: str | None = None,
+              resume: bool = False) -> dict[str, FitResult]:
     """One start of :func:`fit_latent`: its stages in order, each a :func:`fit` under the model's plan."""
     frozen = model.prior_is_frozen()
     if start:  # a fresh initialisation of what this fit trains, seeded so the fit stays reproducible
@@ -165,23 +190,29 @@ def _fit_from(model: LatentModel, xt: torch.Tensor, start: int, autoencoder_trai
             ae.load_state_dict(type(ae)(**ae.config).state_dict())
             if not frozen:
                 model.prior.load_state_dict(build_component(component_config(model.prior)).state_dict())
-    results = {"autoencoder": _autoencoder_stage(model, xt, autoencoder_train, seed, start, bank_size, frozen)}
+    def saving(stage: str) -> dict[str, Any]:
+        where = None if checkpoint_dir is None else str(Path(checkpoint_dir) / stage)
+        return {"checkpoint_dir": where, "resume": resume}
+
+    results = {"autoencoder": _autoencoder_stage(model, xt, autoencoder_train, seed, start, bank_size, frozen,
+                                                 **saving("autoencoder"))}
     if not frozen:
-        results["prior"] = _prior_stage(model, xt, prior_train, seed + start)
+        results["prior"] = _prior_stage(model, xt, prior_train, seed + start, **saving("prior"))
     if likelihood_train is not None:
-        results["likelihood"] = _likelihood_stage(model, xt, likelihood_train, seed, start, draws)
+        results["likelihood"] = _likelihood_stage(model, xt, likelihood_train, seed, start, draws,
+                                                  **saving("likelihood"))
     return results
 
 
 def _autoencoder_stage(model: LatentModel, xt: torch.Tensor, train: Settings, seed: int, start: int,
-                       bank_size: int, frozen: bool) -> FitResult:
+                       bank_size: int, frozen: bool, **saving: Any) -> FitResult:
     """Stage 1: the autoencoder (codes matched to a frozen prior's draws), then the noise level."""
     ae = model.autoencoder
     if frozen:
         bank = model.prior.sample(n=bank_size, generator=torch.Generator().manual_seed(seed + 17))
     ae.match_to(bank if frozen else None)
     try:
-        result = fit(ae, xt, train=train, plan=model.transfer_plan, seed=seed + start)
+        result = fit(ae, xt, train=train, plan=model.transfer_plan, seed=seed + start, **saving)
     finally:
         ae.match_to(None)
     with torch.no_grad():
@@ -189,20 +220,20 @@ def _autoencoder_stage(model: LatentModel, xt: torch.Tensor, train: Settings, se
     return result
 
 
-def _prior_stage(model: LatentModel, xt: torch.Tensor, train: Settings, seed: int) -> FitResult:
+def _prior_stage(model: LatentModel, xt: torch.Tensor, train: Settings, seed: int, **saving: Any) -> FitResult:
     """Stage 2 (a trainable prior only): ``P_U`` fitted to the codes of ``x``."""
     with torch.no_grad():
         codes = model.autoencoder.encode(xt)
-    return fit(model.prior, codes, train=train, plan=model.transfer_plan, seed=seed)
+    return fit(model.prior, codes, train=train, plan=model.transfer_plan, seed=seed, **saving)
 
 
 def _likelihood_stage(model: LatentModel, xt: torch.Tensor, train: Settings, seed: int, start: int,
-                      draws: int) -> FitResult:
+                      draws: int, **saving: Any) -> FitResult:
     """Stage 3: decoder and noise level by maximum likelihood through the now fixed prior."""
     with torch.no_grad():
         bank = model.prior.sample(n=4 * draws, generator=torch.Generator().manual_seed(seed + 29))
     objective = DecoderLikelihood(model.autoencoder.decoder, bank, model.noise_std, draws)
-    result = fit(objective, xt, train=train, plan=model.transfer_plan, seed=seed + start)
+    result = fit(objective, xt, train=train, plan=model.transfer_plan, seed=seed + start, **saving)
     model.noise_std.copy_(objective.sigma.detach())
     return result
 

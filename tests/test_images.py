@@ -1,0 +1,80 @@
+"""Image data from files (issue 16): PNG folders, 4-D npz arrays, the pixel scale and the UNet builder."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from gentransfer.data import load_table
+from gentransfer.data.images import PixelScale, load_image_folder
+from gentransfer.diffusion.unet import unet_diffusion
+from gentransfer.errors import CheckpointError, ConfigError, DataError
+
+
+def _png(path, a):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(a).save(path)
+
+
+def test_class_folders_become_sorted_labels_and_flat_unit_pixels(tmp_path):
+    rng = np.random.default_rng(0)
+    pixels = {}
+    for c, n in (("zebra", 2), ("apple", 3)):
+        for i in range(n):
+            a = rng.integers(0, 256, size=(4, 4), dtype=np.uint8)
+            pixels[(c, i)] = a
+            _png(tmp_path / "data" / c / f"{i}.png", a)
+    t = load_table(tmp_path / "data")
+    assert t.image_shape == (1, 4, 4) and t.classes == ("apple", "zebra")
+    assert t.x.shape == (5, 16) and t.z[:, 0].tolist() == [0, 0, 0, 1, 1]
+    assert np.array_equal(t.x[3].reshape(4, 4), pixels[("zebra", 0)] / 255.0)  # exact, row order kept
+
+
+def test_flat_folder_is_unconditional_and_rgb_keeps_channels_first(tmp_path):
+    a = np.zeros((4, 4, 3), np.uint8)
+    a[..., 2] = 255
+    _png(tmp_path / "f" / "0.png", a)
+    _png(tmp_path / "f" / "1.png", a)
+    t = load_image_folder(tmp_path / "f")
+    assert t.z is None and t.image_shape == (3, 4, 4)
+    assert t.x[0].reshape(3, 4, 4)[2].min() == 1.0 and t.x[0].reshape(3, 4, 4)[:2].max() == 0.0
+
+
+def test_npz_images_uint8_and_float(tmp_path):
+    x = np.random.default_rng(1).integers(0, 256, size=(6, 1, 4, 4), dtype=np.uint8)
+    np.savez(tmp_path / "u8.npz", x=x, z=np.arange(6) % 2)
+    t = load_table(tmp_path / "u8.npz")
+    assert t.image_shape == (1, 4, 4) and np.allclose(t.x, x.reshape(6, -1) / 255.0) and t.z.shape == (6, 1)
+    np.savez(tmp_path / "extra.npz", x=x, zc=np.zeros(6))
+    with pytest.raises(DataError, match="keep only x and class labels z"):
+        load_table(tmp_path / "extra.npz")
+    np.savez(tmp_path / "frac.npz", x=x / 255.0, z=np.array([0, 1, 0.5, 1, 0, 1]))
+    with pytest.raises(DataError, match="whole numbers"):
+        load_table(tmp_path / "frac.npz")
+
+
+def test_pixel_scale_round_trip_clips_and_checks_its_record():
+    s = PixelScale((1, 2, 2))
+    x = np.array([[0.0, 0.25, 0.5, 1.0]])
+    assert np.allclose(s.inverse(s.forward(x)), x)
+    assert s.inverse(np.array([[-3.0, 3.0, 0.0, 0.0]])).tolist() == [[0.0, 1.0, 0.5, 0.5]]
+    assert PixelScale.from_dict(s.to_dict(), 4, "here") == s
+    with pytest.raises(CheckpointError):
+        PixelScale.from_dict({"image_shape": [1, 2, 2]}, 5, "here")
+    assert s.log_abs_det(x)[0] == pytest.approx(4 * np.log(2.0))
+
+
+def test_unet_builder_refuses_shapes_the_unet_cannot_take():
+    with pytest.raises(DataError, match="square"):
+        unet_diffusion((1, 8, 6), block_out_channels=[8, 16])
+    with pytest.raises(DataError, match="divisible by 4"):
+        unet_diffusion((1, 6, 6), block_out_channels=[8, 16, 16])
+    with pytest.raises(ConfigError, match="norm_num_groups"):
+        unet_diffusion((1, 8, 8), block_out_channels=[12, 24])
+    torch.manual_seed(0)
+    m = unet_diffusion((3, 8, 8), n_classes=4, block_out_channels=[8, 16], norm_num_groups=4)
+    assert m.x_dim == 192 and m.embedding.config["n_classes"] == 4
+    with pytest.raises(DataError, match="unknown class label"):
+        m.sample([[4]])
