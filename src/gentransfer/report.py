@@ -2,7 +2,8 @@
 
 For each run folder: its settings (``config.json``), what the data chose, its metrics and the
 held-out check against the floor, the negative-transfer guard's table (``--strategy auto``), the
-training curve, and, given held-out rows, a pair plot of real against generated rows. With
+training curve, and pictures: a sample grid of an image run (a row per class), or, given held-out
+rows, a pair plot of real against generated rows of a table. With
 held-out rows, the runs are also scored side by side (:func:`gentransfer.workflow.evaluate_run`).
 Figures are matplotlib PNGs embedded as base64, so the page is one file.
 """
@@ -130,7 +131,13 @@ def _run_section(run: Path, data: Table | None, seed: int) -> str:
         parts.append("<h3>Negative-transfer guard (held-out loss per row)</h3>" + _table(rows))
     if metrics.get("history"):
         parts.append("<h3>Training curve</h3>" + _curve(metrics["history"], str(run)))
-    if data is not None and data.x is not None:
+    if "image_shape" in config.get("columns", {}):  # an image run: a sample grid (every class), no pair plot
+        from gentransfer.data.images import image_grid_figure
+
+        drawn = sample_run(run, 8, None, seed=seed)
+        labels = drawn["z"][:, 0] if "z" in drawn else None
+        parts.append("<h3>Samples</h3>" + _png(image_grid_figure(drawn["x"], labels, per_row=8, title=str(run))))
+    elif data is not None and data.x is not None:
         cond = Table(z=data.z, zc=data.zc, source=data.source) if data.z is not None or data.zc is not None else None
         try:
             fake = sample_run(run, 1 if cond is not None else len(data.x), cond, seed=seed)["x"]

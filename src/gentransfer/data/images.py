@@ -27,7 +27,7 @@ import torch.nn.functional as F
 
 from gentransfer.errors import CheckpointError, DataError
 
-__all__ = ["PixelScale", "image_table", "load_image_folder", "save_image_grid", "resize_images"]
+__all__ = ["PixelScale", "image_table", "load_image_folder", "image_grid_figure", "save_image_grid", "resize_images"]
 
 MAX_CHANNELS = 4
 
@@ -182,12 +182,9 @@ def _describe(a: np.ndarray) -> str:
     return f"{a.shape[1]}x{a.shape[2]} with {a.shape[0]} channel{'s' if a.shape[0] > 1 else ''}"
 
 
-def save_image_grid(images: np.ndarray, path: str | Path, labels: np.ndarray | None = None,
-                    per_row: int = 10, title: str | None = None) -> Path:
-    """A PNG grid of ``N x C x H x W`` images in [0, 1]: one row per class when labelled."""
-    import matplotlib
-
-    matplotlib.use("Agg")
+def image_grid_figure(images: np.ndarray, labels: np.ndarray | None = None, per_row: int = 10,
+                      title: str | None = None):
+    """A matplotlib figure of ``N x C x H x W`` images in [0, 1]: one row per class when labelled."""
     import matplotlib.pyplot as plt
 
     rows: list[list[int]]
@@ -207,6 +204,18 @@ def save_image_grid(images: np.ndarray, path: str | Path, labels: np.ndarray | N
                 ax.imshow(im[0] if im.shape[0] == 1 else np.moveaxis(im[:3], 0, -1), cmap="gray", vmin=0, vmax=1)
     if title:
         fig.suptitle(title, fontsize=8)
+    return fig
+
+
+def save_image_grid(images: np.ndarray, path: str | Path, labels: np.ndarray | None = None,
+                    per_row: int = 10, title: str | None = None) -> Path:
+    """:func:`image_grid_figure` written as a PNG, atomically."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig = image_grid_figure(images, labels, per_row, title)
     path = Path(path)
     partial = path.with_name(f".{path.name}.partial.png")
     fig.savefig(partial, dpi=100, bbox_inches="tight")
