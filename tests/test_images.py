@@ -78,3 +78,22 @@ def test_unet_builder_refuses_shapes_the_unet_cannot_take():
     assert m.x_dim == 192 and m.embedding.config["n_classes"] == 4
     with pytest.raises(DataError, match="unknown class label"):
         m.sample([[4]])
+
+
+def test_digits_export_is_the_benchmarks_data_as_files(real_data_root, tmp_path, monkeypatch):
+    """`gentransfer data export`: the digits benchmark's images, exactly (npz) and as PNG class folders."""
+    from gentransfer.cli import main
+    from gentransfer.data import stratified_subset, usps_paper_split
+
+    monkeypatch.chdir(tmp_path)
+    assert main(["data", "export", "usps-fit", "--n", "30", "--format", "npz", "--out", "u.npz"]) == 0
+    assert main(["data", "export", "usps-fit", "--n", "30", "--out", "u"]) == 0
+    split = usps_paper_split(seed=0)
+    idx = stratified_subset(split.fit_y, 30, seed=0)
+    exact, folder = load_table(tmp_path / "u.npz"), load_table(tmp_path / "u")
+    assert np.allclose(exact.x, split.fit_x[idx].reshape(30, -1).numpy(), atol=1e-7)
+    assert exact.z[:, 0].tolist() == split.fit_y[idx].tolist()
+    order = np.argsort(exact.z[:, 0], kind="stable")  # the folder lists class by class, in export order
+    assert folder.classes == tuple(str(d) for d in range(10))
+    assert np.array_equal(folder.z[:, 0], exact.z[order, 0])
+    assert np.abs(folder.x - exact.x[order]).max() <= 0.5 / 255 + 1e-6  # 8-bit PNG rounding only

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -56,6 +57,59 @@ def _cmd_data_download(args: argparse.Namespace) -> int:
     for name in args.datasets:
         for path in download(name, args.root, force=args.force):
             print(f"ok {path}")
+    return 0
+
+
+def _cmd_data_export(args: argparse.Namespace) -> int:
+    """The digits benchmark's images as files for fit-source / fit-target: MNIST at 16x16 (the
+    source), the USPS paper split's fit part (a class-stratified, nested subset) or held-out part."""
+    import numpy as np
+    import torch
+
+    from gentransfer.config import atomic_write_bytes
+    from gentransfer.data import mnist_source, stratified_subset, usps_paper_split
+
+    out = Path(args.out)
+    if out.exists():
+        raise ConfigError(f"--out {args.out} already exists", "pass a new path")
+    if not out.absolute().parent.is_dir():
+        raise ConfigError(f"cannot write {args.out}: its folder does not exist", "create it first")
+    if args.format == "npz" and out.suffix != ".npz":
+        raise ConfigError(f"--out {args.out} must end in .npz for --format npz", "pass e.g. --out usps-200.npz")
+    if args.n is not None and args.n < 1:
+        raise ConfigError(f"--n must be >= 1, got {args.n}", "pass --n 1 or more")
+    if args.dataset == "mnist":
+        x, y = mnist_source(args.n, seed=args.seed, root=args.root)
+    else:
+        split = usps_paper_split(seed=0, root=args.root)
+        x, y = (split.fit_x, split.fit_y) if args.dataset == "usps-fit" else (split.heldout_x, split.heldout_y)
+        if args.n is not None:
+            if args.n > len(y):
+                raise ConfigError(f"--n {args.n} is more than the {len(y)} images of {args.dataset}",
+                                  f"pass --n {len(y)} or fewer")
+            idx = torch.from_numpy(stratified_subset(y, args.n, seed=args.seed))
+            x, y = x[idx], y[idx]
+    images, labels = x.numpy(), y.numpy().astype(np.int64)
+    if args.format == "npz":
+        import io
+
+        buf = io.BytesIO()
+        np.savez(buf, x=images.astype(np.float32), z=labels)
+        atomic_write_bytes(out, buf.getvalue())
+    else:  # PNG class folders, built beside and moved into place whole
+        from PIL import Image
+
+        partial = out.with_name(f".{out.name}.partial")
+        shutil.rmtree(partial, ignore_errors=True)
+        for d in range(10):
+            (partial / str(d)).mkdir(parents=True)
+        for i, (im, label) in enumerate(zip(images, labels, strict=True)):
+            Image.fromarray(np.round(im[0] * 255).astype(np.uint8)).save(partial / str(label) / f"{i:05d}.png")
+        for d in range(10):  # a class with no image would be an empty class folder
+            if not any((partial / str(d)).iterdir()):
+                (partial / str(d)).rmdir()
+        os.replace(partial, out)
+    print(f"{len(labels)} images of {args.dataset} ({images.shape[2]}x{images.shape[3]}) in {out}")
     return 0
 
 
@@ -418,6 +472,17 @@ def _add_data(sub) -> None:
     dl.add_argument("--root", help="data root (default: $GENTRANSFER_DATA or ~/.cache/gentransfer)")
     dl.add_argument("--force", action="store_true", help="download even if the files exist")
     dl.set_defaults(handler=_cmd_data_download)
+    ex = data_sub.add_parser("export", help="the digits benchmark's images as files for fit-source / fit-target")
+    ex.add_argument("dataset", choices=["mnist", "usps-fit", "usps-heldout"],
+                    help="mnist: the source (resized to 16x16); usps-fit / usps-heldout: the paper split's parts")
+    ex.add_argument("--out", required=True, help="a PNG folder (one subfolder per digit) or, with --format npz, "
+                                                 "an .npz file (x: N x 1 x 16 x 16, z: labels)")
+    ex.add_argument("--n", type=int, help="images: a seeded, class-balanced (MNIST) or class-stratified and nested "
+                                          "(USPS) subset; default all")
+    ex.add_argument("--seed", type=int, default=0, help="seed of the subset (the benchmark's seed)")
+    ex.add_argument("--format", choices=["png", "npz"], default="png")
+    ex.add_argument("--root", help="data root (default: $GENTRANSFER_DATA or ~/.cache/gentransfer)")
+    ex.set_defaults(handler=_cmd_data_export)
 
 
 def _add_evaluate(sub) -> None:
