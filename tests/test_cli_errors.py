@@ -609,7 +609,16 @@ UC = [  # the unconditional latent route, P_U (issue 16)
     Case("uc-sample-latent-with-cond", sm(model="lat"), "takes no conditions"),
 ]
 
-CASES = WF + FD + DE + LOSS + HALF + RESUME + SILENT + TB + EV + IM + UC
+EX = [  # data export: the digits benchmark's images as files
+    Case("ex-out-exists", ["data", "export", "usps-fit", "--out", "src.npz", "--format", "npz"], "already exists"),
+    Case("ex-npz-without-suffix", ["data", "export", "usps-fit", "--out", "u.png", "--format", "npz"],
+         "must end in .npz"),
+    Case("ex-n-zero", ["data", "export", "mnist", "--out", "m", "--n", "0"], "--n must be >= 1"),
+    Case("ex-n-above-the-split", ["data", "export", "usps-heldout", "--out", "u", "--n", "99999"],
+         "more than the 2188 images"),
+]
+
+CASES = WF + FD + DE + LOSS + HALF + RESUME + SILENT + TB + EV + IM + UC + EX
 assert len({c.id for c in CASES}) == len(CASES), "case ids must be unique"
 
 
@@ -658,7 +667,7 @@ def test_evaluate_w1_on_huge_values_is_the_scaled_distance(work, capsys):
 
 def test_table_is_complete():
     assert len(WF) == 32 and len(FD) == 7 and len(DE) == 14 and len(HALF) == 22 and len(EV) == 14
-    assert len(IM) == 11 and len(UC) == 5
+    assert len(IM) == 11 and len(UC) == 5 and len(EX) == 4
 
 
 # -- cases that need real processes ------------------------------------------------------------------
