@@ -390,26 +390,11 @@ def fit_source(data: Table, family: str, out: str | Path, *, model: ModelSetting
     return final
 
 
-def fit_target(source: str | Path, data: Table, strategy: str, out: str | Path, *,
-               train: TrainConfig | dict[str, Any] | None = None, overwrite: bool = False, resume: bool = False,
-               bounds: str | tuple[float, float] = "auto", settings: dict[str, Any] | None = None,
-               log=print) -> Path:
-    """Transfer the model in run folder ``source`` to ``data`` under ``strategy`` (or ``auto``).
-
-    The target's x columns get their own transform (its constant and bounded columns); where
-    its modelled columns differ from the source's, warm starts copy only the layers whose shapes
-    agree."""
-    if strategy != "auto" and strategy not in STRATEGIES:
-        raise ConfigError(f"unknown strategy {strategy!r}", f"use one of {[*STRATEGIES, 'auto']}")
-    cfg = train if isinstance(train, TrainConfig) else TrainConfig.from_dict(train or {})
-    src_model, src_config, src_scaling = _read_run(source)
-    src_image = isinstance(src_scaling["x"], PixelScale)
-    if src_image != (data.image_shape is not None) or (src_image and data.image_shape != src_scaling["x"].shape):
-        what = (f"images of shape {src_scaling['x'].shape}" if src_image else "a table")
-        got = f"images of shape {data.image_shape}" if data.image_shape is not None else "a table"
-        raise DataError(f"{data.source} holds {got}, but the source in {source} was fitted on {what}",
-                        "give the target data of the source's kind and shape")
-    data = _image_labels(data, src_config, source)
+def _check_target_kind(src_model: GenerativeModel | LatentModel, data: Table, strategy: str,
+                       source: str | Path) -> tuple[bool, bool]:
+    """The target data and strategy against the source's kind: a latent model (no conditions; no
+    lora), a plain model (no z; nothing to freeze) or a conditional one (the same z). Returns
+    ``(latent, plain)``."""
     latent = isinstance(src_model, LatentModel)
     plain = src_model.z_dim == 0 and not latent
     if latent and strategy == "lora":
@@ -430,6 +415,30 @@ def fit_target(source: str | Path, data: Table, strategy: str, out: str | Path, 
     if not plain and not latent and data.z.shape[1] != src_model.z_dim:
         raise DataError(f"{data.source}: z has {data.z.shape[1]} columns but the source's shared block has "
                         f"{src_model.z_dim}", "give the target the same shared condition columns as the source")
+    return latent, plain
+
+
+def fit_target(source: str | Path, data: Table, strategy: str, out: str | Path, *,
+               train: TrainConfig | dict[str, Any] | None = None, overwrite: bool = False, resume: bool = False,
+               bounds: str | tuple[float, float] = "auto", settings: dict[str, Any] | None = None,
+               log=print) -> Path:
+    """Transfer the model in run folder ``source`` to ``data`` under ``strategy`` (or ``auto``).
+
+    The target's x columns get their own transform (its constant and bounded columns); where
+    its modelled columns differ from the source's, warm starts copy only the layers whose shapes
+    agree."""
+    if strategy != "auto" and strategy not in STRATEGIES:
+        raise ConfigError(f"unknown strategy {strategy!r}", f"use one of {[*STRATEGIES, 'auto']}")
+    cfg = train if isinstance(train, TrainConfig) else TrainConfig.from_dict(train or {})
+    src_model, src_config, src_scaling = _read_run(source)
+    src_image = isinstance(src_scaling["x"], PixelScale)
+    if src_image != (data.image_shape is not None) or (src_image and data.image_shape != src_scaling["x"].shape):
+        what = (f"images of shape {src_scaling['x'].shape}" if src_image else "a table")
+        got = f"images of shape {data.image_shape}" if data.image_shape is not None else "a table"
+        raise DataError(f"{data.source} holds {got}, but the source in {source} was fitted on {what}",
+                        "give the target data of the source's kind and shape")
+    data = _image_labels(data, src_config, source)
+    latent, plain = _check_target_kind(src_model, data, strategy, source)
     n = len(data.x)
     n_val = round(AUTO_FRACTION * n)
     if strategy == "auto" and n_val < AUTO_MIN_VALIDATION:
