@@ -6,7 +6,8 @@ Reads the rows of each run folder's ``results.csv`` (a stopped run keeps the row
 jobs; the same ``gentransfer digits`` command resumes it), and writes into ``--out``: the rows
 (``results.csv``), the summary (``summary.md``: per target size n_t and arm, FD, conditional
 accuracy, W1 and KID with their floors, the paired gain over scratch in each, and the Spearman
-trend over n_s where n_s was swept), the gain-vs-n_t plot, the error-vs-n_s plot (target sizes
+trend over n_s where n_s was swept; ``sweep.md``: the trend over every (n_s, seed) row with its
+p-value), the gain-vs-n_t plot, the error-vs-n_s plot (target sizes
 with an n_s sweep), and the sample panel of every arm at the smallest n_t.
 """
 
@@ -21,6 +22,31 @@ from gentransfer.digits.grid import arm_panel
 from gentransfer.digits.study import COLUMNS, EXPERIMENT
 from gentransfer.experiments.report import plot_gains, plot_sweep, summary_markdown
 from gentransfer.experiments.sweep import read_rows
+
+
+def sweep_table(rows: list[dict], metrics: list[str]) -> str:
+    """Per swept n_t, arm and metric: the mean at each n_s (seeds in brackets) and the Spearman
+    correlation of the metric with n_s over every (n_s, seed) row, with its two-sided p-value
+    (the paper's claim is a negative correlation for errors, positive for accuracy)."""
+    import numpy as np
+    from scipy.stats import spearmanr
+
+    lines = ["| n_t | arm | metric | mean at each n_s (seeds) | Spearman over rows | p | rows |",
+             "|---|---|---|---|---|---|---|"]
+    for n_t in sorted({int(r["n_t"]) for r in rows}):
+        for arm in ("freeze-shared", "finetune", "lora", "source-only"):
+            cell = [r for r in rows if int(r["n_t"]) == n_t and r["arm"] == arm and int(r["n_s"]) > 0]
+            sizes = sorted({int(r["n_s"]) for r in cell})
+            if len(sizes) < 2:
+                continue
+            for m in metrics:
+                means = []
+                for n in sizes:
+                    vals = [float(r[m]) for r in cell if int(r["n_s"]) == n]
+                    means.append(f"{n}: {np.mean(vals):.3f} ({len(vals)})")
+                rho, pval = spearmanr([int(r["n_s"]) for r in cell], [float(r[m]) for r in cell])
+                lines.append(f"| {n_t} | {arm} | {m} | {'; '.join(means)} | {rho:+.2f} | {pval:.2g} | {len(cell)} |")
+    return "\n".join(lines) + "\n"
 
 
 def main() -> None:
@@ -52,6 +78,10 @@ def main() -> None:
     sweep_rows = [r for r in rows if int(r["n_t"]) in swept]
     if sweep_rows:
         plot_sweep(sweep_rows, out / "errors_vs_ns.png", "conditional", "n_t", metrics, floors=EXPERIMENT.floors)
+    if sweep_rows:
+        text = sweep_table(sweep_rows, metrics)
+        (out / "sweep.md").write_text(text)
+        print(text)
     smallest = min(int(r["n_t"]) for r in rows)
     for run in args.runs:
         if any(Path(run, "models").glob(f"*-nt{smallest}-seed{seeds[0]}")):
