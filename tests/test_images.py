@@ -97,3 +97,17 @@ def test_digits_export_is_the_benchmarks_data_as_files(real_data_root, tmp_path,
     assert folder.classes == tuple(str(d) for d in range(10))
     assert np.array_equal(folder.z[:, 0], exact.z[order, 0])
     assert np.abs(folder.x - exact.x[order]).max() <= 0.5 / 255 + 1e-6  # 8-bit PNG rounding only
+
+
+def test_target_class_folders_map_to_the_source_classes_by_name(tmp_path):
+    from gentransfer.workflow import _image_labels
+
+    for c in ("vertical", "horizontal"):
+        _png(tmp_path / "t" / c / "0.png", np.zeros((4, 4), np.uint8))
+    t = load_table(tmp_path / "t")  # its own order: horizontal 0, vertical 1
+    mapped = _image_labels(t, {"classes": ["diagonal", "horizontal", "vertical"]}, "src")
+    assert t.z[:, 0].tolist() == [0, 1] and mapped.z[:, 0].tolist() == [1, 2]
+    with pytest.raises(DataError, match="'vertical' is unknown to the source"):
+        _image_labels(t, {"classes": ["diagonal", "horizontal"]}, "src")
+    with pytest.raises(DataError, match="numbered classes"):
+        _image_labels(t, {"classes": None}, "src")

@@ -548,9 +548,10 @@ def evaluate_run(run: str | Path, data: Table, *, seed: int = 0, nll_rows: int =
     from gentransfer.metrics import mmd2_unbiased, wasserstein1
 
     model, config, scaling = _read_run(run)
-    columns: ColumnTransform = scaling["x"]
+    columns: ColumnTransform | PixelScale = scaling["x"]
     if data.x is None:
         raise DataError(f"{data.source} has no x to score", "pass held-out rows with their x")
+    data = _image_labels(data, config, run)  # a PNG folder's class names as the run's class indices
     if data.x.shape[1] != columns.width:
         raise DataError(f"{data.source}: x has {data.x.shape[1]} columns but the run in {run} models {columns.width}",
                         "pass held-out rows of the same table")
