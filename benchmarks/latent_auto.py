@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import json
 import time
 from pathlib import Path
 
@@ -57,8 +58,6 @@ def one(design_name: str, family: str, seed: int, args: dict, root: str) -> dict
     target = fit_target(work / "source", Table(x=xt, source="target"), "auto", work / "target",
                         train={**train, "steps": args["steps"], "seed": seed}, overwrite=True, log=quiet)
     t2 = time.perf_counter()
-    import json
-
     auto = json.loads((target / "metrics.json").read_text())["auto"]
     right = auto["chosen"] != "scratch" if design_name == "default" else auto["chosen"] == "scratch"
     losses = auto["losses"]

@@ -412,27 +412,18 @@ def _check_sample_out(out: str, overwrite: bool) -> Path:
     return path
 
 
-def _is_image_run(run: str) -> bool:
-    """Does the run folder hold an image model? (False if unreadable: sample_run says why.)"""
-    try:
-        scaling = json.loads((Path(run) / "scaling.json").read_text())
-    except (OSError, ValueError):
-        return False
-    return isinstance(scaling, dict) and isinstance(scaling.get("x"), dict) and "image_shape" in scaling["x"]
-
-
 def _cmd_sample(args: argparse.Namespace) -> int:
     import io
 
     import numpy as np
 
     from gentransfer.config import atomic_write_bytes
-    from gentransfer.workflow import sample_run
+    from gentransfer.workflow import is_image_run, sample_run
 
     out = _check_sample_out(args.out, args.overwrite)
     columns = Columns(z_columns=args.z_columns, zc_columns=args.zc_columns)
     cond = columns.load(args.cond, require_x=False) if args.cond else None
-    image = _is_image_run(args.model)
+    image = is_image_run(args.model)
     if image and not args.out.endswith(".npz"):
         raise ConfigError(f"the run in {args.model} generates images, which --out {args.out} cannot hold",
                           "pass --out samples.npz (a sample grid .png is written beside it)")

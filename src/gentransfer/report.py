@@ -101,7 +101,7 @@ def _pairs(real: np.ndarray, fake: np.ndarray, title: str, columns: int = 4) -> 
 
 
 def _run_section(run: Path, data: Table | None, seed: int) -> str:
-    from gentransfer.workflow import sample_run
+    from gentransfer.workflow import is_image_run, sample_run
 
     try:
         config = json.loads((run / "config.json").read_text())
@@ -131,7 +131,7 @@ def _run_section(run: Path, data: Table | None, seed: int) -> str:
         parts.append("<h3>Negative-transfer guard (held-out loss per row)</h3>" + _table(rows))
     if metrics.get("history"):
         parts.append("<h3>Training curve</h3>" + _curve(metrics["history"], str(run)))
-    if "image_shape" in config.get("columns", {}):  # an image run: a sample grid (every class), no pair plot
+    if is_image_run(run):  # a sample grid (every class), no pair plot
         from gentransfer.data.images import image_grid_figure
 
         drawn = sample_run(run, 8, None, seed=seed)

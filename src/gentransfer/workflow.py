@@ -195,6 +195,16 @@ def _check_scaling(scaling: Any, model: GenerativeModel, path: Path) -> dict[str
     return scaling
 
 
+def is_image_run(run: str | Path) -> bool:
+    """Does the run folder hold an image model (its ``scaling.json`` records an image shape)?
+    ``False`` when unreadable: reading the run says why."""
+    try:
+        x = json.loads((Path(run) / "scaling.json").read_text()).get("x")
+    except (OSError, ValueError, AttributeError):
+        return False
+    return isinstance(x, dict) and "image_shape" in x
+
+
 def _read_run(run: str | Path) -> tuple[GenerativeModel, dict[str, Any], dict[str, Any]]:
     path = Path(run)
     for name in ("config.json", "scaling.json"):

@@ -125,13 +125,8 @@ def _read_png(path: Path) -> np.ndarray:
     try:
         with Image.open(path) as im:
             im.load()
-            mode = im.mode
-            if mode in ("P", "1", "I;16", "I", "F"):
-                im = im.convert("L")
-            elif mode == "LA":
-                im = im.convert("L")
-            elif mode not in ("L", "RGB", "RGBA"):
-                im = im.convert("RGB")
+            if im.mode not in ("L", "RGB", "RGBA"):  # 8 bits a channel: greyscale-like modes to L
+                im = im.convert("L" if im.mode in ("P", "1", "I;16", "I", "F", "LA") else "RGB")
             a = np.asarray(im)
     except (UnidentifiedImageError, OSError, ValueError) as err:
         raise DataError(f"{path} is not a readable image ({type(err).__name__})",
@@ -171,9 +166,7 @@ def load_image_folder(folder: str | Path):
                                 f"{_describe(images[0][1])}", "resize / convert every image to one size and mode")
             images.append((p, a))
             labels.append(index)
-    stacked = np.stack([a for _, a in images])
-    if stacked.dtype != np.uint8:  # 16-bit greyscale was converted to 8 bits; anything else is scaled
-        stacked = (stacked / max(float(stacked.max()), 1.0) * 255).astype(np.uint8)
+    stacked = np.stack([a for _, a in images])  # uint8: every mode was converted to 8 bits a channel
     classes = [name for name, _ in groups] if dirs else None
     return image_table(stacked, np.array(labels) if dirs else None, str(root), classes)
 
