@@ -23,6 +23,15 @@ def test_help_lists_subcommands():
         assert cmd in out.stdout
 
 
+def test_package_runs_as_a_module():
+    """``python -m gentransfer`` is the tool where its entry point is not installed (a GPU machine
+    reached through PYTHONPATH): the same parser, the same one-line error with exit 2."""
+    out = subprocess.run([sys.executable, "-m", "gentransfer", "digits", "conditional", "--n-target", "7"],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 2 and out.stderr.count("\n") == 1, out.stderr
+    assert "n_target" in out.stderr
+
+
 def test_evaluate_w1_and_floor(tmp_path, capsys):
     rng = np.random.default_rng(0)
     np.savez(tmp_path / "real.npz", x=rng.normal(size=(200, 2)))
