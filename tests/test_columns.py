@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from gentransfer.data.columns import EDGE, ColumnTransform, parse_bounds
+from gentransfer.data.columns import EDGE, SPREAD, ColumnTransform, parse_bounds
 from gentransfer.data.tabular import Table
 from gentransfer.errors import CheckpointError, ConfigError, DataError
 
@@ -43,6 +43,22 @@ def test_any_model_output_maps_inside_the_range():
     edge = np.zeros((2, 3))
     edge[:, 0] = (np.log([EDGE / 2, 2 * EDGE]) - np.log1p(-np.array([EDGE / 2, 2 * EDGE])) - t.mean[0]) / t.std[0]
     assert t.inverse(edge)[0, 1] == 0.0 and t.inverse(edge)[1, 1] == pytest.approx(2 * EDGE * 16)
+
+
+def test_training_rows_spread_each_ends_atom_over_the_band_that_maps_back_onto_it():
+    x = pixel_table()
+    t = ColumnTransform.fit(x)
+    plain = t.forward(x)
+    spread = t.forward(x, rng=np.random.default_rng(0))
+    assert np.array_equal(spread, t.forward(x, rng=np.random.default_rng(0)))  # seeded: a resume sees the same rows
+    inside = (x[:, 1] > EDGE * 16) & (x[:, 1] < 16 * (1 - EDGE))
+    at_end = x[:, 1] == 0
+    assert np.array_equal(spread[inside, 0], plain[inside, 0])  # values inside the range are untouched
+    assert at_end.sum() > 50 and len(np.unique(spread[at_end, 0])) == at_end.sum()  # the atom is spread out
+    low = (np.log(SPREAD * EDGE) - np.log1p(-SPREAD * EDGE) - t.mean[0]) / t.std[0]
+    assert spread[at_end, 0].min() >= low - 1e-9 and spread[at_end, 0].max() <= plain[at_end, 0].max() + 1e-9
+    assert np.allclose(t.inverse(spread), x, atol=1e-9)  # and every spread value maps back onto its end
+    assert np.array_equal(spread[:, 2], t.forward(x)[:, 2])  # an unbounded column is untouched
 
 
 def test_a_table_on_one_scale_bounds_its_unpiled_columns_too():

@@ -6,6 +6,7 @@ import torch
 
 from gentransfer import ConfigError, DataError, load_pretrained, transfer
 from gentransfer.latent import LatentModel, fit_latent
+from gentransfer.latent.model import GUARD_DRAWS
 from gentransfer.metrics import wasserstein1
 from gentransfer.simulation.unconditional import UnconditionalStudy, build_jobs
 from gentransfer.simulation.unconditional_designs import get_unconditional_design
@@ -145,15 +146,21 @@ def test_restarts_keep_the_start_the_selection_rule_prefers(source, route):
         fit_latent(kept, x_t, autoencoder_train=TINY, restarts=2, select="aic")
 
 
-def test_latent_log_prob_feeds_the_negative_transfer_guard(source):
+def test_latent_log_prob_and_the_guards_w1_rows(source):
 
     x = get_unconditional_design("default", 4).sample_target(30, np.random.default_rng(5))
     log_p = source.log_prob(x, draws=512, generator=torch.Generator().manual_seed(4242))
     assert log_p.shape == (30,) and torch.isfinite(log_p).all()
-    rows = source.heldout_loss_rows(x, seed=0)  # the guard's per-row loss: -log p(x) through P_U
-    assert np.allclose(rows, -source.log_prob(x, generator=torch.Generator().manual_seed(4242)).numpy(), atol=1e-5)
     with pytest.raises(DataError, match="expects 4"):
         source.log_prob(np.zeros((3, 5)))
+    # the guard's per-row loss: each row's share of the exact W1 to GUARD_DRAWS seeded samples
+    rows = source.heldout_loss_rows(x, seed=0)
+    draws = source.sample(n=GUARD_DRAWS, generator=torch.Generator().manual_seed(4242))
+    assert rows.shape == (30,) and (rows >= 0).all() and source.guard_rule == "lowest"
+    assert rows.mean() == pytest.approx(wasserstein1(x, draws), rel=1e-6)  # x is read as float32
+    far = x.copy()
+    far[0] += 25.0  # a row the model puts no mass near carries the largest share
+    assert int(np.argmax(source.heldout_loss_rows(far, seed=0))) == 0
 
 
 def test_checkpointed_stages_resume_bit_identically(source, tmp_path):

@@ -31,3 +31,18 @@ def test_a_few_collapsed_rows_do_not_decide():
     scratch[:3] += 50.0  # ...except three rows where its likelihood collapses (the mean would prefer transfer)
     choice = choose_strategy({"scratch": scratch, "freeze-shared": transfer, "finetune": transfer + 0.1})
     assert choice.gain > 0 and choice.chosen == "scratch"
+
+
+def test_lowest_rule_keeps_the_smallest_mean_without_a_test():
+    """The latent route's rule: the lowest mean (a W1) wins, scratch included; p is only reported."""
+    rng = np.random.default_rng(3)
+    scratch = rng.normal(1.0, 0.3, 40)
+    slightly = choose_strategy({"scratch": scratch, "freeze-shared": scratch - 0.02 + rng.normal(0, 0.3, 40),
+                                "finetune": scratch + 0.1}, rule="lowest")
+    assert slightly.chosen == "freeze-shared" and slightly.p_value > 0.05 and slightly.gain > 0
+    assert choose_strategy({"scratch": scratch, "freeze-shared": scratch - 0.02 + rng.normal(0, 0.3, 40),
+                            "finetune": scratch + 0.1}).chosen == "scratch"  # the rank test would not keep it
+    worse = choose_strategy({"scratch": scratch, "freeze-shared": scratch + 0.2, "finetune": scratch + 0.01},
+                            rule="lowest")
+    assert worse.chosen == "scratch" and worse.best_transfer == "finetune" and worse.gain < 0
+    assert "scratch has the lowest held-out loss" in worse.table() and worse.to_dict()["rule"] == "lowest"

@@ -6,12 +6,18 @@ prove itself: the best transfer strategy is kept only if a one-sided Wilcoxon si
 says it beats scratch on the validation rows (p < ``alpha``); otherwise scratch is used. The
 rank test, unlike the mean, is not swayed by a few rows on which one model's likelihood
 collapses.
+
+The latent route (``rule="lowest"``) compares each candidate's held-out W1 instead, split into
+per-row shares (:func:`gentransfer.metrics.wasserstein1_rows`), and keeps the lowest: the shares
+of one transport plan are not independent, so a rank test over them would not be valid, and the
+likelihood through a low-dimensional P_U misjudges a misplaced P_U (``benchmarks/README.md``,
+the latent route's ``auto``).
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -28,6 +34,7 @@ class StrategyChoice:
     no_significant_gain: bool
     n_validation: int
     p_value: float
+    rule: str = "signed-rank"
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -38,22 +45,33 @@ class StrategyChoice:
                   for name, loss in self.losses.items()]
         lines.append(f"gain of {self.best_transfer} over scratch: {self.gain:+.4f} ± {self.gain_se:.4f} "
                      f"(per validation row, n = {self.n_validation}; signed-rank p = {self.p_value:.3g})")
-        if self.no_significant_gain:
+        if self.rule == "lowest":
+            lines.append(f"{self.chosen} has the lowest held-out loss: using it")
+        elif self.no_significant_gain:
             what = "negative transfer" if self.gain < 0 else "no significant gain"
             lines.append(f"{what} from {self.best_transfer} (signed-rank p >= alpha): using scratch")
         return "\n".join(lines)
 
 
-def choose_strategy(rows: dict[str, np.ndarray], alpha: float = 0.05) -> StrategyChoice:
-    """Keep the best transfer strategy (smallest median held-out loss) if it significantly beats
-    scratch row by row, else scratch; ``rows`` maps strategy -> per-row validation losses."""
+def choose_strategy(rows: dict[str, np.ndarray], alpha: float = 0.05,
+                    rule: Literal["signed-rank", "lowest"] = "signed-rank") -> StrategyChoice:
+    """Choose a strategy from ``rows`` (strategy -> per-row validation losses, scratch among them).
+
+    ``"signed-rank"``: keep the best transfer strategy (smallest median loss) if it beats scratch
+    row by row (one-sided Wilcoxon p < ``alpha``), else scratch. ``"lowest"``: the strategy with
+    the smallest mean loss, scratch included (the gain, its se and p are reported, not required).
+    """
     from scipy.stats import wilcoxon
 
+    if rule not in ("signed-rank", "lowest"):
+        raise ValueError(f"unknown rule {rule!r}")
     losses = {name: float(v.mean()) for name, v in rows.items()}
     transfers = [n for n in rows if n != "scratch"]
-    best_transfer = min(transfers, key=lambda n: float(np.median(rows[n])))
+    center = np.mean if rule == "lowest" else np.median
+    best_transfer = min(transfers, key=lambda n: float(center(rows[n])))
     diff = rows["scratch"] - rows[best_transfer]
     gain, se = float(diff.mean()), float(diff.std(ddof=1) / np.sqrt(len(diff)))
     p = float(wilcoxon(diff, alternative="greater").pvalue) if np.any(diff != 0) else 1.0
-    chosen = best_transfer if p < alpha else "scratch"
-    return StrategyChoice(chosen, losses, gain, se, best_transfer, chosen == "scratch", len(diff), p)
+    keep = gain > 0 if rule == "lowest" else p < alpha
+    chosen = best_transfer if keep else "scratch"
+    return StrategyChoice(chosen, losses, gain, se, best_transfer, chosen == "scratch", len(diff), p, rule)

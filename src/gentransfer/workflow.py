@@ -168,6 +168,14 @@ def _apply(a: np.ndarray | None, s: dict[str, list[float]] | ColumnTransform | N
     return (a - np.asarray(s["mean"])) / np.asarray(s["std"])
 
 
+def _training_rows(x: np.ndarray, columns: ColumnTransform | PixelScale, seed: int) -> np.ndarray:
+    """The x rows a model fits: a table's bounded ends spread over their edge bands (seeded, so a
+    resumed fit sees the same rows; see :meth:`ColumnTransform.forward`); images as they are."""
+    if isinstance(columns, ColumnTransform):
+        return columns.forward(x, rng=np.random.default_rng([seed, 31]))
+    return columns.forward(x)
+
+
 def _log_columns(columns: ColumnTransform, log) -> None:
     d = columns.describe()
     if d["constant_columns"] or d["bounded_columns"]:
@@ -384,7 +392,8 @@ def fit_source(data: Table, family: str, out: str | Path, *, model: ModelSetting
             kwargs["embed_dim"] = arch.embed_dim
         net = family_cls(x_dim=columns.model_width, z_dim=0 if data.z is None else data.z.shape[1],
                          zc_dim=0 if data.zc is None else data.zc.shape[1], **kwargs)
-    x, z, zc = (_apply(a, scaling[k]) for k, a in (("x", data.x), ("z", data.z), ("zc", data.zc)))
+    x = _training_rows(data.x, scaling["x"], cfg.seed)
+    z, zc = _apply(data.z, scaling["z"]), _apply(data.zc, scaling["zc"])
     net.validate(x, z, zc)
     check_rows(len(x), cfg.val_fraction)
     final = check_out(out, overwrite=overwrite, resume=resume)
@@ -457,7 +466,7 @@ def fit_target(source: str | Path, data: Table, strategy: str, out: str | Path, 
                         "or choose a strategy")
     columns = src_scaling["x"] if src_image else ColumnTransform.fit(data.x, bounds, data.source)
     scaling = {"x": columns, "z": src_scaling["z"], "zc": _stats(data.zc, "zc", data.source)}
-    x, z, zc = _apply(data.x, scaling["x"]), _apply(data.z, scaling["z"]), _apply(data.zc, scaling["zc"])
+    x, z, zc = _training_rows(data.x, columns, cfg.seed), _apply(data.z, scaling["z"]), _apply(data.zc, scaling["zc"])
     dims = {"x_dim": columns.model_width} if latent else {"x_dim": columns.model_width,
                                                           "zc_dim": 0 if data.zc is None else data.zc.shape[1]}
     candidates = [s for s in AUTO_STRATEGIES if not (plain and s == "freeze-shared")]  # nothing to freeze
@@ -488,7 +497,8 @@ def fit_target(source: str | Path, data: Table, strategy: str, out: str | Path, 
                 fits[name], stages[name] = _fit_model(model, take(x, fit_rows), take(z, fit_rows), take(zc, fit_rows),
                                                       cfg, run / "candidates" / name, resume, refine=True)
                 losses[name] = model.heldout_loss_rows(take(x, val), take(z, val), take(zc, val), seed=cfg.seed)
-            choice = choose_strategy(losses)
+                model.save_pretrained(run / "candidates" / name / "model")  # each alternative, to inspect
+            choice = choose_strategy(losses, rule=targets[names[0]].guard_rule)
             write_json(run / "transfer_report.json", choice.to_dict())
             log(choice.table())
             target = targets[choice.chosen]

@@ -30,6 +30,7 @@ __all__ = ["ColumnTransform", "parse_bounds", "EDGE"]
 
 EDGE = 0.01  # a bounded value within EDGE of its range's ends (as a share of the range) sits at the end
 PILE = 0.01  # auto: the share of rows at an edge that marks a column as bounded
+SPREAD = 0.1  # training rows at an end are spread over [SPREAD * EDGE, EDGE] of the range next to it
 
 
 def parse_bounds(text: str | None) -> str | tuple[float, float]:
@@ -126,17 +127,28 @@ class ColumnTransform:
         transform.mean, transform.std = mean.tolist(), np.where(sd > 0, sd, 1.0).tolist()
         return transform
 
-    def _unscaled(self, x: np.ndarray) -> np.ndarray:
+    def _unscaled(self, x: np.ndarray, rng: np.random.Generator | None = None) -> np.ndarray:
         u = np.asarray(x, dtype=np.float64)[:, self.modelled].copy()
         for k, j in enumerate(self.modelled):
             if self.lower[j] is not None:
-                t = np.clip((u[:, k] - self.lower[j]) / (self.upper[j] - self.lower[j]), EDGE, 1 - EDGE)
+                t = (u[:, k] - self.lower[j]) / (self.upper[j] - self.lower[j])
+                if rng is not None:  # spread each end's atom over the band that inverse() maps back onto it
+                    low, high = t <= EDGE, t >= 1 - EDGE
+                    t = np.where(low, rng.uniform(SPREAD * EDGE, EDGE, len(t)), t)
+                    t = np.where(high, 1 - rng.uniform(SPREAD * EDGE, EDGE, len(t)), t)
+                t = np.clip(t, SPREAD * EDGE, 1 - SPREAD * EDGE) if rng is not None else np.clip(t, EDGE, 1 - EDGE)
                 u[:, k] = np.log(t) - np.log1p(-t)
         return u
 
-    def forward(self, x: np.ndarray) -> np.ndarray:
-        """Data (N x width) -> model space (N x model_width)."""
-        return (self._unscaled(x) - np.asarray(self.mean)) / np.asarray(self.std)
+    def forward(self, x: np.ndarray, rng: np.random.Generator | None = None) -> np.ndarray:
+        """Data (N x width) -> model space (N x model_width).
+
+        With ``rng`` (the rows a model trains on), a bounded value at one of its range's ends (within
+        ``EDGE``) is drawn uniformly from the band ``[SPREAD * EDGE, EDGE]`` next to that end
+        instead of sitting on its edge: pixel tables put a large share of their rows exactly at 0,
+        a point mass on which a likelihood-trained flow's density has no maximum (its held-out loss
+        spikes). :meth:`inverse` maps the whole band back onto the end, so samples keep the atom."""
+        return (self._unscaled(x, rng) - np.asarray(self.mean)) / np.asarray(self.std)
 
     def inverse(self, u: np.ndarray) -> np.ndarray:
         """Model space (N x model_width) -> data (N x width): bounded columns inside their range,

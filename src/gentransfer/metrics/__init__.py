@@ -11,7 +11,7 @@ from gentransfer.metrics.features import (
     prdc,
 )
 from gentransfer.metrics.mmd import mmd2_unbiased
-from gentransfer.metrics.wasserstein import sliced_wasserstein1, wasserstein1, wasserstein1_floor
+from gentransfer.metrics.wasserstein import sliced_wasserstein1, wasserstein1, wasserstein1_floor, wasserstein1_rows
 
 __all__ = [
     "DigitClassifier",
@@ -30,4 +30,5 @@ __all__ = [
     "tv_monte_carlo",
     "wasserstein1",
     "wasserstein1_floor",
+    "wasserstein1_rows",
 ]

@@ -63,7 +63,9 @@ class GenerativeModel(ConfigMixin, nn.Module):
 
     A family sets ``family`` (its name in :data:`gentransfer.families.FAMILIES`),
     ``default_ema_decay`` (the weight average :func:`gentransfer.fit` keeps unless told
-    otherwise) and, where its training loss is not a likelihood, :meth:`heldout_loss_rows`.
+    otherwise) and, where its training loss is not a likelihood, :meth:`heldout_loss_rows`;
+    ``guard_rule`` is how the negative-transfer guard reads those rows
+    (:func:`gentransfer.selection.choose_strategy`).
 
     Args:
         x_dim: dimension of the generated variable ``x``.
@@ -77,6 +79,7 @@ class GenerativeModel(ConfigMixin, nn.Module):
     family: str = "abstract"
     shared_part = "embedding"  # what a transfer strategy hands from a source to a target
     default_ema_decay = 0.0  # no weight averaging unless the family needs it
+    guard_rule = "signed-rank"  # per-row likelihoods are independent given the model: a rank test
 
     def __init__(self, x_dim: int, z_dim: int = 0, zc_dim: int = 0, embedding: Any = None, embed_dim: int = 4):
         super().__init__()
