@@ -132,11 +132,11 @@ class ColumnTransform:
         for k, j in enumerate(self.modelled):
             if self.lower[j] is not None:
                 t = (u[:, k] - self.lower[j]) / (self.upper[j] - self.lower[j])
-                if rng is not None:  # spread each end's atom over the band that inverse() maps back onto it
-                    low, high = t <= EDGE, t >= 1 - EDGE
-                    t = np.where(low, rng.uniform(SPREAD * EDGE, EDGE, len(t)), t)
-                    t = np.where(high, 1 - rng.uniform(SPREAD * EDGE, EDGE, len(t)), t)
-                t = np.clip(t, SPREAD * EDGE, 1 - SPREAD * EDGE) if rng is not None else np.clip(t, EDGE, 1 - EDGE)
+                if rng is None:
+                    t = np.clip(t, EDGE, 1 - EDGE)
+                else:  # spread each end's atom over the band that inverse() maps back onto it
+                    t = np.where(t <= EDGE, rng.uniform(SPREAD * EDGE, EDGE, len(t)), t)
+                    t = np.where(t >= 1 - EDGE, 1 - rng.uniform(SPREAD * EDGE, EDGE, len(t)), t)
                 u[:, k] = np.log(t) - np.log1p(-t)
         return u
 

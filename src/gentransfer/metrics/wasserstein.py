@@ -65,8 +65,7 @@ def wasserstein1(x: object, y: object) -> float:
         0.5
     """
     xa, ya = paired_points(x, y)
-    value = _solve(xa, ya, plan=False)
-    return float(value)
+    return float(_solve(xa, ya, plan=False))
 
 
 def wasserstein1_rows(x: object, y: object) -> np.ndarray:
