@@ -19,7 +19,7 @@ import shutil
 from pathlib import Path
 
 from gentransfer.digits.grid import arm_panel
-from gentransfer.digits.study import COLUMNS, EXPERIMENT
+from gentransfer.digits.study import COLUMNS, EXPERIMENT, ROW_KEYS
 from gentransfer.experiments.report import plot_gains, plot_sweep, summary_markdown
 from gentransfer.experiments.sweep import read_rows
 
@@ -49,6 +49,23 @@ def sweep_table(rows: list[dict], metrics: list[str]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def unique_rows(rows: list[dict]) -> tuple[list[dict], str]:
+    """The first row of each (setting, source, strategy, n_s, n_t, seed), and a line on the repeats:
+    a cell run again in another folder (a timing run) must agree with the first to be read as one."""
+    keep: dict[tuple, dict] = {}
+    diffs = []
+    for row in rows:
+        key = tuple(str(row[k]) for k in ROW_KEYS)
+        if key not in keep:
+            keep[key] = row
+            continue
+        diffs.append(max(abs(float(row[m]) - float(keep[key][m])) for m in ("FD", "W1", "cond_acc")
+                         if row.get(m) not in (None, "")))
+    note = (f"{len(diffs)} repeated cells (a later folder ran them again): the first kept; largest "
+            f"difference in FD, W1 or accuracy {max(diffs):.2e}.\n\n" if diffs else "")
+    return list(keep.values()), note
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("runs", nargs="+")
@@ -57,7 +74,7 @@ def main() -> None:
     args = parser.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    rows = [r for run in args.runs for r in read_rows(Path(run) / "results.csv")]
+    rows, repeats = unique_rows([r for run in args.runs for r in read_rows(Path(run) / "results.csv")])
     with open(out / "results.csv", "w", newline="") as fh:
         writer = csv.DictWriter(fh, fieldnames=COLUMNS, extrasaction="ignore")
         writer.writeheader()
@@ -69,7 +86,7 @@ def main() -> None:
     seeds = sorted({int(r["seed"]) for r in rows})
     header = (f"Rows: {len(rows)} from {', '.join(args.runs)}; seeds {seeds}. Gains are paired by seed "
               "(scratch - arm for FD, W1, KID; arm - scratch for cond_acc): positive means the arm is better; "
-              "with one seed there is no standard error.\n\n")
+              "with one seed there is no standard error.\n\n" + repeats)
     (out / "summary.md").write_text(header + summary)
     print(header + summary)
     fitted = [r for r in rows if r["arm"] != "source-only"]  # its gap (FD -12) would flatten the rest: see the summary

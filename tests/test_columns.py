@@ -133,7 +133,9 @@ def test_defaults_grow_with_the_data():
 
     model, train = data_defaults("diffusion", 3, 500)
     assert model == {"hidden": 128, "depth": 3, "sampler": "sde-dpm++", "sample_steps": 50}
-    assert train["steps"] == 2000 and train["batch_size"] == 256 and train["patience"] == 10
+    assert train["steps"] == 10000 and train["batch_size"] == 256 and train["patience"] == 10  # the diffusion floor
+    assert data_defaults("diffusion", 3, 500, latent_dim=2)[1]["steps"] == 2000  # a latent prior: the common floor
+    assert data_defaults("flow", 3, 500)[1]["steps"] == 2000
     model, train = data_defaults("diffusion", 58, 20000)  # 64 pixels less 6 constant corners
     assert model["hidden"] == 256 and train["steps"] == 15625 and train["eval_every"] == 312
     model, train = data_defaults("flow", 64, 20000)
