@@ -3,7 +3,8 @@
 Usage: python benchmarks/digits_transfer.py RUN [RUN ...] --out benchmarks/results/digits_transfer
 
 Reads the rows of each run folder's ``results.csv`` (a stopped run keeps the rows of its finished
-jobs; the same ``gentransfer digits`` command resumes it), and writes into ``--out``: the rows
+jobs; the same ``gentransfer digits`` command resumes it) and of the arms a stopped job had
+finished (their ``metrics.json``), and writes into ``--out``: the rows
 (``results.csv``), the summary (``summary.md``: per target size n_t and arm, FD, conditional
 accuracy, W1 and KID with their floors, the paired gain over scratch in each, and the Spearman
 trend over n_s where n_s was swept; ``sweep.md``: the trend over every (n_s, seed) row with its
@@ -49,6 +50,20 @@ def sweep_table(rows: list[dict], metrics: list[str]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def run_rows(run: Path) -> list[dict]:
+    """A run folder's rows: its ``results.csv`` (the finished jobs), then the arms a stopped job had
+    finished (each arm writes its row into ``models/*/target-ARM/metrics.json`` as it ends)."""
+    import json
+
+    rows = read_rows(run / "results.csv") if (run / "results.csv").is_file() else []
+    have = {tuple(str(r[k]) for k in ROW_KEYS) for r in rows}
+    for path in sorted(run.glob("models/*/target-*/metrics.json")):
+        row = {k: v for k, v in json.loads(path.read_text()).items() if k != "fit"}
+        if tuple(str(row[k]) for k in ROW_KEYS) not in have:
+            rows.append({k: ("" if v is None else v) for k, v in row.items()})
+    return rows
+
+
 def unique_rows(rows: list[dict]) -> tuple[list[dict], str]:
     """The first row of each (setting, source, strategy, n_s, n_t, seed), and a line on the repeats:
     a cell run again in another folder (a timing run) must agree with the first to be read as one."""
@@ -74,7 +89,7 @@ def main() -> None:
     args = parser.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    rows, repeats = unique_rows([r for run in args.runs for r in read_rows(Path(run) / "results.csv")])
+    rows, repeats = unique_rows([r for run in args.runs for r in run_rows(Path(run))])
     with open(out / "results.csv", "w", newline="") as fh:
         writer = csv.DictWriter(fh, fieldnames=COLUMNS, extrasaction="ignore")
         writer.writeheader()
