@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import json
 import shutil
 from pathlib import Path
 
@@ -50,16 +51,18 @@ def sweep_table(rows: list[dict], metrics: list[str]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _cell(row: dict) -> tuple[str, ...]:
+    return tuple(str(row[k]) for k in ROW_KEYS)
+
+
 def run_rows(run: Path) -> list[dict]:
     """A run folder's rows: its ``results.csv`` (the finished jobs), then the arms a stopped job had
     finished (each arm writes its row into ``models/*/target-ARM/metrics.json`` as it ends)."""
-    import json
-
     rows = read_rows(run / "results.csv") if (run / "results.csv").is_file() else []
-    have = {tuple(str(r[k]) for k in ROW_KEYS) for r in rows}
+    have = {_cell(r) for r in rows}
     for path in sorted(run.glob("models/*/target-*/metrics.json")):
         row = {k: v for k, v in json.loads(path.read_text()).items() if k != "fit"}
-        if tuple(str(row[k]) for k in ROW_KEYS) not in have:
+        if _cell(row) not in have:
             rows.append({k: ("" if v is None else v) for k, v in row.items()})
     return rows
 
@@ -70,7 +73,7 @@ def unique_rows(rows: list[dict]) -> tuple[list[dict], str]:
     keep: dict[tuple, dict] = {}
     diffs = []
     for row in rows:
-        key = tuple(str(row[k]) for k in ROW_KEYS)
+        key = _cell(row)
         if key not in keep:
             keep[key] = row
             continue
