@@ -1,6 +1,7 @@
 """Real tables through the command line with default settings: MNIST -> USPS as 64-column tables.
 
 Usage: python benchmarks/real_tables.py [--out runs/real-tables] [--families diffusion,flow]
+                                      [--strategies scratch,freeze-shared,finetune,lora,auto]
 
 The data case: the shared MNIST and USPS digits, average-pooled from 16x16 to 8x8 and flattened
 into 64 columns of intensities in [0, 1] (many columns piled at 0, the corners constant in
@@ -50,6 +51,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--out", default="runs/real-tables")
     parser.add_argument("--families", default="diffusion,flow")
+    parser.add_argument("--strategies", default=",".join(STRATEGIES))
     parser.add_argument("--keep-sources", action="store_true",
                         help="reuse a finished FAMILY-source run in --out (one the same defaults would fit again)")
     args = parser.parse_args()
@@ -76,7 +78,7 @@ def main() -> None:
                                "--n-classes", "10", "--out", str(src), "--overwrite")
             results["runs"].append({"family": family, "strategy": "source", "fit_seconds": round(seconds, 1),
                                     "log": log.strip().splitlines()})
-        for strategy in STRATEGIES:
+        for strategy in args.strategies.split(","):
             run = out / f"{family}-{strategy}"
             seconds, log = cli("fit-target", "--source", str(src), "--data", str(out / "target.npz"), "--strategy",
                                strategy, "--out", str(run), "--overwrite")

@@ -127,3 +127,21 @@ def test_batch_larger_than_data_is_clamped(fitted_source):
     target = transfer(fitted_source, "scratch", x_dim=2, zc_dim=1)
     result = fit(target, *_data(30, 2, 1), steps=10, batch_size=10_000, eval_every=5)
     assert result.n_train == 24 and result.n_val == 6 and np.isfinite(result.best_val_loss)
+
+
+def test_lora_rank_scales_with_the_head_and_an_explicit_rank_wins():
+    pytest.importorskip("peft")
+    from gentransfer.diffusion.unet import unet_diffusion
+
+    def rank(model, **kw):
+        return transfer(model, "lora", **kw).transfer_plan.adapters["rank"]
+
+    wide = DiffusionModel(x_dim=64, z_dim=1, hidden=256, depth=3)  # the real-table default at 64 columns
+    assert rank(wide) == 16 and rank(wide, lora_rank=4) == 4
+    assert rank(DiffusionModel(x_dim=2, z_dim=1, hidden=64)) == 4  # never below 4
+    # the digits benchmark's CPU UNet keeps the rank its recorded LoRA rows were fitted with
+    unet = unet_diffusion((1, 16, 16), 10, block_out_channels=[16, 32, 32], norm_num_groups=8)
+    assert rank(unet) == 4
+    target = transfer(wide, "lora")
+    adapter = dict(target.named_parameters())["network.net.2.lora_A.default.weight"]
+    assert adapter.shape == (16, 256)

@@ -66,7 +66,6 @@ class Strategy:
 
 
 WARM_LR_SCALE = 0.3  # learning-rate factor for a head that starts from the source's weights
-LORA_RANK = 4  # rank of the adapters of the lora strategy; alpha = rank (updates at scale 1)
 
 
 STRATEGIES: dict[str, Strategy] = {
@@ -102,7 +101,7 @@ def _copy_matching_head(source: nn.Module, target: nn.Module) -> int:
 
 
 def transfer(source: nn.Module, strategy: StrategyName, *, warm_start: bool | None = None,
-             lora_rank: int = LORA_RANK, **target_config: Any) -> nn.Module:
+             lora_rank: int | None = None, **target_config: Any) -> nn.Module:
     """Build the target model from a fitted source model under ``strategy``.
 
     Args:
@@ -111,7 +110,9 @@ def transfer(source: nn.Module, strategy: StrategyName, *, warm_start: bool | No
         warm_start: start the head from the source's weights where shapes match; ``None`` takes
             the strategy's default (``finetune`` and ``lora``). Not allowed with ``scratch``;
             ``lora`` always starts from the source's head.
-        lora_rank: rank of the adapters under ``lora``.
+        lora_rank: rank of the adapters under ``lora`` (alpha = rank: updates at scale 1); ``None``
+            scales it with the head (:func:`gentransfer.adapters.default_rank`: a 16th of the
+            adapted layers' median width, at least 4).
         **target_config: the target's own settings, e.g. ``x_dim=2, zc_dim=1``; anything not
             given is the source's (same architecture).
 
@@ -134,7 +135,7 @@ def transfer(source: nn.Module, strategy: StrategyName, *, warm_start: bool | No
                           "drop warm_start, or choose freeze-shared or finetune")
     if plan.adapters and not warm:
         raise ConfigError("lora adapts the source's head, so it always starts from it", "drop warm_start=False")
-    if plan.adapters and (not isinstance(lora_rank, int) or lora_rank < 1):
+    if plan.adapters and lora_rank is not None and (not isinstance(lora_rank, int) or lora_rank < 1):
         raise ConfigError(f"lora_rank must be an integer >= 1, got {lora_rank!r}", "pass e.g. lora_rank=4")
     part = source.shared_part
     if part in target_config:
@@ -155,9 +156,11 @@ def transfer(source: nn.Module, strategy: StrategyName, *, warm_start: bool | No
     frozen = (part,) if plan.freeze_shared and shared_module(target) is not None else ()
     adapters = None
     if plan.adapters:
-        from gentransfer.adapters import adapter_targets
+        from gentransfer.adapters import adapter_targets, default_rank
 
-        adapters = {"rank": lora_rank, "alpha": lora_rank, "targets": adapter_targets(target, part)}
+        names = adapter_targets(target, part)
+        rank = default_rank(target, names) if lora_rank is None else lora_rank
+        adapters = {"rank": rank, "alpha": rank, "targets": names}
     lr_scale = WARM_LR_SCALE if warm and not plan.adapters else 1.0  # adapters start at zero: no damping
     target.transfer_plan = TransferPlan(plan.name, warm, lr_scale, frozen, adapters)
     target.transfer_plan.apply(target)

@@ -489,6 +489,10 @@ def fit_target(source: str | Path, data: Table, strategy: str, out: str | Path, 
     with run_transaction(final, overwrite=overwrite, resume=resume) as run:
         if strategy != "auto":
             target = targets[strategy]
+            if target.transfer_plan.adapters:
+                a = target.transfer_plan.adapters
+                log(f"lora: rank-{a['rank']} adapters on {len(a['targets'])} layers of the head (a 16th of their "
+                    "median width, at least 4); every source weight frozen")
             result, stages = _fit_model(target, x, z, zc, cfg, run / "checkpoints", resume, refine=True)
             metrics = {"strategy": strategy, **result.to_dict(), **stages}
             train_rows, val_rows = split_rows(n, cfg.val_fraction, cfg.seed)
