@@ -473,6 +473,9 @@ FD = [  # tests/test_cli_foundation.py::test_cli_errors_are_one_line_exit_2 and 
     Case("fd5-simulate-target-restarts-0", ["simulate", "unconditional", "--target-restarts", "0"],
          "target_restarts must be >= 1"),
     Case("fd6-data-info-missing-root", ["data", "info", "--root", "emptyroot"], "MNIST file not found"),
+    Case("fd7-digits-eval-size-too-small", ["digits", "conditional", "--eval-size", "50"], "eval_size must be"),
+    Case("fd8-digits-eval-size-unconditional", ["digits", "unconditional", "--strategies", "scratch",
+                                                 "--eval-size", "1000"], "conditional setting"),
 ]
 
 DE = [  # tests/test_data_errors.py: test_bad_npz, test_bad_csv, test_unknown_csv_column, through the CLI
@@ -666,7 +669,7 @@ def test_evaluate_w1_on_huge_values_is_the_scaled_distance(work, capsys):
 
 
 def test_table_is_complete():
-    assert len(WF) == 32 and len(FD) == 7 and len(DE) == 14 and len(HALF) == 22 and len(EV) == 14
+    assert len(WF) == 32 and len(FD) == 9 and len(DE) == 14 and len(HALF) == 22 and len(EV) == 14
     assert len(IM) == 11 and len(UC) == 5 and len(EX) == 4
 
 

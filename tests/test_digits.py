@@ -55,6 +55,20 @@ def test_digit_job_rows_and_outputs(real_data_root, tmp_path):
     assert (out / "target-freeze-shared.png").is_file()
 
 
+def test_eval_size_scores_a_stratified_subset_beside_a_floor_of_the_same_size(real_data_root, tmp_path):
+    study = tiny_study(strategies=["scratch"], n_target=[50], eval_size=200)
+    (row,) = run_job(build_jobs(study)[0], str(tmp_path))
+    # the floor is W1 between 200 held-out and 200 fit images: above the 3.5285 of all 2,188
+    assert row["W1_floor"] == pytest.approx(4.4390, abs=1e-3)
+    png = tmp_path / "models" / "mnist-ns0-nt50-seed0" / "target-scratch.png"
+    assert png.is_file()
+    for bad in (50, 2189):
+        with pytest.raises(ConfigError, match="eval_size must be"):
+            build_jobs(tiny_study(eval_size=bad))
+    with pytest.raises(ConfigError, match="conditional setting"):
+        build_jobs(tiny_study(setting="unconditional", strategies=["scratch"], eval_size=200))
+
+
 def test_unconditional_setting_refuses_freeze_shared():
     with pytest.raises(ConfigError, match="freeze-shared needs a shared part"):
         build_jobs(tiny_study(setting="unconditional"))

@@ -42,6 +42,7 @@ ROW_KEYS = ["setting", "source", "strategy", "n_s", "n_t", "seed"]
 # the transfer strategies, and the source model sampled as it is (the domain gap, no target data)
 ARMS = (*STRATEGIES, "source-only")
 MNIST_SIZE = 60000
+HELDOUT_SIZE = 2188  # USPS images of the paper split's held-out 30%
 
 
 @dataclass
@@ -73,6 +74,9 @@ class DigitsStudy:
         save_models: write every model into the run folder.
         feature_metrics: also score in the USPS classifier's features (FD, KID, precision / recall /
             density / coverage, conditional accuracy, memorisation), each beside its floor.
+        eval_size: score on a class-stratified subset of this many held-out USPS images (seeded
+            by `split_seed`, the same for every arm and seed), each floor at the same size; 0: all
+            2,188. Fewer images make a sample set cheaper and every score noisier. Conditional only.
         device: auto (CUDA when available), cpu or cuda.
     """
 
@@ -101,6 +105,7 @@ class DigitsStudy:
     sample_steps: int = 20
     save_models: bool = True
     feature_metrics: bool = False
+    eval_size: int = 0
     device: str = "auto"  # "auto": CUDA when available, else CPU
 
     def check(self) -> None:
@@ -120,6 +125,12 @@ class DigitsStudy:
         if not self.n_target or any(n < 10 or n > 5103 for n in self.n_target):
             raise ConfigError(f"n_target values must be in 10..5103 (the USPS fit split), got {self.n_target}",
                               "fix --n-target")
+        if self.eval_size and self.setting == "unconditional":
+            raise ConfigError("eval_size applies to the conditional setting (the threes' held-out set is small)",
+                              "drop --eval-size")
+        if self.eval_size and not 100 <= self.eval_size <= HELDOUT_SIZE:
+            raise ConfigError(f"eval_size must be 0 (every held-out image) or in 100..{HELDOUT_SIZE}, got "
+                              f"{self.eval_size}", "pass e.g. --eval-size 1000, or 0 for all")
         if set(self.n_source_sweep_at) - set(self.n_target):
             raise ConfigError(f"n_source_sweep_at {self.n_source_sweep_at} names sizes not in n_target "
                               f"{self.n_target}", "choose values of --n-target")
@@ -234,6 +245,9 @@ def run_job(job: dict[str, Any], run_dir: str | None = None) -> list[dict[str, A
     digit = None if conditional else s["digit"]
     split = usps_paper_split(seed=s["split_seed"], digit=digit)
     held_x, held_y = split.heldout_x, split.heldout_y
+    if s.get("eval_size"):
+        scored = torch.from_numpy(stratified_subset(held_y, int(s["eval_size"]), seed=s["split_seed"]))
+        held_x, held_y = held_x[scored], held_y[scored]
     subset = torch.from_numpy(stratified_subset(split.fit_y, min(int(job["n_t"]), len(split.fit_y)), seed=seed))
     fit_x, fit_y = split.fit_x[subset], split.fit_y[subset]
     floor = wasserstein1(split.fit_x[: len(held_x)], held_x)
