@@ -69,6 +69,17 @@ def test_eval_size_scores_a_stratified_subset_beside_a_floor_of_the_same_size(re
         build_jobs(tiny_study(setting="unconditional", strategies=["scratch"], eval_size=200))
 
 
+def test_a_run_folder_from_before_eval_size_still_resumes(tmp_path):
+    from gentransfer.runs import open_run_dir
+
+    old = {"study": "digits", **tiny_study().to_dict()}
+    assert "eval_size" not in old  # what every run folder written before the key holds
+    run = open_run_dir(tmp_path / "run", old)
+    assert open_run_dir(run, {"study": "digits", **tiny_study().to_dict()}) == run
+    with pytest.raises(ConfigError, match="different config"):
+        open_run_dir(run, {"study": "digits", **tiny_study(eval_size=200).to_dict()})
+
+
 def test_unconditional_setting_refuses_freeze_shared():
     with pytest.raises(ConfigError, match="freeze-shared needs a shared part"):
         build_jobs(tiny_study(setting="unconditional"))

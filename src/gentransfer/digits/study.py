@@ -136,7 +136,10 @@ class DigitsStudy:
                               f"{self.n_target}", "choose values of --n-target")
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        settings = asdict(self)
+        if not settings["eval_size"]:  # the default: run folders written before the key existed still resume
+            del settings["eval_size"]
+        return settings
 
 
 def new_model(study: dict[str, Any]) -> DiffusionModel:
