@@ -9,7 +9,8 @@ finished (their ``metrics.json``), and writes into ``--out``: the rows
 accuracy, W1 and KID with their floors, the paired gain over scratch in each, and the Spearman
 trend over n_s where n_s was swept; ``sweep.md``: the trend over every (n_s, seed) row with its
 p-value), the gain-vs-n_t plot, the error-vs-n_s plot (target sizes
-with an n_s sweep), and the sample panel of every arm at the smallest n_t.
+with an n_s sweep), and the sample panel of every arm at the smallest n_t; each for the
+conditional setting and, with the suffix ``_unconditional``, for digit 3.
 """
 
 from __future__ import annotations
@@ -84,6 +85,35 @@ def unique_rows(rows: list[dict]) -> tuple[list[dict], str]:
     return list(keep.values()), note
 
 
+def summarise(rows: list[dict], setting: str, runs: list[str], repeats: str, out: Path, swept: set[int]) -> None:
+    """The summary, plots and sample panel of one setting's rows; files of the unconditional
+    setting (digit 3) carry the suffix ``_unconditional``."""
+    suffix = "" if setting == "conditional" else f"_{setting}"
+    rows = [{**r, "arm": r["strategy"]} for r in rows if r["setting"] == setting]
+    metrics = [m for m in EXPERIMENT.metrics if all(r.get(m) not in (None, "") for r in rows)]
+    summary = summary_markdown(rows, EXPERIMENT.group, metrics, EXPERIMENT.baselines, floors=EXPERIMENT.floors,
+                               higher_better=EXPERIMENT.higher_better)
+    seeds = sorted({int(r["seed"]) for r in rows})
+    header = (f"Rows: {len(rows)} from {', '.join(runs)}; seeds {seeds}. Gains are paired "
+              "by seed (scratch - arm for FD, W1, KID; arm - scratch for cond_acc): positive means the arm is "
+              "better; with one seed there is no standard error.\n\n" + repeats)
+    (out / f"summary{suffix}.md").write_text(header + summary)
+    print(header + summary)
+    fitted = [r for r in rows if r["arm"] != "source-only"]  # its gap (FD -12) would flatten the rest: see the summary
+    plot_gains(fitted, out / f"gain_vs_n_t{suffix}.png", setting, "n_t", metrics, "scratch", EXPERIMENT.higher_better)
+    sweep_rows = [r for r in rows if int(r["n_t"]) in swept]
+    if sweep_rows:
+        plot_sweep(sweep_rows, out / f"errors_vs_ns{suffix}.png", setting, "n_t", metrics, floors=EXPERIMENT.floors)
+        text = sweep_table(sweep_rows, metrics)
+        (out / f"sweep{suffix}.md").write_text(text)
+        print(text)
+    smallest = min(int(r["n_t"]) for r in rows)
+    for run in runs:
+        if any(Path(run, "models").glob(f"*-nt{smallest}-seed{seeds[0]}")):
+            arm_panel(run, smallest, seeds[0], out / f"samples{suffix}_nt{smallest}_seed{seeds[0]}.png")
+            break
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("runs", nargs="+")
@@ -97,31 +127,10 @@ def main() -> None:
         writer = csv.DictWriter(fh, fieldnames=COLUMNS, extrasaction="ignore")
         writer.writeheader()
         writer.writerows(rows)
-    rows = [{**r, "arm": r["strategy"]} for r in rows if r["setting"] == "conditional"]
-    metrics = [m for m in EXPERIMENT.metrics if all(r.get(m) not in (None, "") for r in rows)]
-    summary = summary_markdown(rows, EXPERIMENT.group, metrics, EXPERIMENT.baselines, floors=EXPERIMENT.floors,
-                               higher_better=EXPERIMENT.higher_better)
-    seeds = sorted({int(r["seed"]) for r in rows})
-    header = (f"Rows: {len(rows)} from {', '.join(args.runs)}; seeds {seeds}. Gains are paired by seed "
-              "(scratch - arm for FD, W1, KID; arm - scratch for cond_acc): positive means the arm is better; "
-              "with one seed there is no standard error.\n\n" + repeats)
-    (out / "summary.md").write_text(header + summary)
-    print(header + summary)
-    fitted = [r for r in rows if r["arm"] != "source-only"]  # its gap (FD -12) would flatten the rest: see the summary
-    plot_gains(fitted, out / "gain_vs_n_t.png", "conditional", "n_t", metrics, "scratch", EXPERIMENT.higher_better)
     swept = {int(v) for v in args.swept.split(",") if v}
-    sweep_rows = [r for r in rows if int(r["n_t"]) in swept]
-    if sweep_rows:
-        plot_sweep(sweep_rows, out / "errors_vs_ns.png", "conditional", "n_t", metrics, floors=EXPERIMENT.floors)
-    if sweep_rows:
-        text = sweep_table(sweep_rows, metrics)
-        (out / "sweep.md").write_text(text)
-        print(text)
-    smallest = min(int(r["n_t"]) for r in rows)
-    for run in args.runs:
-        if any(Path(run, "models").glob(f"*-nt{smallest}-seed{seeds[0]}")):
-            arm_panel(run, smallest, seeds[0], out / f"samples_nt{smallest}_seed{seeds[0]}.png")
-            break
+    for setting in ("conditional", "unconditional"):
+        if any(r["setting"] == setting for r in rows):
+            summarise(rows, setting, args.runs, repeats, out, swept)
     for run in args.runs:  # the run's settings, for the record
         if (Path(run) / "config.json").is_file():
             shutil.copy(Path(run) / "config.json", out / f"{Path(run).name}_config.json")

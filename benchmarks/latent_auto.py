@@ -8,7 +8,9 @@ Protocol (fixed before the first run): per design, prior family and seed, source
 seeded streams; ``fit-source --latent-dim 2`` on the source, then ``fit-target --strategy auto``
 on the target, both through :mod:`gentransfer.workflow` with the command line's data-sized
 defaults except ``--steps`` (every stage's cap; early stopping as usual), to keep 40 runs
-affordable on 2 cores. Right is a transfer strategy (freeze-shared or finetune) on ``default``
+affordable on 2 cores; ``--steps 0`` leaves the data-sized budgets uncapped (the study-scale check:
+``--n-source 16000 --steps 0``, the unconditional study's regime).
+Right is a transfer strategy (freeze-shared or finetune) on ``default``
 (the source's latent law is the target's) and ``scratch`` on ``misspecified`` (the source teaches
 a Gaussian blob, the target's latent has 8 modes). The issue's bar: >= 9 of 10 seeds per family.
 
@@ -77,12 +79,13 @@ def one(design_name: str, family: str, seed: int, args: dict, root: str) -> dict
     quiet = lambda *a, **k: None  # noqa: E731
     model, train = data_defaults(family, 8, len(xs), latent_dim=2)
     t0 = time.perf_counter()
+    cap = {"steps": args["steps"]} if args["steps"] else {}  # 0: the data-sized budgets as they are
     fit_source(Table(x=xs, source="source"), family, work / "source", model={**model, "latent_dim": 2},
-               train={**train, "steps": args["steps"], "seed": seed}, overwrite=True, log=quiet)
+               train={**train, **cap, "seed": seed}, overwrite=True, log=quiet)
     t1 = time.perf_counter()
     _, train = data_defaults(family, 8, len(xt), role="target")
     target = fit_target(work / "source", Table(x=xt, source="target"), "auto", work / "target",
-                        train={**train, "steps": args["steps"], "seed": seed}, overwrite=True, log=quiet)
+                        train={**train, **cap, "seed": seed}, overwrite=True, log=quiet)
     t2 = time.perf_counter()
     auto = json.loads((target / "metrics.json").read_text())["auto"]
     right = auto["chosen"] != "scratch" if design_name == "default" else auto["chosen"] == "scratch"

@@ -72,12 +72,15 @@ def test_eval_size_scores_a_stratified_subset_beside_a_floor_of_the_same_size(re
 def test_a_run_folder_from_before_eval_size_still_resumes(tmp_path):
     from gentransfer.runs import open_run_dir
 
+    defaults = DigitsStudy().to_dict()
     old = {"study": "digits", **tiny_study().to_dict()}
-    assert "eval_size" not in old  # what every run folder written before the key holds
+    del old["eval_size"]  # what every run folder written before the key holds
     run = open_run_dir(tmp_path / "run", old)
-    assert open_run_dir(run, {"study": "digits", **tiny_study().to_dict()}) == run
-    with pytest.raises(ConfigError, match="different config"):
-        open_run_dir(run, {"study": "digits", **tiny_study(eval_size=200).to_dict()})
+    assert open_run_dir(run, {"study": "digits", **tiny_study().to_dict()}, defaults=defaults) == run
+    with pytest.raises(ConfigError, match="different config"):  # not the default: not the old run
+        open_run_dir(run, {"study": "digits", **tiny_study(eval_size=200).to_dict()}, defaults=defaults)
+    with pytest.raises(ConfigError, match="different config"):  # without defaults, a new key differs
+        open_run_dir(run, {"study": "digits", **tiny_study().to_dict()})
 
 
 def test_unconditional_setting_refuses_freeze_shared():
@@ -189,3 +192,44 @@ def test_source_is_trained_once_and_reused_across_target_sizes_and_seeds(real_da
     assert reused.sample(y, generator=torch.Generator().manual_seed(0)).shape == (10, 256)
     with pytest.raises(ConfigError, match="n_source_sweep_at"):
         build_jobs(tiny_study(n_target=[50], n_source_sweep_at=[200]))
+
+
+def test_the_benchmark_fits_what_the_command_line_fits(real_data_root, tmp_path):
+    """The digits benchmark and `fit-source` / `fit-target` on the same images are one computation:
+    the same UNet builder, training loop and seeds give bit-identical source and fine-tuned models.
+    Known differences, kept so recorded rows stay reproducible: the benchmark seeds a target's fresh
+    weights (scratch's, LoRA's adapters) with seed + 1; its freeze-shared warm-starts the UNet
+    (`warm_start`), the command line's fits a fresh one around the frozen class embedding; its UNet
+    options go beyond the command line's base width; it runs on a GPU when there is one."""
+    from gentransfer.config import load_pretrained
+    from gentransfer.data import mnist_source, stratified_subset, usps_paper_split
+    from gentransfer.data.tabular import Table
+    from gentransfer.digits.study import source_budget
+    from gentransfer.workflow import fit_source, fit_target
+
+    unet = {"block_out_channels": [8, 16, 16], "layers_per_block": 1, "attention": False, "norm_num_groups": 8}
+    study = tiny_study(unet=unet, strategies=["finetune"], n_target=[50], source_epochs=0.0)
+    (job,) = [j for j in build_jobs(study) if j["n_s"] > 0]
+    run_job(job, str(tmp_path / "bench"))
+    seed, src_seed = job["seed"], source_seed(job["n_s"], job["seed"], job["source"])
+
+    xs, ys = mnist_source(job["n_s"], seed=src_seed)
+    split = usps_paper_split(seed=study.split_seed)
+    keep = torch.from_numpy(stratified_subset(split.fit_y, 50, seed=seed))
+    images = lambda x, y: Table(x=x.reshape(len(x), -1).double().numpy(), z=y[:, None].double().numpy(),  # noqa: E731
+                                image_shape=(1, 16, 16))
+    model = {"hidden": 8, "sampler": study.sampler, "sample_steps": study.sample_steps}
+    quiet = lambda *a, **k: None  # noqa: E731
+    fit_source(images(xs, ys), "diffusion", tmp_path / "cli-source", model=model,
+               train={**source_budget(study.source_train, 0.0, len(xs)), "seed": src_seed}, log=quiet)
+    for strategy in study.strategies:
+        fit_target(tmp_path / "cli-source", images(split.fit_x[keep], split.fit_y[keep]), strategy,
+                   tmp_path / f"cli-{strategy}", train={**study.target_train, "seed": seed}, log=quiet)
+
+    bench_models = next((tmp_path / "bench" / "models").glob("mnist-ns*"))
+    pairs = [(next((tmp_path / "bench" / "sources").glob("mnist-ns*")), tmp_path / "cli-source" / "model")]
+    pairs += [(bench_models / f"target-{s}", tmp_path / f"cli-{s}" / "model") for s in study.strategies]
+    for bench, cli in pairs:
+        a, b = load_pretrained(bench).state_dict(), load_pretrained(cli).state_dict()
+        assert a.keys() == b.keys()
+        assert all(torch.equal(a[k], b[k]) for k in a), bench.name

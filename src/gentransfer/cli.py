@@ -263,7 +263,8 @@ def _cmd_study(args: argparse.Namespace) -> int:
     study.check()
     name = f"digits-{args.setting}" if args.experiment == "digits" else f"simulate-{args.experiment}"
     run = open_run_dir(default_run_dir(name) if args.out is None else args.out,
-                       {"study": experiment.name, **study.to_dict()}, overwrite=args.overwrite)
+                       {"study": experiment.name, **study.to_dict()}, overwrite=args.overwrite,
+                       defaults=cls().to_dict())
     summary = run_experiment(experiment, study, run, n_jobs=args.jobs, progress=not args.no_progress,
                              backend=args.backend, scheduler=args.scheduler)
     print(summary)

@@ -38,8 +38,13 @@ def write_json(path: str | os.PathLike[str], data: Any) -> Path:
     return p
 
 
-def open_run_dir(path: str | os.PathLike[str], config: dict[str, Any], *, overwrite: bool = False) -> Path:
+def open_run_dir(path: str | os.PathLike[str], config: dict[str, Any], *, overwrite: bool = False,
+                 defaults: dict[str, Any] | None = None) -> Path:
     """Create ``path`` and write ``config.json``; reopen it to resume if the config is the same.
+
+    A key of ``config`` that the folder's config lacks counts as the same when ``config`` holds its
+    value from ``defaults`` there: a run written before a setting existed ran with its default, so
+    adding a setting does not turn every old run folder into "a different config".
 
     Raises:
         ConfigError: the folder holds a run with a different config (and not ``overwrite``), or
@@ -54,7 +59,11 @@ def open_run_dir(path: str | os.PathLike[str], config: dict[str, Any], *, overwr
             old = json.loads(cfg_path.read_text())
         except (OSError, json.JSONDecodeError):
             old = None
-        if json.loads(json.dumps(config, default=str)) != old:
+        new = json.loads(json.dumps(config, default=str))
+        if isinstance(old, dict):
+            known = json.loads(json.dumps(defaults or {}, default=str))
+            old = {**{k: v for k, v in new.items() if k not in old and k in known and known[k] == v}, **old}
+        if new != old:
             raise ConfigError(f"{run} already holds a run with a different config",
                               "pass another --out, or --overwrite to replace it")
         return run

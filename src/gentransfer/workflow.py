@@ -20,6 +20,7 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
+from gentransfer.adapters import MIN_RANK, WIDTH_PER_RANK
 from gentransfer.config import check_fields, load_pretrained, settings_from_dict
 from gentransfer.data.columns import ColumnTransform
 from gentransfer.data.images import PixelScale
@@ -491,8 +492,8 @@ def fit_target(source: str | Path, data: Table, strategy: str, out: str | Path, 
             target = targets[strategy]
             if target.transfer_plan.adapters:
                 a = target.transfer_plan.adapters
-                log(f"lora: rank-{a['rank']} adapters on {len(a['targets'])} layers of the head (a 16th of their "
-                    "median width, at least 4); every source weight frozen")
+                log(f"lora: rank-{a['rank']} adapters on {len(a['targets'])} layers of the head (by default "
+                    f"1/{WIDTH_PER_RANK} of their median width, at least {MIN_RANK}); every source weight frozen")
             result, stages = _fit_model(target, x, z, zc, cfg, run / "checkpoints", resume, refine=True)
             metrics = {"strategy": strategy, **result.to_dict(), **stages}
             train_rows, val_rows = split_rows(n, cfg.val_fraction, cfg.seed)

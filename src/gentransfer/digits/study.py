@@ -136,10 +136,7 @@ class DigitsStudy:
                               f"{self.n_target}", "choose values of --n-target")
 
     def to_dict(self) -> dict[str, Any]:
-        settings = asdict(self)
-        if not settings["eval_size"]:  # the default: run folders written before the key existed still resume
-            del settings["eval_size"]
-        return settings
+        return asdict(self)
 
 
 def new_model(study: dict[str, Any]) -> DiffusionModel:
