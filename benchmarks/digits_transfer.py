@@ -86,17 +86,19 @@ def unique_rows(rows: list[dict]) -> tuple[list[dict], str]:
 
 
 def summarise(rows: list[dict], setting: str, runs: list[str], repeats: str, out: Path, swept: set[int]) -> None:
-    """The summary, plots and sample panel of one setting's rows; files of the unconditional
-    setting (digit 3) carry the suffix ``_unconditional``."""
+    """The summary, plots and sample panel of one setting's rows (from ``runs``, the run folders of
+    that setting); the files of the unconditional setting carry the suffix ``_unconditional``."""
     suffix = "" if setting == "conditional" else f"_{setting}"
-    rows = [{**r, "arm": r["strategy"]} for r in rows if r["setting"] == setting]
+    rows = [{**r, "arm": r["strategy"]} for r in rows]
     metrics = [m for m in EXPERIMENT.metrics if all(r.get(m) not in (None, "") for r in rows)]
     summary = summary_markdown(rows, EXPERIMENT.group, metrics, EXPERIMENT.baselines, floors=EXPERIMENT.floors,
                                higher_better=EXPERIMENT.higher_better)
     seeds = sorted({int(r["seed"]) for r in rows})
-    header = (f"Rows: {len(rows)} from {', '.join(runs)}; seeds {seeds}. Gains are paired "
-              "by seed (scratch - arm for FD, W1, KID; arm - scratch for cond_acc): positive means the arm is "
-              "better; with one seed there is no standard error.\n\n" + repeats)
+    errors = ", ".join(m for m in metrics if m not in EXPERIMENT.higher_better)
+    higher = ", ".join(m for m in metrics if m in EXPERIMENT.higher_better)
+    signs = f"scratch - arm for {errors}" + (f"; arm - scratch for {higher}" if higher else "")
+    header = (f"Rows: {len(rows)} from {', '.join(runs)}; seeds {seeds}. Gains are paired by seed ({signs}): "
+              "positive means the arm is better; with one seed there is no standard error.\n\n" + repeats)
     (out / f"summary{suffix}.md").write_text(header + summary)
     print(header + summary)
     fitted = [r for r in rows if r["arm"] != "source-only"]  # its gap (FD -12) would flatten the rest: see the summary
@@ -114,6 +116,14 @@ def summarise(rows: list[dict], setting: str, runs: list[str], repeats: str, out
             break
 
 
+def run_setting(run: str) -> str | None:
+    """The setting of a run folder (its ``config.json``), or None when it has none."""
+    try:
+        return json.loads((Path(run) / "config.json").read_text()).get("setting")
+    except (OSError, ValueError):
+        return None
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("runs", nargs="+")
@@ -122,15 +132,17 @@ def main() -> None:
     args = parser.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    rows, repeats = unique_rows([r for run in args.runs for r in run_rows(Path(run))])
+    rows, _ = unique_rows([r for run in args.runs for r in run_rows(Path(run))])
     with open(out / "results.csv", "w", newline="") as fh:
         writer = csv.DictWriter(fh, fieldnames=COLUMNS, extrasaction="ignore")
         writer.writeheader()
         writer.writerows(rows)
     swept = {int(v) for v in args.swept.split(",") if v}
     for setting in ("conditional", "unconditional"):
-        if any(r["setting"] == setting for r in rows):
-            summarise(rows, setting, args.runs, repeats, out, swept)
+        runs = [run for run in args.runs if run_setting(run) in (setting, None)]
+        kept, repeats = unique_rows([r for run in runs for r in run_rows(Path(run)) if r["setting"] == setting])
+        if kept:
+            summarise(kept, setting, runs, repeats, out, swept)
     for run in args.runs:  # the run's settings, for the record
         if (Path(run) / "config.json").is_file():
             shutil.copy(Path(run) / "config.json", out / f"{Path(run).name}_config.json")

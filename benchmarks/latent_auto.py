@@ -8,8 +8,9 @@ Protocol (fixed before the first run): per design, prior family and seed, source
 seeded streams; ``fit-source --latent-dim 2`` on the source, then ``fit-target --strategy auto``
 on the target, both through :mod:`gentransfer.workflow` with the command line's data-sized
 defaults except ``--steps`` (every stage's cap; early stopping as usual), to keep 40 runs
-affordable on 2 cores; ``--steps 0`` leaves the data-sized budgets uncapped (the study-scale check:
-``--n-source 16000 --steps 0``, the unconditional study's regime).
+affordable on 2 cores; ``--steps 0`` leaves the data-sized budgets uncapped (the study-scale check,
+``--n-source 16000 --steps 0``: the unconditional study's largest source, the command line's own
+uncapped budgets, not the study's training tables).
 Right is a transfer strategy (freeze-shared or finetune) on ``default``
 (the source's latent law is the target's) and ``scratch`` on ``misspecified`` (the source teaches
 a Gaussian blob, the target's latent has 8 modes). The issue's bar: >= 9 of 10 seeds per family.

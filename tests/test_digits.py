@@ -83,6 +83,23 @@ def test_a_run_folder_from_before_eval_size_still_resumes(tmp_path):
         open_run_dir(run, {"study": "digits", **tiny_study().to_dict()})
 
 
+def test_the_command_line_resumes_a_digits_run_written_before_a_setting_existed(tmp_path, monkeypatch):
+    import json
+
+    import gentransfer.experiments
+    from gentransfer.cli import main
+
+    old = {"study": "digits", **DigitsStudy().to_dict()}
+    del old["eval_size"]
+    del old["target_train"]["val_repeats"]  # a nested setting added later, too
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.json").write_text(json.dumps(old))
+    monkeypatch.setattr(gentransfer.experiments, "run_experiment", lambda *a, **k: "(resumed)")
+    assert main(["digits", "conditional", "--out", str(run), "--no-progress"]) == 0
+    assert main(["digits", "conditional", "--out", str(run), "--no-progress", "--eval-size", "500"]) == 2
+
+
 def test_unconditional_setting_refuses_freeze_shared():
     with pytest.raises(ConfigError, match="freeze-shared needs a shared part"):
         build_jobs(tiny_study(setting="unconditional"))

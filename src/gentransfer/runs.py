@@ -42,9 +42,10 @@ def open_run_dir(path: str | os.PathLike[str], config: dict[str, Any], *, overwr
                  defaults: dict[str, Any] | None = None) -> Path:
     """Create ``path`` and write ``config.json``; reopen it to resume if the config is the same.
 
-    A key of ``config`` that the folder's config lacks counts as the same when ``config`` holds its
-    value from ``defaults`` there: a run written before a setting existed ran with its default, so
-    adding a setting does not turn every old run folder into "a different config".
+    A key of ``config`` that the folder's config lacks (at any depth of nested settings) counts as
+    the same when ``config`` holds its value from ``defaults`` there: a run written before a setting
+    existed ran with its default, so adding a setting does not turn every old run folder into "a
+    different config".
 
     Raises:
         ConfigError: the folder holds a run with a different config (and not ``overwrite``), or
@@ -61,8 +62,7 @@ def open_run_dir(path: str | os.PathLike[str], config: dict[str, Any], *, overwr
             old = None
         new = json.loads(json.dumps(config, default=str))
         if isinstance(old, dict):
-            known = json.loads(json.dumps(defaults or {}, default=str))
-            old = {**{k: v for k, v in new.items() if k not in old and k in known and known[k] == v}, **old}
+            old = _with_new_defaults(old, new, json.loads(json.dumps(defaults or {}, default=str)))
         if new != old:
             raise ConfigError(f"{run} already holds a run with a different config",
                               "pass another --out, or --overwrite to replace it")
@@ -78,6 +78,19 @@ def open_run_dir(path: str | os.PathLike[str], config: dict[str, Any], *, overwr
     except OSError as err:
         raise ConfigError(f"cannot write to {run} ({err.strerror})", "pass a writable --out folder") from None
     return run
+
+
+def _with_new_defaults(old: dict[str, Any], new: dict[str, Any], defaults: dict[str, Any]) -> dict[str, Any]:
+    """``old`` with each key it lacks that ``new`` holds at its value in ``defaults`` (recursively)."""
+    filled = dict(old)
+    for key, value in new.items():
+        default = defaults.get(key)
+        if key not in old:
+            if key in defaults and default == value:
+                filled[key] = value
+        elif isinstance(old[key], dict) and isinstance(value, dict) and isinstance(default, dict):
+            filled[key] = _with_new_defaults(old[key], value, default)
+    return filled
 
 
 def is_run_folder(path: Path) -> bool:
