@@ -132,7 +132,8 @@ def main() -> None:
     args = parser.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    rows, _ = unique_rows([r for run in args.runs for r in run_rows(Path(run))])
+    per_run = {run: run_rows(Path(run)) for run in args.runs}  # each run folder read once
+    rows, _ = unique_rows([r for run in args.runs for r in per_run[run]])
     with open(out / "results.csv", "w", newline="") as fh:
         writer = csv.DictWriter(fh, fieldnames=COLUMNS, extrasaction="ignore")
         writer.writeheader()
@@ -140,7 +141,7 @@ def main() -> None:
     swept = {int(v) for v in args.swept.split(",") if v}
     for setting in ("conditional", "unconditional"):
         runs = [run for run in args.runs if run_setting(run) in (setting, None)]
-        kept, repeats = unique_rows([r for run in runs for r in run_rows(Path(run)) if r["setting"] == setting])
+        kept, repeats = unique_rows([r for run in runs for r in per_run[run] if r["setting"] == setting])
         if kept:
             summarise(kept, setting, runs, repeats, out, swept)
     for run in args.runs:  # the run's settings, for the record
