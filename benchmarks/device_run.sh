@@ -20,8 +20,8 @@ timeout "$LIMIT" $gt simulate unconditional --designs default --jobs 5 --out run
   --no-progress > "$OUT/unconditional.log" 2>&1 &
 wait
 echo "sweeps: $(( $(date +%s) - start )) s"
-model=runs/dev-digits-conditional/models/mnist-ns60000-seed0/target-freeze-shared
+model=runs/dev-digits-conditional/models/mnist-ns60000-nt5103-seed0/target-freeze-shared
 [ -d "$model" ] && timeout 100 python3 benchmarks/fast_samplers.py --model "$model" > "$OUT/fast_samplers.json" 2>&1
 tar czf "$OUT/runs.tar.gz" --exclude='*.safetensors' runs/dev-*
-tar czf "$OUT/models.tar.gz" runs/dev-digits-conditional/models/mnist-ns60000-seed0
+tar czf "$OUT/models.tar.gz" runs/dev-digits-conditional/models/mnist-ns60000-nt5103-seed0
 ls -la "$OUT"; tail -3 "$OUT"/*.log

@@ -4,7 +4,7 @@ Usage: python benchmarks/digits_transfer.py RUN [RUN ...] --out benchmarks/resul
 
 Reads the rows of each run folder's ``results.csv`` (a stopped run keeps the rows of its finished
 jobs; the same ``gentransfer digits`` command resumes it) and of the arms a stopped job had
-finished (their ``metrics.json``), and writes into ``--out``: the rows
+finished (their ``target-ARM.json``), and writes into ``--out``: the rows
 (``results.csv``), the summary (``summary.md``: per target size n_t and arm, FD, conditional
 accuracy, W1 and KID with their floors, the paired gain over scratch in each, and the Spearman
 trend over n_s where n_s was swept; ``sweep.md``: the trend over every (n_s, seed) row with its
@@ -58,12 +58,16 @@ def _cell(row: dict) -> tuple[str, ...]:
 
 def run_rows(run: Path) -> list[dict]:
     """A run folder's rows: its ``results.csv`` (the finished jobs), then the arms a stopped job had
-    finished (each arm writes its row into ``models/*/target-ARM/metrics.json`` as it ends)."""
+    finished (each arm writes its row into ``models/*/target-ARM.json`` as it ends; runs from before
+    the benchmark moved onto the command line's path, into ``models/*/target-ARM/metrics.json``)."""
     rows = read_rows(run / "results.csv") if (run / "results.csv").is_file() else []
     have = {_cell(r) for r in rows}
-    for path in sorted(run.glob("models/*/target-*/metrics.json")):
+    for path in sorted([*run.glob("models/*/target-*.json"), *run.glob("models/*/target-*/metrics.json")]):
         row = {k: v for k, v in json.loads(path.read_text()).items() if k != "fit"}
+        if not set(ROW_KEYS) <= set(row):  # a fit-target run's own metrics.json, not a row
+            continue
         if _cell(row) not in have:
+            have.add(_cell(row))
             rows.append({k: ("" if v is None else v) for k, v in row.items()})
     return rows
 

@@ -1,6 +1,6 @@
 """Fast samplers against 1,000-step ancestral sampling on a trained MNIST -> USPS model, one run.
 
-Usage: python benchmarks/fast_samplers.py --model RUN/models/mnist-ns60000-seed0/target-freeze-shared
+Usage: python benchmarks/fast_samplers.py --model RUN/models/mnist-ns60000-nt5103-seed0/target-freeze-shared
                                          [--samplers ddpm:1000,sde-dpm++:20] [--features]
 Generates as many images as the held-out USPS split (same label counts) with each sampler and
 prints W1 to the held-out images and the sampling time; ratios are against the first sampler
@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from pathlib import Path
 
 import torch
 
@@ -36,7 +37,10 @@ def main() -> None:
     args = parser.parse_args()
     samplers = SAMPLERS if not args.samplers else [(a, int(b)) for a, b in
                                                     (item.split(":") for item in args.samplers.split(","))]
-    model = load_pretrained(args.model).to(args.device).eval()
+    path = Path(args.model)
+    if (path / "model").is_dir():  # a fit-source / fit-target run folder (the digits benchmark writes these)
+        path = path / "model"
+    model = load_pretrained(path).to(args.device).eval()
     split = usps_paper_split(seed=args.split_seed)
     held_x, held_y = split.heldout_x[: args.n], split.heldout_y[: args.n]
     labels = held_y[:, None].float() if model.z_dim else None

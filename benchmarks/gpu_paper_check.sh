@@ -19,9 +19,9 @@ mkdir -p "$out"
 source_dir="$out/source-only/sources/mnist-ns60000-seed0"
 timeout "$(left)" "${gt[@]}" --strategies source-only --out "$out/source-only" >"$out/source-only.log" 2>&1 &
 timeout "$(left)" "${gt[@]}" --strategies scratch --out "$out/scratch" >"$out/scratch.log" 2>&1 &
-until [ -f "$source_dir/source.json" ] || [ "$(left)" -le 0 ]; do sleep 2; done
+until [ -f "$source_dir/config.json" ] || [ "$(left)" -le 0 ]; do sleep 2; done
 echo "source written after $(( $(date +%s) - start )) s"
-if [ -f "$source_dir/source.json" ]; then
+if [ -f "$source_dir/config.json" ]; then
     for arm in freeze-shared finetune lora; do
         mkdir -p "$out/$arm/sources"
         cp -al "$source_dir" "$out/$arm/sources/"

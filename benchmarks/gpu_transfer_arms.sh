@@ -25,8 +25,8 @@ stamp "phase 1: the source alone"
 timeout "$(left)" "${gt[@]}" --strategies source-only --n-target 50 --n-source-sweep-at 50 \
     --out "$out/source-only" >"$out/source-only.log" 2>&1
 stamp "phase 1 ended (rc $?)"
-[ -f "$source_dir/source.json" ] || { stamp "no source model: stop"; exit 1; }
-cat "$source_dir/source.json"; echo
+[ -f "$source_dir/config.json" ] || { stamp "no source model: stop"; exit 1; }
+python3 -c "import json, sys; m = json.load(open(sys.argv[1])); print({k: m[k] for k in ('seconds', 'steps')})" "$source_dir/metrics.json"
 for n_t in 50 5103; do
     stamp "phase: transfer arms at n_t = $n_t"
     for arm in freeze-shared finetune lora; do

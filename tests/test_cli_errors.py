@@ -35,6 +35,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from gentransfer.cli import main
 from gentransfer.errors import GentransferError
@@ -621,7 +622,24 @@ EX = [  # data export: the digits benchmark's images as files
          "more than the 2188 images"),
 ]
 
-CASES = WF + FD + DE + LOSS + HALF + RESUME + SILENT + TB + EV + IM + UC + EX
+PR = [  # what the digits benchmark's recipe needs from the command line: UNet settings, seeds, device
+    Case("pr-warm-start-on-finetune", ft("--warm-start", strategy="finetune"), "applies to freeze-shared"),
+    Case("pr-init-seed-negative", fs("--init-seed", "-1"), "init_seed must be an integer >= 0"),
+    Case("pr-target-init-seed-negative", ft("--init-seed", "-1"), "init_seed must be an integer >= 0"),
+    Case("pr-device-unknown", fs("--device", "tpu"), "invalid choice"),
+    Case("pr-sample-device-unknown", sm("--device", "tpu"), "invalid choice"),
+    Case("pr-unet-setting-on-a-table", fs(*IMG, "--layers-per-block", "2"), "is a table"),
+    Case("pr-unet-setting-on-flow", fs("--attention"), "apply to the diffusion family only"),
+    Case("pr-hidden-and-widths", fs(*IMG, "--block-out-channels", "8,16,16", data="imgs"), "both set"),
+    Case("pr-widths-zero", fs(*IMG, "--block-out-channels", "0,8", data="imgs"), "widths >= 1"),
+    Case("pr-widths-not-divisible", fs(*IMG, "--norm-num-groups", "3", data="imgs"), "not all divisible"),
+    Case("pr-norm-groups-zero", fs(*IMG, "--norm-num-groups", "0", data="imgs"), "norm_num_groups must be >= 1"),
+]
+if not torch.cuda.is_available():  # a machine without a GPU refuses --device cuda up front
+    PR += [Case("pr-cuda-without-gpu", fs("--device", "cuda"), "no CUDA GPU"),
+           Case("pr-target-cuda-without-gpu", ft("--device", "cuda"), "no CUDA GPU")]
+
+CASES = WF + FD + DE + LOSS + HALF + RESUME + SILENT + TB + EV + IM + UC + EX + PR
 assert len({c.id for c in CASES}) == len(CASES), "case ids must be unique"
 
 

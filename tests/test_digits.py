@@ -51,8 +51,9 @@ def test_digit_job_rows_and_outputs(real_data_root, tmp_path):
     assert row["W1_floor"] == pytest.approx(3.5285, abs=1e-3)
     assert row["W1"] > row["W1_floor"] and all(row[f"W1_digit{d}"] > 0 for d in range(10))
     out = tmp_path / "models" / "mnist-ns60-nt5103-seed0"
-    assert (tmp_path / "sources" / "mnist-ns60-seed0" / "model.safetensors").is_file()
-    assert (out / "target-freeze-shared.png").is_file()
+    assert (tmp_path / "sources" / "mnist-ns60-seed0" / "model" / "model.safetensors").is_file()
+    assert (out / "target-freeze-shared" / "config.json").is_file()  # a fit-target run folder
+    assert (out / "target-freeze-shared.png").is_file() and (out / "target-freeze-shared.json").is_file()
 
 
 def test_eval_size_scores_a_stratified_subset_beside_a_floor_of_the_same_size(real_data_root, tmp_path):
@@ -201,9 +202,9 @@ def test_source_is_trained_once_and_reused_across_target_sizes_and_seeds(real_da
     assert sorted(p.name for p in (tmp_path / "sources").iterdir() if not p.name.startswith(".")) == [
         "mnist-ns60000-seed0"]
     assert {r["source_seed"] for r in rows} == {0} and len({r["source_seconds"] for r in rows}) == 1
-    reused = load_pretrained(tmp_path / "sources" / "mnist-ns60000-seed0")
+    reused = load_pretrained(tmp_path / "sources" / "mnist-ns60000-seed0" / "model")
     y = torch.arange(10)[:, None].float()
-    again = load_pretrained(tmp_path / "models" / "mnist-ns60000-nt50-seed0" / "target-freeze-shared")
+    again = load_pretrained(tmp_path / "models" / "mnist-ns60000-nt50-seed0" / "target-freeze-shared" / "model")
     assert torch.equal(reused.embedding.table.weight, again.embedding.table.weight)  # frozen h = the source's
     assert source_seed(60, 1, "mnist") == 1 and source_seed(60000, 1, "mnist-digit") == 1  # a subset: per seed
     assert reused.sample(y, generator=torch.Generator().manual_seed(0)).shape == (10, 256)
@@ -211,42 +212,44 @@ def test_source_is_trained_once_and_reused_across_target_sizes_and_seeds(real_da
         build_jobs(tiny_study(n_target=[50], n_source_sweep_at=[200]))
 
 
-def test_the_benchmark_fits_what_the_command_line_fits(real_data_root, tmp_path):
-    """The digits benchmark and `fit-source` / `fit-target` on the same images are one computation:
-    the same UNet builder, training loop and seeds give bit-identical source and fine-tuned models.
-    Known differences, kept so recorded rows stay reproducible: the benchmark seeds a target's fresh
-    weights (scratch's, LoRA's adapters) with seed + 1; its freeze-shared warm-starts the UNet
-    (`warm_start`), the command line's fits a fresh one around the frozen class embedding; its UNet
-    options go beyond the command line's base width; it runs on a GPU when there is one."""
+def test_a_digits_job_is_the_command_line_run_by_hand(real_data_root, tmp_path):
+    """The digits benchmark is a preset over the command line: its job and `data export` /
+    `fit-source` / `fit-target` typed by hand with the job's settings (fresh weights seeded with
+    seed + 1, freeze-shared warm-started) give bit-identical models under every strategy."""
+    from gentransfer.cli import main
     from gentransfer.config import load_pretrained
-    from gentransfer.data import mnist_source, stratified_subset, usps_paper_split
-    from gentransfer.data.tabular import Table
-    from gentransfer.digits.study import source_budget
-    from gentransfer.workflow import fit_source, fit_target
 
     unet = {"block_out_channels": [8, 16, 16], "layers_per_block": 1, "attention": False, "norm_num_groups": 8}
-    study = tiny_study(unet=unet, strategies=["finetune"], n_target=[50], source_epochs=0.0)
-    (job,) = [j for j in build_jobs(study) if j["n_s"] > 0]
-    run_job(job, str(tmp_path / "bench"))
-    seed, src_seed = job["seed"], source_seed(job["n_s"], job["seed"], job["source"])
+    train = {"steps": 2, "batch_size": 8, "eval_every": 2, "val_fraction": 0.05, "lr": 1e-3, "ema_decay": 0.9,
+             "patience": 4, "val_repeats": 2}
+    study = tiny_study(unet=unet, source_train=train, target_train=train, n_target=[50], warm_start=True,
+                       strategies=["scratch", "freeze-shared", "finetune", "lora"])
+    for job in build_jobs(study):
+        run_job(job, str(tmp_path / "bench"))
 
-    xs, ys = mnist_source(job["n_s"], seed=src_seed)
-    split = usps_paper_split(seed=study.split_seed)
-    keep = torch.from_numpy(stratified_subset(split.fit_y, 50, seed=seed))
-    images = lambda x, y: Table(x=x.reshape(len(x), -1).double().numpy(), z=y[:, None].double().numpy(),  # noqa: E731
-                                image_shape=(1, 16, 16))
-    model = {"hidden": 8, "sampler": study.sampler, "sample_steps": study.sample_steps}
-    quiet = lambda *a, **k: None  # noqa: E731
-    fit_source(images(xs, ys), "diffusion", tmp_path / "cli-source", model=model,
-               train={**source_budget(study.source_train, 0.0, len(xs)), "seed": src_seed}, log=quiet)
-    for strategy in study.strategies:
-        fit_target(tmp_path / "cli-source", images(split.fit_x[keep], split.fit_y[keep]), strategy,
-                   tmp_path / f"cli-{strategy}", train={**study.target_train, "seed": seed}, log=quiet)
+    def cli(*argv: str) -> None:
+        assert main([str(a) for a in argv]) == 0
 
-    bench_models = next((tmp_path / "bench" / "models").glob("mnist-ns*"))
-    pairs = [(next((tmp_path / "bench" / "sources").glob("mnist-ns*")), tmp_path / "cli-source" / "model")]
-    pairs += [(bench_models / f"target-{s}", tmp_path / f"cli-{s}" / "model") for s in study.strategies]
-    for bench, cli in pairs:
-        a, b = load_pretrained(bench).state_dict(), load_pretrained(cli).state_dict()
+    cli("data", "export", "mnist", "--n", 60, "--seed", 0, "--format", "npz", "--out", tmp_path / "mnist.npz")
+    cli("data", "export", "usps-fit", "--n", 50, "--seed", 0, "--format", "npz", "--out", tmp_path / "usps.npz")
+    model = ["--block-out-channels", "8,16,16", "--layers-per-block", 1, "--norm-num-groups", 8,
+             "--sampler", study.sampler, "--sample-steps", study.sample_steps]
+    fits = [a for k, v in train.items() for a in (f"--{k.replace('_', '-')}", v)] + ["--seed", 0]
+    cli("fit-source", "--data", tmp_path / "mnist.npz", "--family", "diffusion", "--out", tmp_path / "cli-source",
+        *model, *fits)
+    cli("fit-source", "--data", tmp_path / "usps.npz", "--family", "diffusion", "--out", tmp_path / "cli-scratch",
+        *model, *fits, "--init-seed", 1)
+    for strategy in ("freeze-shared", "finetune", "lora"):
+        warm = ["--warm-start"] if strategy == "freeze-shared" else []
+        cli("fit-target", "--source", tmp_path / "cli-source", "--data", tmp_path / "usps.npz", "--strategy", strategy,
+            "--out", tmp_path / f"cli-{strategy}", *fits, "--init-seed", 1, *warm)
+
+    bench = tmp_path / "bench" / "models"
+    pairs = [(tmp_path / "bench" / "sources" / "mnist-ns60-seed0", tmp_path / "cli-source"),
+             (bench / "mnist-ns0-nt50-seed0" / "target-scratch", tmp_path / "cli-scratch")]
+    pairs += [(bench / "mnist-ns60-nt50-seed0" / f"target-{s}", tmp_path / f"cli-{s}")
+              for s in ("freeze-shared", "finetune", "lora")]
+    for ours, theirs in pairs:
+        a, b = load_pretrained(ours / "model").state_dict(), load_pretrained(theirs / "model").state_dict()
         assert a.keys() == b.keys()
-        assert all(torch.equal(a[k], b[k]) for k in a), bench.name
+        assert all(torch.equal(a[k], b[k]) for k in a), ours.name

@@ -285,6 +285,9 @@ class SourceJob:
         resume: continue a killed run of --out from its checkpoint.
         bounds: ranges of x: auto (a column piled up at its min or max is bounded by its observed
             range), none, or LO:HI for every column; samples of a bounded column stay inside it.
+        init_seed: seed of the model's initial weights (unset: the training --seed, which also
+            fixes the split and the batches).
+        device: where to train: cpu, cuda, or auto (CUDA when there is one).
     """
 
     data: str | None = None
@@ -293,6 +296,8 @@ class SourceJob:
     overwrite: bool = False
     resume: bool = False
     bounds: str = "auto"
+    init_seed: int | None = None
+    device: Literal["cpu", "cuda", "auto"] = "cpu"
 
 
 @dataclass
@@ -308,6 +313,11 @@ class TargetJob:
         resume: continue a killed run of --out from its checkpoint.
         bounds: ranges of x: auto (a column piled up at its min or max is bounded by its observed
             range), none, or LO:HI for every column; samples of a bounded column stay inside it.
+        warm_start: freeze-shared: start the head from the source's weights (the paper's MNIST ->
+            USPS recipe); unset, the head starts fresh (the SEC estimator).
+        init_seed: seed of the target's fresh weights (scratch's model, a fresh head, LoRA's
+            adapters; unset: the training --seed, which also fixes the split and the batches).
+        device: where to train: cpu, cuda, or auto (CUDA when there is one).
     """
 
     source: str | None = None
@@ -317,6 +327,9 @@ class TargetJob:
     overwrite: bool = False
     resume: bool = False
     bounds: str = "auto"
+    warm_start: bool = False
+    init_seed: int | None = None
+    device: Literal["cpu", "cuda", "auto"] = "cpu"
 
 
 def _job(values: dict, cls: type, required: tuple[str, ...]):
@@ -346,6 +359,8 @@ def _data_defaults(family: str | None, table, bounds: str, role: str, given: dic
     latent_dim = given.get(ModelSettings, {}).get("latent_dim")
     model, train = data_defaults(family, width, len(table), role=role, latent_dim=latent_dim, image=image)
     model = {k: v for k, v in model.items() if k not in given.get(ModelSettings, {})}
+    if "block_out_channels" in given.get(ModelSettings, {}):  # the user's widths replace the base width
+        model.pop("hidden", None)
     train = {k: v for k, v in train.items() if k not in given[TrainConfig]}
     chosen = ", ".join(f"{k} {v}" for k, v in {**model, **train}.items())
     if chosen:
@@ -375,7 +390,8 @@ def _cmd_fit_source(args: argparse.Namespace) -> int:
     train = TrainConfig.from_dict({**train_defaults, **s[TrainConfig]})
     model = ModelSettings.from_dict({**model_defaults, **s[ModelSettings]})
     run = fit_source(table, job.family, job.out, model=model, train=train, overwrite=job.overwrite,
-                     resume=job.resume, bounds=parse_bounds(job.bounds), settings={**asdict(job), **columns.to_dict()})
+                     resume=job.resume, bounds=parse_bounds(job.bounds), settings={**asdict(job), **columns.to_dict()},
+                     init_seed=job.init_seed, device=job.device)
     _clamp_note(train, len(table))
     print(f"source model in {run}")
     return 0
@@ -393,7 +409,8 @@ def _cmd_fit_target(args: argparse.Namespace) -> int:
     _, train_defaults = _data_defaults(family, table, job.bounds, "target", s)
     train = TrainConfig.from_dict({**train_defaults, **s[TrainConfig]})
     run = fit_target(job.source, table, job.strategy, job.out, train=train, overwrite=job.overwrite,
-                     resume=job.resume, bounds=parse_bounds(job.bounds), settings={**asdict(job), **columns.to_dict()})
+                     resume=job.resume, bounds=parse_bounds(job.bounds), settings={**asdict(job), **columns.to_dict()},
+                     init_seed=job.init_seed, warm_start=job.warm_start, device=job.device)
     _clamp_note(train, len(table))
     print(f"target model in {run}")
     return 0
@@ -431,7 +448,7 @@ def _cmd_sample(args: argparse.Namespace) -> int:
     if image and out.with_suffix(".png").exists() and not args.overwrite:
         raise ConfigError(f"{out.with_suffix('.png')} (the sample grid) already exists",
                           "pass --overwrite to replace it")
-    arrays = sample_run(args.model, args.n, cond, seed=args.seed)
+    arrays = sample_run(args.model, args.n, cond, seed=args.seed, device=args.device)
     buf = io.BytesIO()
     if args.out.endswith(".npz"):
         np.savez(buf, **arrays)
@@ -550,6 +567,8 @@ def _add_sample(sub) -> None:
     sm.add_argument("--cond", help="file of conditions (z, zc) for a conditional model")
     sm.add_argument("--out", required=True, help="output .npz or .csv")
     sm.add_argument("--seed", type=int, default=0)
+    sm.add_argument("--device", choices=["cpu", "cuda", "auto"], default="cpu",
+                    help="where to sample: cpu, cuda, or auto (CUDA when there is one)")
     sm.add_argument("--overwrite", action="store_true")
     add_flags(sm, Columns, skip=("x_columns",))
     sm.set_defaults(handler=_cmd_sample)

@@ -17,7 +17,7 @@ import os
 import torch
 import torch.distributed as dist
 
-__all__ = ["world", "is_main"]
+__all__ = ["world", "is_main", "device"]
 
 
 def world() -> tuple[int, int]:
@@ -50,3 +50,19 @@ def _leave() -> None:
 
 def is_main() -> bool:
     return world()[0] == 0
+
+
+def device(name: str = "cpu") -> torch.device:
+    """The device a run trains and samples on: ``cpu``, ``cuda`` or ``auto`` (CUDA when there is
+    one); under torchrun each process takes the GPU of its ``LOCAL_RANK``."""
+    from gentransfer.errors import ConfigError
+
+    if name not in ("auto", "cpu", "cuda"):
+        raise ConfigError(f"unknown device {name!r}", "use auto, cpu or cuda")
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("--device cuda, but this machine has no CUDA GPU", "pass --device cpu (or auto)")
+    if name == "cuda" and "LOCAL_RANK" in os.environ:  # one GPU per process under torchrun
+        return torch.device(f"cuda:{os.environ['LOCAL_RANK']}")
+    return torch.device(name)

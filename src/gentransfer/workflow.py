@@ -26,6 +26,7 @@ from gentransfer.data.columns import ColumnTransform
 from gentransfer.data.images import PixelScale
 from gentransfer.data.tabular import Table
 from gentransfer.diffusion.unet import unet_diffusion
+from gentransfer.distributed import device as device_of
 from gentransfer.errors import CheckpointError, ConfigError, DataError
 from gentransfer.families import get_family
 from gentransfer.latent import LatentModel, fit_latent
@@ -48,6 +49,7 @@ NLL_ROWS = 1000  # evaluate scores the likelihood on at most this many rows (a d
 LATENT_DRAWS = 1024  # prior draws per step of a latent target's likelihood stage (4,096: 4x the time, on 2 cores)
 DIFFUSION_MIN_STEPS = 10000  # a table diffusion's step floor (data_defaults): early stopping, not the budget, ends it
 MAX_SAMPLE_BYTES = 4 * 2**30  # sample refuses, before allocating, an output larger than this
+IMAGE_ONLY = ("block_out_channels", "layers_per_block", "attention", "norm_num_groups")  # the UNet's settings
 
 
 @dataclass
@@ -66,6 +68,11 @@ class ModelSettings:
         latent_dim: data without z only: fit the paper's unconditional model, a shared latent law
             P_U on R^latent_dim (a model of the family) and a decoder into x; a target then keeps
             P_U and fits its own decoder (freeze-shared). Unset: a plain model of x.
+        block_out_channels: images only: the UNet's channels per resolution, e.g. 16,32,32
+            (default: hidden, 2 x hidden, 2 x hidden).
+        layers_per_block: images only: ResNet layers per UNet block (default 1).
+        attention: images only: attention blocks at the UNet's lowest resolution (costly on CPUs).
+        norm_num_groups: images only: GroupNorm groups of the UNet (default 8; divides every width).
     """
 
     embed_dim: int | None = None
@@ -77,6 +84,10 @@ class ModelSettings:
     sampler: Literal["ancestral", "ode", "ddpm", "ddim", "dpm++", "sde-dpm++"] | None = None
     sample_steps: int | None = None
     latent_dim: int | None = None
+    block_out_channels: list[int] | None = None
+    layers_per_block: int | None = None
+    attention: bool | None = None
+    norm_num_groups: int | None = None
 
     @classmethod
     def from_dict(cls, values: dict[str, Any] | None) -> ModelSettings:
@@ -84,10 +95,16 @@ class ModelSettings:
 
     def check(self, where: str = "model settings") -> None:
         check_fields(self, where)
-        for name in ("embed_dim", "hidden", "depth", "n_layers", "sample_steps", "latent_dim"):
+        for name in ("embed_dim", "hidden", "depth", "n_layers", "sample_steps", "latent_dim", "layers_per_block",
+                     "norm_num_groups"):
             value = getattr(self, name)
             if value is not None and value < 1:
                 raise ConfigError(f"{name} must be >= 1, got {value}", f"pass {name} >= 1")
+        if self.block_out_channels is not None and (not self.block_out_channels or min(self.block_out_channels) < 1):
+            raise ConfigError(f"block_out_channels must be widths >= 1, got {self.block_out_channels}",
+                              "pass e.g. --block-out-channels 16,32,32")
+        if self.block_out_channels is not None and self.hidden is not None:
+            raise ConfigError("hidden and block_out_channels both set the UNet's widths", "pass one of them")
         if self.n_classes is not None and self.n_classes < 2:
             raise ConfigError(f"n_classes must be >= 2, got {self.n_classes}", "pass the number of classes (>= 2)")
 
@@ -98,7 +115,7 @@ class ModelSettings:
         flow_only = sorted({"n_layers", "coupling"} & set(args))
         if family != "flow" and flow_only:
             raise ConfigError(f"{flow_only} apply to the flow family only", f"drop them for --family {family}")
-        diffusion_only = sorted({"sampler", "sample_steps"} & set(args))
+        diffusion_only = sorted({"sampler", "sample_steps", *IMAGE_ONLY} & set(args))
         if family != "diffusion" and diffusion_only:
             raise ConfigError(f"{diffusion_only} apply to the diffusion family only",
                               f"drop them for --family {family}")
@@ -328,6 +345,11 @@ def _image_labels(data: Table, src_config: dict[str, Any], source: str | Path) -
     return replace(data, z=z, classes=None)
 
 
+def _check_init_seed(init_seed: Any) -> None:
+    if init_seed is not None and (not isinstance(init_seed, int) or isinstance(init_seed, bool) or init_seed < 0):
+        raise ConfigError(f"init_seed must be an integer >= 0, got {init_seed!r}", "pass --init-seed 0 or more")
+
+
 def _fit_model(model: GenerativeModel | LatentModel, x: np.ndarray, z: np.ndarray | None, zc: np.ndarray | None,
                cfg: TrainConfig, checkpoint_dir: Path, resume: bool, *, refine: bool):
     """:func:`fit` for a family's model; :func:`fit_latent`'s stages for a latent model, each on the
@@ -348,16 +370,22 @@ def _fit_model(model: GenerativeModel | LatentModel, x: np.ndarray, z: np.ndarra
 def fit_source(data: Table, family: str, out: str | Path, *, model: ModelSettings | dict[str, Any] | None = None,
                train: TrainConfig | dict[str, Any] | None = None, overwrite: bool = False, resume: bool = False,
                bounds: str | tuple[float, float] = "auto", settings: dict[str, Any] | None = None,
+               init_seed: int | None = None, device: str = "cpu", score_heldout: bool = True,
                log=print) -> Path:
     """Fit a source model of ``family`` on ``data`` (``x``, shared ``z``, optional ``zc``) into ``out``.
 
-    ``train`` holds the training settings, its ``seed`` included (initial weights, split,
-    batches); ``bounds`` the ranges of x (:class:`~gentransfer.data.columns.ColumnTransform`);
-    ``settings`` are extra entries recorded in the run's ``config.json``.
+    ``train`` holds the training settings, its ``seed`` included (split, batches, and the initial
+    weights unless ``init_seed`` seeds them apart); ``bounds`` the ranges of x
+    (:class:`~gentransfer.data.columns.ColumnTransform`); ``settings`` are extra entries recorded
+    in the run's ``config.json``. ``device``: cpu, cuda or auto. ``score_heldout=False`` skips the
+    held-out check (it samples up to ``CHECK_ROWS`` rows; a benchmark that scores its own way
+    need not pay for it).
     """
     family_cls = get_family(family)
     arch = model if isinstance(model, ModelSettings) else ModelSettings.from_dict(model)
     cfg = train if isinstance(train, TrainConfig) else TrainConfig.from_dict(train or {})
+    _check_init_seed(init_seed)
+    where = device_of(device)
     if data.z is None and (arch.n_classes is not None or arch.embed_dim is not None):
         raise DataError(f"{data.source} has no shared conditions z, but --n-classes / --embed-dim describe them",
                         "name the shared condition columns (--z-columns) or store array 'z'")
@@ -376,15 +404,19 @@ def fit_source(data: Table, family: str, out: str | Path, *, model: ModelSetting
                         "pass a single label column as z")
     if data.image_shape is not None:
         _check_image_settings(arch, family, data)
+    elif any(getattr(arch, k) is not None for k in IMAGE_ONLY):
+        given = [k for k in IMAGE_ONLY if getattr(arch, k) is not None]
+        raise ConfigError(f"{given} set a UNet, but {data.source} is a table", f"drop {given} (they apply to images)")
     columns = (PixelScale(data.image_shape) if data.image_shape is not None
                else ColumnTransform.fit(data.x, bounds, data.source))
     scaling = {"x": columns, "z": _stats(data.z, "z", data.source), "zc": _stats(data.zc, "zc", data.source)}
     kwargs = arch.constructor_args(family)
-    torch.manual_seed(cfg.seed)  # before any weights are made
+    torch.manual_seed(cfg.seed if init_seed is None else init_seed)  # before any weights are made
     if data.image_shape is not None:  # a UNet; class labels (if any) through the shared class embedding
         n_classes = None if data.z is None else len(data.classes) if data.classes else int(data.z.max()) + 1
         width = kwargs.pop("hidden", 16)
-        net = unet_diffusion(data.image_shape, n_classes, block_out_channels=[width, 2 * width, 2 * width], **kwargs)
+        blocks = kwargs.pop("block_out_channels", None) or [width, 2 * width, 2 * width]
+        net = unet_diffusion(data.image_shape, n_classes, block_out_channels=blocks, **kwargs)
         scaling["z"] = None
     elif arch.latent_dim is not None:
         net = LatentModel(x_dim=columns.model_width, latent_dim=arch.latent_dim, prior_family=family,
@@ -406,10 +438,13 @@ def fit_source(data: Table, family: str, out: str | Path, *, model: ModelSetting
               "columns": columns.describe(), "classes": list(data.classes) if data.classes else None}
     _log_columns(columns, log)
     with run_transaction(final, overwrite=overwrite, resume=resume) as run:
+        net.to(where)
         result, stages = _fit_model(net, x, z, zc, cfg, run / "checkpoints", resume, refine=False)
-        train_rows, val_rows = split_rows(len(x), cfg.val_fraction, cfg.seed)
-        check = heldout_check(net, scaling, data, val_rows, train_rows, cfg.seed)
-        _say_check(check, log)
+        check = None
+        if score_heldout:
+            train_rows, val_rows = split_rows(len(x), cfg.val_fraction, cfg.seed)
+            check = heldout_check(net, scaling, data, val_rows, train_rows, cfg.seed)
+            _say_check(check, log)
         _write_run(run, net, config, scaling, {**result.to_dict(), **stages, "heldout_check": check})
     return final
 
@@ -445,15 +480,24 @@ def _check_target_kind(src_model: GenerativeModel | LatentModel, data: Table, st
 def fit_target(source: str | Path, data: Table, strategy: str, out: str | Path, *,
                train: TrainConfig | dict[str, Any] | None = None, overwrite: bool = False, resume: bool = False,
                bounds: str | tuple[float, float] = "auto", settings: dict[str, Any] | None = None,
-               log=print) -> Path:
+               init_seed: int | None = None, warm_start: bool = False, device: str = "cpu",
+               score_heldout: bool = True, log=print) -> Path:
     """Transfer the model in run folder ``source`` to ``data`` under ``strategy`` (or ``auto``).
 
     The target's x columns get their own transform (its constant and bounded columns); where
     its modelled columns differ from the source's, warm starts copy only the layers whose shapes
-    agree."""
+    agree. ``init_seed`` seeds the target's fresh weights (scratch's model, freeze-shared's head,
+    LoRA's adapters) apart from ``train``'s seed; ``warm_start`` starts freeze-shared's head from
+    the source's weights (the paper's MNIST -> USPS recipe; :func:`gentransfer.transfer`);
+    ``device`` and ``score_heldout`` as in :func:`fit_source`."""
     if strategy != "auto" and strategy not in STRATEGIES:
         raise ConfigError(f"unknown strategy {strategy!r}", f"use one of {[*STRATEGIES, 'auto']}")
+    if warm_start and strategy not in ("freeze-shared", "auto"):
+        raise ConfigError(f"--warm-start applies to freeze-shared (its head), not to {strategy}",
+                          "drop --warm-start (finetune and lora always start from the source, scratch never)")
     cfg = train if isinstance(train, TrainConfig) else TrainConfig.from_dict(train or {})
+    _check_init_seed(init_seed)
+    where = device_of(device)
     src_model, src_config, src_scaling = _read_run(source)
     src_image = isinstance(src_scaling["x"], PixelScale)
     if src_image != (data.image_shape is not None) or (src_image and data.image_shape != src_scaling["x"].shape):
@@ -478,8 +522,9 @@ def fit_target(source: str | Path, data: Table, strategy: str, out: str | Path, 
     names = candidates if strategy == "auto" else [strategy]
     targets = {}
     for name in names:  # built (and their inputs checked) before anything is written
-        torch.manual_seed(cfg.seed)
-        targets[name] = transfer(src_model, name, **dims)
+        torch.manual_seed(cfg.seed if init_seed is None else init_seed)
+        warm = True if warm_start and name == "freeze-shared" else None  # None: the strategy's own default
+        targets[name] = transfer(src_model, name, warm_start=warm, **dims)
     targets[names[0]].validate(x, z, zc)
     check_rows(n - n_val if strategy == "auto" else n, cfg.val_fraction)
     final = check_out(out, overwrite=overwrite, resume=resume)
@@ -488,6 +533,8 @@ def fit_target(source: str | Path, data: Table, strategy: str, out: str | Path, 
               "classes": src_config.get("classes")}
     _log_columns(columns, log)
     with run_transaction(final, overwrite=overwrite, resume=resume) as run:
+        for model in targets.values():
+            model.to(where)
         if strategy != "auto":
             target = targets[strategy]
             if target.transfer_plan.adapters:
@@ -514,20 +561,26 @@ def fit_target(source: str | Path, data: Table, strategy: str, out: str | Path, 
             metrics = {**fits[choice.chosen].to_dict(), **stages[choice.chosen], "strategy": choice.chosen,
                        "auto": choice.to_dict()}
             train_rows, val_rows = fit_rows, val  # scored on the guard's validation rows
-        metrics["heldout_check"] = heldout_check(target, scaling, data, val_rows, train_rows, cfg.seed)
-        _say_check(metrics["heldout_check"], log)
+        metrics["heldout_check"] = None
+        if score_heldout:
+            metrics["heldout_check"] = heldout_check(target, scaling, data, val_rows, train_rows, cfg.seed)
+            _say_check(metrics["heldout_check"], log)
         _write_run(run, target, config, scaling, metrics)
     return final
 
 
-def sample_run(run: str | Path, n: int, cond: Table | None, *, seed: int = 0) -> dict[str, np.ndarray]:
+def sample_run(run: str | Path, n: int, cond: Table | None, *, seed: int = 0,
+               device: str = "cpu") -> dict[str, np.ndarray]:
     """``n`` samples per condition row (or ``n`` in all for a model without conditions), in data units.
 
     An image run returns ``x`` as ``N x C x H x W`` images in [0, 1]; a class-conditional one
-    given no conditions draws ``n`` images of every class (``z`` holds the class index)."""
+    given no conditions draws ``n`` images of every class (``z`` holds the class index).
+    ``device``: cpu, cuda or auto (the noise comes from a CPU generator either way)."""
     if not isinstance(n, int) or isinstance(n, bool) or n < 1:
         raise ConfigError(f"--n must be a positive integer, got {n!r}", "pass --n 1 or more")
+    where = device_of(device)
     model, _, scaling = _read_run(run)
+    model.to(where)
     image = isinstance(scaling["x"], PixelScale)
     if image and cond is None and model.z_dim:  # every class
         cond = Table(z=np.arange(model.embedding.config["n_classes"], dtype=np.float64)[:, None], source="classes")

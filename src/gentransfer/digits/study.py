@@ -6,13 +6,16 @@ the shared embedding ``h`` (frozen under ``freeze-shared``, as in the paper). Un
 unconditional UNet pre-trained on MNIST (all digits, or threes only) and fine-tuned on the USPS
 threes. Score: exact W1 on flattened images against the held-out USPS images, with the same
 label counts, next to the real-vs-real floor.
+
+A preset over the command line's path: a job's models are ``fit-source`` / ``fit-target`` run
+folders and its samples come from ``sample`` (:mod:`gentransfer.workflow`); this module holds
+the study's settings, its jobs and its scores.
 """
 
 from __future__ import annotations
 
 import json
 import math
-import os
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -20,7 +23,9 @@ from typing import Any, Literal
 
 import torch
 
+from gentransfer.config import settings_from_dict
 from gentransfer.data import mnist_source, stratified_subset, usps_paper_split
+from gentransfer.data.tabular import Table
 from gentransfer.diffusion import DiffusionModel
 from gentransfer.diffusion.unet import unet_diffusion
 from gentransfer.digits.scores import FEATURE_COLUMNS, feature_scores
@@ -29,9 +34,9 @@ from gentransfer.errors import ConfigError
 from gentransfer.experiments import Experiment, check_settings
 from gentransfer.experiments.sweep import strategy_jobs
 from gentransfer.metrics import wasserstein1
-from gentransfer.runs import write_json
-from gentransfer.training import fit
-from gentransfer.transfer import STRATEGIES, transfer
+from gentransfer.runs import is_run_folder, write_json
+from gentransfer.transfer import STRATEGIES
+from gentransfer.workflow import ModelSettings, fit_source, fit_target, sample_run
 
 __all__ = ["DigitsStudy", "COLUMNS", "ROW_KEYS", "EXPERIMENT", "build_jobs", "run_job", "job_rows", "new_model"]
 
@@ -131,6 +136,9 @@ class DigitsStudy:
         if self.eval_size and not 100 <= self.eval_size <= HELDOUT_SIZE:
             raise ConfigError(f"eval_size must be 0 (every held-out image) or in 100..{HELDOUT_SIZE}, got "
                               f"{self.eval_size}", "pass e.g. --eval-size 1000, or 0 for all")
+        if self.device not in ("auto", "cpu", "cuda"):
+            raise ConfigError(f"unknown device {self.device!r}", "use auto, cpu or cuda")
+        settings_from_dict(ModelSettings, _settings(asdict(self)), "unet settings")  # what fit-source is given
         if set(self.n_source_sweep_at) - set(self.n_target):
             raise ConfigError(f"n_source_sweep_at {self.n_source_sweep_at} names sizes not in n_target "
                               f"{self.n_target}", "choose values of --n-target")
@@ -186,61 +194,81 @@ def job_rows(job: dict[str, Any]) -> list[dict[str, Any]]:
              "n_t": job["n_t"], "seed": job["seed"]} for s in job["strategies"]]
 
 
-def _to_model(x: torch.Tensor) -> torch.Tensor:
-    return x.reshape(len(x), -1) * 2.0 - 1.0  # diffusion runs on [-1, 1]
+def _images(x: torch.Tensor, y: torch.Tensor | None, source: str) -> Table:
+    """Images (with their class labels, in the conditional setting) as the command line reads them."""
+    return Table(x=x.reshape(len(x), -1).double().numpy(), z=None if y is None else y[:, None].double().numpy(),
+                 source=source, image_shape=tuple(x.shape[1:]))
 
 
-def _to_image(x: torch.Tensor) -> torch.Tensor:
-    return ((x + 1.0) / 2.0).clamp(0.0, 1.0).reshape(len(x), 1, 16, 16)
+def _settings(s: dict[str, Any]) -> dict[str, Any]:
+    """The study's UNet and sampler as ``fit-source``'s model settings."""
+    return {**s["unet"], "sampler": s["sampler"], "sample_steps": s["sample_steps"]}
 
 
-def _device(name: str) -> torch.device:
-    if name == "auto":
-        name = "cuda" if torch.cuda.is_available() else "cpu"
-    if name == "cuda" and "LOCAL_RANK" in os.environ:  # one GPU per process under torchrun
-        return torch.device(f"cuda:{os.environ['LOCAL_RANK']}")
-    return torch.device(name)
+def _quiet(*_args: Any, **_kwargs: Any) -> None:
+    """The benchmark scores its own way; the command line's progress lines would only be noise."""
 
 
-def _train_source(s: dict[str, Any], job: dict[str, Any], src_seed: int, device: torch.device):
-    conditional = s["setting"] == "conditional"
-    torch.manual_seed(src_seed)
-    source = new_model(s).to(device)
-    src_digit = s["digit"] if job["source"] == "mnist-digit" else None
-    xs, ys = mnist_source(job["n_s"], seed=src_seed, digit=src_digit)
-    train = source_budget(s["source_train"], s.get("source_epochs", 0.0), len(xs))
-    result = fit(source, _to_model(xs), ys[:, None].float() if conditional else None,
-                 train={**train, "seed": src_seed})
-    return source, result.seconds, result.steps
+def _fit_once(fit_into, out: Path) -> Path:
+    """``fit_into(out, resume)`` unless ``out`` holds its finished run already (a job killed after
+    this fit); a killed fit resumes from its checkpoint."""
+    if is_run_folder(out):
+        return out
+    return fit_into(out, out.with_name(f".{out.name}.partial").is_dir())
 
 
-def _source_model(s: dict[str, Any], job: dict[str, Any], src_seed: int, device: torch.device,
-                  run_dir: str | None) -> tuple[DiffusionModel, float, int]:
-    """The job's source model, trained once per (source, n_s, source seed) in a run folder and read
-    back by every later job that needs it (other n_t, other seeds at n_s = 60,000, a resumed run)."""
-    if not run_dir or not is_main():
-        return _train_source(s, job, src_seed, device)
+def _source_run(s: dict[str, Any], job: dict[str, Any], src_seed: int, device: str, root: Path,
+                shared: bool) -> Path:
+    """The job's source run folder: ``fit-source`` on the MNIST images, once per (source, n_s,
+    source seed) in a run folder (``shared``) and read by every later job that needs it (other n_t,
+    other seeds at n_s = 60,000, a resumed run); a second worker waits for the first one's fit."""
     import fcntl
 
-    from gentransfer.config import load_pretrained
+    folder = root / "sources" / f"{job['source']}-ns{job['n_s']}-seed{src_seed}"
+    if (folder / "source.json").is_file() and not is_run_folder(folder):
+        raise ConfigError(f"{folder} holds a source model of the runner before the command-line path",
+                          "pass a new --out (or move the old run's sources/ aside)")
 
-    folder = Path(run_dir) / "sources" / f"{job['source']}-ns{job['n_s']}-seed{src_seed}"
+    def fit_into(out: Path, resume: bool) -> Path:
+        xs, ys = mnist_source(job["n_s"], seed=src_seed, digit=s["digit"] if job["source"] == "mnist-digit" else None)
+        train = source_budget(s["source_train"], s.get("source_epochs", 0.0), len(xs))
+        return fit_source(_images(xs, ys if s["setting"] == "conditional" else None, f"MNIST ({job['n_s']})"),
+                          "diffusion", out, model=_settings(s), train={**train, "seed": src_seed}, resume=resume,
+                          device=device, score_heldout=False, log=_quiet)
+
     folder.parent.mkdir(parents=True, exist_ok=True)
+    if not shared:
+        return _fit_once(fit_into, folder)
     with open(folder.parent / f".{folder.name}.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # a second worker waits for the first one's model
-        info = folder / "source.json"
-        if not info.is_file():
-            source, seconds, steps = _train_source(s, job, src_seed, device)
-            source.save_pretrained(folder)
-            write_json(info, {"seconds": seconds, "steps": steps})  # last: the model is complete
-        meta = json.loads(info.read_text())
-        return load_pretrained(folder).to(device), float(meta["seconds"]), int(meta["steps"])
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return _fit_once(fit_into, folder)
+
+
+def _fit_arm(s: dict[str, Any], strategy: str, source_run: Path | None, target: Table, seed: int, out: Path) -> Path:
+    """One arm's run folder: scratch is ``fit-source`` on the target's images alone, the others
+    ``fit-target`` from the source run; fresh weights seeded with seed + 1, training with seed."""
+    train = {**s["target_train"], "seed": seed}
+    common = {"train": train, "init_seed": seed + 1, "device": s["device"], "score_heldout": False, "log": _quiet}
+    if source_run is None:
+        return _fit_once(lambda o, r: fit_source(target, "diffusion", o, model=_settings(s), resume=r, **common), out)
+    warm = bool(s["warm_start"]) and strategy == "freeze-shared"  # finetune, lora: always; scratch: never
+    return _fit_once(lambda o, r: fit_target(source_run, target, strategy, o, resume=r, warm_start=warm, **common),
+                     out)
 
 
 def run_job(job: dict[str, Any], run_dir: str | None = None) -> list[dict[str, Any]]:
-    """Pre-train on MNIST (unless scratch), fit on USPS under each strategy, score by W1."""
+    """Pre-train on MNIST (unless scratch), fit on USPS under each strategy, score against the
+    held-out USPS images.
+
+    A thin preset over the command line's path: every model is a ``fit-source`` / ``fit-target``
+    run folder (:func:`~gentransfer.workflow.fit_source`, :func:`~gentransfer.workflow.fit_target`)
+    and every sample set comes from :func:`~gentransfer.workflow.sample_run`. Scratch is
+    ``fit-source`` on the USPS images; each target's fresh weights are seeded with seed + 1
+    (``--init-seed``) and its training with seed. Under torchrun, processes other than the first
+    fit into a folder of their own that is thrown away."""
+    import tempfile
+
     s, seed = job["settings"], int(job["seed"])
-    device = _device(s["device"])
     conditional = s["setting"] == "conditional"
     digit = None if conditional else s["digit"]
     split = usps_paper_split(seed=s["split_seed"], digit=digit)
@@ -250,60 +278,50 @@ def run_job(job: dict[str, Any], run_dir: str | None = None) -> list[dict[str, A
         held_x, held_y = held_x[scored], held_y[scored]
     subset = torch.from_numpy(stratified_subset(split.fit_y, min(int(job["n_t"]), len(split.fit_y)), seed=seed))
     fit_x, fit_y = split.fit_x[subset], split.fit_y[subset]
+    target = _images(fit_x, fit_y if conditional else None, f"USPS ({len(fit_x)})")
+    held_cond = Table(z=held_y[:, None].double().numpy(), source="held-out labels") if conditional else None
     floor = wasserstein1(split.fit_x[: len(held_x)], held_x)
-    out = Path(run_dir) / "models" / f"{job['source']}-ns{job['n_s']}-nt{job['n_t']}-seed{seed}" \
-        if run_dir and is_main() else None
     src_seed = source_seed(job["n_s"], seed, job["source"])
-    if job["n_s"] > 0:
-        source, source_seconds, source_steps = _source_model(s, job, src_seed, device, run_dir)
-    else:
-        torch.manual_seed(seed)
-        source, source_seconds, source_steps = new_model(s).to(device), 0.0, 0
-    rows = []
-    for strategy in job["strategies"]:
-        torch.manual_seed(seed + 1)
-        start = time.perf_counter()
-        result = None
-        if strategy == "source-only":
-            target = source
-        else:
-            warm = s["warm_start"] if strategy == "freeze-shared" else None  # finetune, lora: always; scratch: never
-            target = transfer(source, strategy, warm_start=warm).to(device)
-            result = fit(target, _to_model(fit_x), fit_y[:, None].float() if conditional else None,
-                         train={**s["target_train"], "seed": seed})
-        fit_seconds = time.perf_counter() - start
-        gen = torch.Generator().manual_seed(seed + 2)
-        start = time.perf_counter()
-        with torch.no_grad():
-            fake = _to_image(target.sample(held_y[:, None].float() if conditional else None,
-                                           n=len(held_x), generator=gen).cpu())
-        sample_seconds = time.perf_counter() - start
-        row = {"setting": s["setting"], "source": job["source"], "strategy": strategy, "n_s": job["n_s"],
-               "n_t": job["n_t"], "n_fit": len(fit_x), "seed": seed,
-               "source_seed": src_seed if job["n_s"] > 0 else "", "W1": wasserstein1(fake, held_x),
-               "W1_floor": floor,
-               "fit_seconds": round(fit_seconds, 2), "source_seconds": round(source_seconds, 2),
-               "source_steps": source_steps,
-               "sample_seconds": round(sample_seconds, 2), "steps": result.steps if result else 0}
-        if s.get("feature_metrics"):
-            row.update(feature_scores(fake, held_y if conditional else None, held_x, held_y,
-                                      split.fit_x[: len(held_x)], fit_x, seed=seed))
-        if conditional:
-            for d in range(10):
-                mask = held_y == d
-                row[f"W1_digit{d}"] = wasserstein1(fake[mask], held_x[mask])
-        rows.append(row)
-        if out is not None:
-            from gentransfer.digits.grid import save_grid
-
+    keep = bool(run_dir) and is_main()
+    with tempfile.TemporaryDirectory() as scratchpad:
+        root = Path(run_dir) if keep else Path(scratchpad)
+        out = root / "models" / f"{job['source']}-ns{job['n_s']}-nt{job['n_t']}-seed{seed}"
+        models = out if keep and s["save_models"] else Path(scratchpad) / "models"
+        source_run = _source_run(s, job, src_seed, s["device"], root, keep) if job["n_s"] > 0 else None
+        source_fit = json.loads((source_run / "metrics.json").read_text()) if source_run else {}
+        rows = []
+        for strategy in job["strategies"]:
             tag = f"target-{strategy}"
-            if s["save_models"] and strategy != "source-only":
-                target.save_pretrained(out / tag)
-            write_json(out / tag / "metrics.json", {**row, "fit": result.to_dict() if result else None})
-            save_grid(fake, held_y if conditional else None, out / f"{tag}.png",
-                      title=f"{strategy}, n_s={job['n_s']}, W1={row['W1']:.3f}")
-    return rows
+            run = source_run if strategy == "source-only" else _fit_arm(s, strategy, source_run, target, seed,
+                                                                        models / tag)
+            fit_result = json.loads((run / "metrics.json").read_text()) if strategy != "source-only" else None
+            start = time.perf_counter()
+            drawn = sample_run(run, 1 if conditional else len(held_x), held_cond, seed=seed + 2, device=s["device"])
+            fake = torch.from_numpy(drawn["x"]).float()
+            sample_seconds = time.perf_counter() - start
+            row = {"setting": s["setting"], "source": job["source"], "strategy": strategy, "n_s": job["n_s"],
+                   "n_t": job["n_t"], "n_fit": len(fit_x), "seed": seed,
+                   "source_seed": src_seed if job["n_s"] > 0 else "", "W1": wasserstein1(fake, held_x),
+                   "W1_floor": floor,
+                   "fit_seconds": round(fit_result["seconds"], 2) if fit_result else 0.0,
+                   "source_seconds": round(source_fit.get("seconds", 0.0), 2),
+                   "source_steps": source_fit.get("steps", 0),
+                   "sample_seconds": round(sample_seconds, 2), "steps": fit_result["steps"] if fit_result else 0}
+            if s.get("feature_metrics"):
+                row.update(feature_scores(fake, held_y if conditional else None, held_x, held_y,
+                                          split.fit_x[: len(held_x)], fit_x, seed=seed))
+            if conditional:
+                for d in range(10):
+                    mask = held_y == d
+                    row[f"W1_digit{d}"] = wasserstein1(fake[mask], held_x[mask])
+            rows.append(row)
+            if keep:
+                from gentransfer.digits.grid import save_grid
 
+                write_json(out / f"{tag}.json", {**row, "fit": fit_result})
+                save_grid(fake, held_y if conditional else None, out / f"{tag}.png",
+                          title=f"{strategy}, n_s={job['n_s']}, W1={row['W1']:.3f}")
+    return rows
 
 
 def _in_study(study: DigitsStudy, row: dict[str, Any]) -> bool:
