@@ -253,3 +253,44 @@ def test_a_digits_job_is_the_command_line_run_by_hand(real_data_root, tmp_path):
         a, b = load_pretrained(ours / "model").state_dict(), load_pretrained(theirs / "model").state_dict()
         assert a.keys() == b.keys()
         assert all(torch.equal(a[k], b[k]) for k in a), ours.name
+
+
+def test_a_rerun_reads_finished_fits_back_and_refits_what_changed(real_data_root, tmp_path):
+    """A job run again reads its finished run folders back; with other training settings (a study
+    re-run with --overwrite) it fits again in their place; a killed fit whose checkpoint belongs to
+    other settings starts afresh instead of failing."""
+    import json
+
+    from gentransfer.workflow import fit_source
+
+    study = tiny_study(strategies=["freeze-shared"], n_target=[50])
+    (job,) = [j for j in build_jobs(study) if j["n_s"] > 0]
+    arm = tmp_path / "models" / "mnist-ns60-nt50-seed0" / "target-freeze-shared"
+    (first,) = run_job(job, str(tmp_path))
+    stamp = (arm / "metrics.json").stat().st_mtime_ns
+    assert not (arm / "checkpoints").exists()  # a finished benchmark fit keeps no training state
+    (again,) = run_job(job, str(tmp_path))
+    assert (arm / "metrics.json").stat().st_mtime_ns == stamp and again["W1"] == first["W1"]
+
+    longer = tiny_study(strategies=["freeze-shared"], n_target=[50], target_train={**TINY_TRAIN, "steps": 4})
+    (job4,) = [j for j in build_jobs(longer) if j["n_s"] > 0]
+    (row,) = run_job(job4, str(tmp_path))
+    assert row["steps"] == 4 and json.loads((arm / "config.json").read_text())["recipe"]["train"]["steps"] == 4
+    source = tmp_path / "sources" / "mnist-ns60-seed0"
+    assert json.loads((source / "config.json").read_text())["recipe"]["train"]["steps"] == 2  # the source is kept
+
+    # a killed fit of other data waits in scratch's staging folder: its checkpoint is refused, the fit restarts
+    import numpy as np
+
+    from gentransfer.data.tabular import Table
+
+    rng = np.random.default_rng(0)
+    noise = Table(x=rng.random((40, 256)), z=rng.integers(0, 10, (40, 1)).astype(float), image_shape=(1, 16, 16))
+    killed = tmp_path / "models" / "mnist-ns0-nt50-seed0" / ".target-scratch.partial"
+    fit_source(noise, "diffusion", killed, model={**TINY_UNET, "sampler": study.sampler, "sample_steps": 2},
+               train={**TINY_TRAIN, "steps": 4}, log=lambda *a: None)
+    (killed / "config.json").unlink()  # a killed run has no config.json yet
+    assert (killed / "checkpoints").is_dir()
+    (scratch,) = run_job(build_jobs(tiny_study(strategies=["scratch"], n_target=[50]))[0], str(tmp_path))
+    assert scratch["steps"] == 2 and not killed.exists()
+    assert (killed.parent / "target-scratch" / "config.json").is_file()

@@ -86,3 +86,41 @@ def test_two_gloo_processes_match_one(tmp_path):
                            capture_output=True, text=True, timeout=300)
     assert again.returncode == 0, again.stderr
     assert json.loads((tmp_path / "again.json").read_text())["losses"] == b["losses"]
+
+
+DIGITS_JOB = textwrap.dedent(
+    """
+    import json, sys, torch
+    from gentransfer.digits.study import DigitsStudy, build_jobs, run_job
+    from gentransfer.distributed import world
+
+    torch.set_num_threads(1)
+    train = {"steps": 2, "batch_size": 8, "eval_every": 2, "val_fraction": 0.05}
+    study = DigitsStudy(n_source=[60], n_target=[50], strategies=["freeze-shared"], sample_steps=2, device="cpu",
+                        unet={"block_out_channels": [8, 16], "layers_per_block": 1, "norm_num_groups": 4},
+                        source_train=train, target_train=train)
+    (job,) = build_jobs(study)
+    (row,) = run_job(job, sys.argv[1])
+    if world()[0] == 0:
+        json.dump(row, open(sys.argv[2], "w"))
+    """
+)
+
+
+def test_a_digits_job_under_torchrun_fits_together_then_reads_back_together(real_data_root, tmp_path):
+    """Under torchrun every process acts on the first one's decision: a first launch fits the source
+    and the arm on both processes (rank 0 keeps the run folders), a second launch reads them back on
+    both (no process trains alone, which would leave the other waiting in DDP)."""
+    script = tmp_path / "job.py"
+    script.write_text(DIGITS_JOB)
+    launch = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", str(script),
+              str(tmp_path / "run")]
+    first = subprocess.run([*launch, str(tmp_path / "first.json")], capture_output=True, text=True, timeout=300)
+    assert first.returncode == 0, first.stderr[-2000:]
+    arm = tmp_path / "run" / "models" / "mnist-ns60-nt50-seed0" / "target-freeze-shared"
+    stamp = (arm / "metrics.json").stat().st_mtime_ns
+    again = subprocess.run([*launch, str(tmp_path / "again.json")], capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stderr[-2000:]
+    a, b = (json.loads((tmp_path / f"{n}.json").read_text()) for n in ("first", "again"))
+    assert (arm / "metrics.json").stat().st_mtime_ns == stamp  # read back, not refitted
+    assert a["W1"] == b["W1"] and a["steps"] == b["steps"] == 2

@@ -13,11 +13,12 @@ import atexit
 import contextlib
 import importlib
 import os
+from typing import Any
 
 import torch
 import torch.distributed as dist
 
-__all__ = ["world", "is_main", "device"]
+__all__ = ["world", "is_main", "agree", "device"]
 
 
 def world() -> tuple[int, int]:
@@ -50,6 +51,17 @@ def _leave() -> None:
 
 def is_main() -> bool:
     return world()[0] == 0
+
+
+def agree(value: Any) -> Any:
+    """``value`` as the first process holds it, on every process (``value`` itself when alone):
+    a decision every process must act on alike, such as whether to train or read a saved model."""
+    if world()[1] == 1:
+        return value
+    box = [value]
+    on = torch.device(f"cuda:{os.environ.get('LOCAL_RANK', '0')}") if dist.get_backend() == "nccl" else None
+    dist.broadcast_object_list(box, src=0, device=on)
+    return box[0]
 
 
 def device(name: str = "cpu") -> torch.device:

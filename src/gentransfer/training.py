@@ -28,7 +28,9 @@ from gentransfer.distributed import world
 from gentransfer.errors import ConfigError, DataError
 from gentransfer.plan import TransferPlan
 
-__all__ = ["Trainable", "TrainConfig", "FitResult", "fit", "check_rows", "EMA", "TrainingState"]
+__all__ = ["Trainable", "TrainConfig", "FitResult", "fit", "check_rows", "EMA", "TrainingState", "MAX_SEED"]
+
+MAX_SEED = 2**62  # a seed plus the small offsets the code adds to it stays a valid torch seed (< 2^64)
 
 
 @runtime_checkable
@@ -110,6 +112,8 @@ class TrainConfig:
         if self.checkpoint_every < 0 or self.seed < 0:
             raise ConfigError(f"checkpoint_every and seed must be >= 0, got {self.checkpoint_every} and {self.seed}",
                               "pass values >= 0")
+        if self.seed > MAX_SEED:
+            raise ConfigError(f"seed must be at most 2^62, got {self.seed}", "pass a smaller --seed")
         if not 0 <= self.val_fraction < 1:
             raise ConfigError(f"val_fraction must be in [0, 1), got {self.val_fraction}", "pass e.g. 0.2")
         if not self.lr > 0:

@@ -34,7 +34,7 @@ from gentransfer.models.base import GenerativeModel
 from gentransfer.nn import SharedEmbedding
 from gentransfer.runs import check_out, run_transaction, write_json
 from gentransfer.selection import choose_strategy
-from gentransfer.training import TrainConfig, check_rows, fit, split_rows
+from gentransfer.training import MAX_SEED, TrainConfig, check_rows, fit, split_rows
 from gentransfer.transfer import STRATEGIES, transfer
 
 __all__ = ["ModelSettings", "fit_source", "fit_target", "sample_run", "evaluate_run", "data_defaults",
@@ -346,8 +346,9 @@ def _image_labels(data: Table, src_config: dict[str, Any], source: str | Path) -
 
 
 def _check_init_seed(init_seed: Any) -> None:
-    if init_seed is not None and (not isinstance(init_seed, int) or isinstance(init_seed, bool) or init_seed < 0):
-        raise ConfigError(f"init_seed must be an integer >= 0, got {init_seed!r}", "pass --init-seed 0 or more")
+    if init_seed is not None and (not isinstance(init_seed, int) or isinstance(init_seed, bool)
+                                  or not 0 <= init_seed <= MAX_SEED):
+        raise ConfigError(f"init_seed must be an integer in 0..2^62, got {init_seed!r}", "pass --init-seed 0 or more")
 
 
 def _fit_model(model: GenerativeModel | LatentModel, x: np.ndarray, z: np.ndarray | None, zc: np.ndarray | None,

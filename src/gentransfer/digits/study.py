@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -29,14 +30,14 @@ from gentransfer.data.tabular import Table
 from gentransfer.diffusion import DiffusionModel
 from gentransfer.diffusion.unet import unet_diffusion
 from gentransfer.digits.scores import FEATURE_COLUMNS, feature_scores
-from gentransfer.distributed import is_main
-from gentransfer.errors import ConfigError
+from gentransfer.distributed import agree, is_main, world
+from gentransfer.errors import CheckpointError, ConfigError
 from gentransfer.experiments import Experiment, check_settings
 from gentransfer.experiments.sweep import strategy_jobs
 from gentransfer.metrics import wasserstein1
 from gentransfer.runs import is_run_folder, write_json
 from gentransfer.transfer import STRATEGIES
-from gentransfer.workflow import ModelSettings, fit_source, fit_target, sample_run
+from gentransfer.workflow import IMAGE_ONLY, ModelSettings, fit_source, fit_target, sample_run
 
 __all__ = ["DigitsStudy", "COLUMNS", "ROW_KEYS", "EXPERIMENT", "build_jobs", "run_job", "job_rows", "new_model"]
 
@@ -138,6 +139,9 @@ class DigitsStudy:
                               f"{self.eval_size}", "pass e.g. --eval-size 1000, or 0 for all")
         if self.device not in ("auto", "cpu", "cuda"):
             raise ConfigError(f"unknown device {self.device!r}", "use auto, cpu or cuda")
+        unknown = sorted(set(self.unet) - {"hidden", *IMAGE_ONLY})
+        if unknown:
+            raise ConfigError(f"unet settings {unknown} are not a UNet's", f"use only {['hidden', *IMAGE_ONLY]}")
         settings_from_dict(ModelSettings, _settings(asdict(self)), "unet settings")  # what fit-source is given
         if set(self.n_source_sweep_at) - set(self.n_target):
             raise ConfigError(f"n_source_sweep_at {self.n_source_sweep_at} names sizes not in n_target "
@@ -209,12 +213,41 @@ def _quiet(*_args: Any, **_kwargs: Any) -> None:
     """The benchmark scores its own way; the command line's progress lines would only be noise."""
 
 
-def _fit_once(fit_into, out: Path) -> Path:
-    """``fit_into(out, resume)`` unless ``out`` holds its finished run already (a job killed after
-    this fit); a killed fit resumes from its checkpoint."""
-    if is_run_folder(out):
-        return out
-    return fit_into(out, out.with_name(f".{out.name}.partial").is_dir())
+def _fit_once(fit_into, out: Path, recipe: dict[str, Any]) -> Path:
+    """The run folder of one fit, ``fit_into(out, recipe, resume, overwrite)``.
+
+    ``recipe`` is everything that decides the fit (data, settings, seeds); it is recorded in the
+    run's ``config.json``. A finished run of the same recipe (a job killed after this fit, a source
+    shared by jobs) is read back; one of another recipe (a study re-run with ``--overwrite`` and
+    new settings) is fitted again in its place; a killed fit resumes from its checkpoint, or starts
+    afresh where the checkpoint is another fit's. Under torchrun every process acts on the first
+    one's decision (all read its folder, or all fit together; a killed fit starts afresh)."""
+    recipe = json.loads(json.dumps(recipe))  # as config.json will hold it
+    partial = out.with_name(f".{out.name}.partial")
+    decision = None
+    if is_main():
+        if is_run_folder(out):
+            same = json.loads((out / "config.json").read_text()).get("recipe") == recipe
+            decision = ("read", str(out)) if same else ("fit", None)
+        else:
+            decision = ("resume", None) if partial.is_dir() else ("fit", None)
+    decision = agree(decision)
+    if decision[0] == "read":
+        return Path(decision[1])
+    if decision[0] == "resume" and world()[1] == 1:
+        try:
+            return _finished(fit_into(out, recipe, True, False))
+        except (CheckpointError, ConfigError):  # the checkpoint is another fit's: start afresh
+            pass
+    return _finished(fit_into(out, recipe, False, is_run_folder(out) or partial.is_dir()))
+
+
+def _finished(run: Path) -> Path:
+    """A finished fit's run folder without its training checkpoints (about 5x the model; they
+    serve only a killed fit's resume)."""
+    if is_main():
+        shutil.rmtree(run / "checkpoints", ignore_errors=True)
+    return run
 
 
 def _source_run(s: dict[str, Any], job: dict[str, Any], src_seed: int, device: str, root: Path,
@@ -228,32 +261,46 @@ def _source_run(s: dict[str, Any], job: dict[str, Any], src_seed: int, device: s
     if (folder / "source.json").is_file() and not is_run_folder(folder):
         raise ConfigError(f"{folder} holds a source model of the runner before the command-line path",
                           "pass a new --out (or move the old run's sources/ aside)")
+    digit = s["digit"] if job["source"] == "mnist-digit" else None
+    # n_s images exactly (mnist_source refuses more than there are), so the budget is known unread
+    train = {**source_budget(s["source_train"], s.get("source_epochs", 0.0), job["n_s"]), "seed": src_seed}
+    recipe = {"fit": "source", "setting": s["setting"], "source": job["source"], "n_s": job["n_s"],
+              "digit": digit, "model": _settings(s), "train": train}
 
-    def fit_into(out: Path, resume: bool) -> Path:
-        xs, ys = mnist_source(job["n_s"], seed=src_seed, digit=s["digit"] if job["source"] == "mnist-digit" else None)
-        train = source_budget(s["source_train"], s.get("source_epochs", 0.0), len(xs))
+    def fit_into(out: Path, recipe: dict[str, Any], resume: bool, overwrite: bool) -> Path:
+        xs, ys = mnist_source(job["n_s"], seed=src_seed, digit=digit)
         return fit_source(_images(xs, ys if s["setting"] == "conditional" else None, f"MNIST ({job['n_s']})"),
-                          "diffusion", out, model=_settings(s), train={**train, "seed": src_seed}, resume=resume,
-                          device=device, score_heldout=False, log=_quiet)
+                          "diffusion", out, model=_settings(s), train=train, resume=resume, overwrite=overwrite,
+                          settings={"recipe": recipe}, device=device, score_heldout=False, log=_quiet)
 
     folder.parent.mkdir(parents=True, exist_ok=True)
     if not shared:
-        return _fit_once(fit_into, folder)
+        return _fit_once(fit_into, folder, recipe)
     with open(folder.parent / f".{folder.name}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        return _fit_once(fit_into, folder)
+        return _fit_once(fit_into, folder, recipe)
 
 
-def _fit_arm(s: dict[str, Any], strategy: str, source_run: Path | None, target: Table, seed: int, out: Path) -> Path:
+def _fit_arm(s: dict[str, Any], job: dict[str, Any], strategy: str, source_run: Path | None, target: Table,
+             out: Path) -> Path:
     """One arm's run folder: scratch is ``fit-source`` on the target's images alone, the others
     ``fit-target`` from the source run; fresh weights seeded with seed + 1, training with seed."""
+    seed = int(job["seed"])
     train = {**s["target_train"], "seed": seed}
     common = {"train": train, "init_seed": seed + 1, "device": s["device"], "score_heldout": False, "log": _quiet}
-    if source_run is None:
-        return _fit_once(lambda o, r: fit_source(target, "diffusion", o, model=_settings(s), resume=r, **common), out)
     warm = bool(s["warm_start"]) and strategy == "freeze-shared"  # finetune, lora: always; scratch: never
-    return _fit_once(lambda o, r: fit_target(source_run, target, strategy, o, resume=r, warm_start=warm, **common),
-                     out)
+    source = json.loads((source_run / "config.json").read_text())["recipe"] if source_run else None
+    recipe = {"fit": strategy, "setting": s["setting"], "digit": s["digit"], "split_seed": s["split_seed"],
+              "n_t": job["n_t"], "train": train, "init_seed": seed + 1, "warm_start": warm, "source": source,
+              "model": _settings(s) if source_run is None else None}
+
+    def fit_into(out: Path, recipe: dict[str, Any], resume: bool, overwrite: bool) -> Path:
+        kw = {**common, "resume": resume, "overwrite": overwrite, "settings": {"recipe": recipe}}
+        if source_run is None:
+            return fit_source(target, "diffusion", out, model=_settings(s), **kw)
+        return fit_target(source_run, target, strategy, out, warm_start=warm, **kw)
+
+    return _fit_once(fit_into, out, recipe)
 
 
 def run_job(job: dict[str, Any], run_dir: str | None = None) -> list[dict[str, Any]]:
@@ -292,7 +339,7 @@ def run_job(job: dict[str, Any], run_dir: str | None = None) -> list[dict[str, A
         rows = []
         for strategy in job["strategies"]:
             tag = f"target-{strategy}"
-            run = source_run if strategy == "source-only" else _fit_arm(s, strategy, source_run, target, seed,
+            run = source_run if strategy == "source-only" else _fit_arm(s, job, strategy, source_run, target,
                                                                         models / tag)
             fit_result = json.loads((run / "metrics.json").read_text()) if strategy != "source-only" else None
             start = time.perf_counter()
