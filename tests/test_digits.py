@@ -272,25 +272,42 @@ def test_a_rerun_reads_finished_fits_back_and_refits_what_changed(real_data_root
     (again,) = run_job(job, str(tmp_path))
     assert (arm / "metrics.json").stat().st_mtime_ns == stamp and again["W1"] == first["W1"]
 
+    source = tmp_path / "sources" / "mnist-ns60-seed0"
+    source_stamp = (source / "metrics.json").stat().st_mtime_ns
     longer = tiny_study(strategies=["freeze-shared"], n_target=[50], target_train={**TINY_TRAIN, "steps": 4})
     (job4,) = [j for j in build_jobs(longer) if j["n_s"] > 0]
     (row,) = run_job(job4, str(tmp_path))
     assert row["steps"] == 4 and json.loads((arm / "config.json").read_text())["recipe"]["train"]["steps"] == 4
-    source = tmp_path / "sources" / "mnist-ns60-seed0"
-    assert json.loads((source / "config.json").read_text())["recipe"]["train"]["steps"] == 2  # the source is kept
+    assert (source / "metrics.json").stat().st_mtime_ns == source_stamp  # the source's recipe held: kept
+
+    # another source: the source is fitted again, and so is the arm built on it
+    other_source = tiny_study(strategies=["freeze-shared"], n_target=[50], target_train={**TINY_TRAIN, "steps": 4},
+                              source_train={**TINY_TRAIN, "steps": 3})
+    (job3,) = [j for j in build_jobs(other_source) if j["n_s"] > 0]
+    run_job(job3, str(tmp_path))
+    assert json.loads((source / "metrics.json").read_text())["steps"] == 3
+    assert json.loads((arm / "config.json").read_text())["recipe"]["source"]["train"]["steps"] == 3
 
     # a killed fit of other data waits in scratch's staging folder: its checkpoint is refused, the fit restarts
+    import shutil
+
     import numpy as np
 
     from gentransfer.data.tabular import Table
 
     rng = np.random.default_rng(0)
     noise = Table(x=rng.random((40, 256)), z=rng.integers(0, 10, (40, 1)).astype(float), image_shape=(1, 16, 16))
-    killed = tmp_path / "models" / "mnist-ns0-nt50-seed0" / ".target-scratch.partial"
+    scratch_job = build_jobs(tiny_study(strategies=["scratch"], n_target=[50]))[0]
+    run_job(scratch_job, str(tmp_path))
+    done = tmp_path / "models" / "mnist-ns0-nt50-seed0" / "target-scratch"
+    recipe = json.loads((done / "config.json").read_text())["recipe"]
+    shutil.rmtree(done)
+    killed = done.with_name(".target-scratch.partial")
     fit_source(noise, "diffusion", killed, model={**TINY_UNET, "sampler": study.sampler, "sample_steps": 2},
                train={**TINY_TRAIN, "steps": 4}, log=lambda *a: None)
     (killed / "config.json").unlink()  # a killed run has no config.json yet
+    done.with_name(".target-scratch.recipe.json").write_text(json.dumps(recipe))  # ... and said what it fits
     assert (killed / "checkpoints").is_dir()
-    (scratch,) = run_job(build_jobs(tiny_study(strategies=["scratch"], n_target=[50]))[0], str(tmp_path))
-    assert scratch["steps"] == 2 and not killed.exists()
-    assert (killed.parent / "target-scratch" / "config.json").is_file()
+    (scratch,) = run_job(scratch_job, str(tmp_path))
+    assert scratch["steps"] == 2 and not killed.exists() and not done.with_name(".target-scratch.recipe.json").exists()
+    assert json.loads((done / "config.json").read_text())["recipe"] == recipe

@@ -36,6 +36,7 @@ from gentransfer.experiments import Experiment, check_settings
 from gentransfer.experiments.sweep import strategy_jobs
 from gentransfer.metrics import wasserstein1
 from gentransfer.runs import is_run_folder, write_json
+from gentransfer.training import MAX_SEED, TrainConfig
 from gentransfer.transfer import STRATEGIES
 from gentransfer.workflow import IMAGE_ONLY, ModelSettings, fit_source, fit_target, sample_run
 
@@ -139,6 +140,8 @@ class DigitsStudy:
                               f"{self.eval_size}", "pass e.g. --eval-size 1000, or 0 for all")
         if self.device not in ("auto", "cpu", "cuda"):
             raise ConfigError(f"unknown device {self.device!r}", "use auto, cpu or cuda")
+        if any(not 0 <= seed <= MAX_SEED - 2 for seed in self.seeds):  # seed + 2 seeds the samples
+            raise ConfigError(f"seeds must be in 0..2^62 - 2, got {self.seeds}", "fix --seeds")
         unknown = sorted(set(self.unet) - {"hidden", *IMAGE_ONLY})
         if unknown:
             raise ConfigError(f"unet settings {unknown} are not a UNet's", f"use only {['hidden', *IMAGE_ONLY]}")
@@ -209,6 +212,11 @@ def _settings(s: dict[str, Any]) -> dict[str, Any]:
     return {**s["unet"], "sampler": s["sampler"], "sample_steps": s["sample_steps"]}
 
 
+def _resolved(cls: type, values: dict[str, Any]) -> dict[str, Any]:
+    """Settings with every default filled in: a default written out or left out is the same recipe."""
+    return asdict(settings_from_dict(cls, values, cls.__name__))
+
+
 def _quiet(*_args: Any, **_kwargs: Any) -> None:
     """The benchmark scores its own way; the command line's progress lines would only be noise."""
 
@@ -216,37 +224,44 @@ def _quiet(*_args: Any, **_kwargs: Any) -> None:
 def _fit_once(fit_into, out: Path, recipe: dict[str, Any]) -> Path:
     """The run folder of one fit, ``fit_into(out, recipe, resume, overwrite)``.
 
-    ``recipe`` is everything that decides the fit (data, settings, seeds); it is recorded in the
-    run's ``config.json``. A finished run of the same recipe (a job killed after this fit, a source
-    shared by jobs) is read back; one of another recipe (a study re-run with ``--overwrite`` and
-    new settings) is fitted again in its place; a killed fit resumes from its checkpoint, or starts
-    afresh where the checkpoint is another fit's. Under torchrun every process acts on the first
-    one's decision (all read its folder, or all fit together; a killed fit starts afresh)."""
+    ``recipe`` is everything that decides the fit (data, settings, seeds, the source's recipe); it
+    is recorded in the run's ``config.json``, and beside a fit while it runs. A finished run of the
+    same recipe (a job killed after this fit, a source shared by jobs) is read back; one of another
+    recipe (a study re-run with ``--overwrite`` and new settings) is fitted again in its place; a
+    killed fit of the same recipe resumes from its checkpoint, one of another starts afresh. Under
+    torchrun every process acts on the first one's decision (all read its folder, which must be on
+    a file system they share, or all fit together; a killed fit starts afresh)."""
     recipe = json.loads(json.dumps(recipe))  # as config.json will hold it
     partial = out.with_name(f".{out.name}.partial")
+    started = out.with_name(f".{out.name}.recipe.json")  # the recipe of the fit in `partial`
     decision = None
     if is_main():
         if is_run_folder(out):
             same = json.loads((out / "config.json").read_text()).get("recipe") == recipe
             decision = ("read", str(out)) if same else ("fit", None)
+        elif partial.is_dir() and started.is_file() and json.loads(started.read_text()) == recipe:
+            decision = ("resume", None)
         else:
-            decision = ("resume", None) if partial.is_dir() else ("fit", None)
+            decision = ("fit", None)
     decision = agree(decision)
     if decision[0] == "read":
         return Path(decision[1])
+    if is_main():
+        write_json(started, recipe)
     if decision[0] == "resume" and world()[1] == 1:
         try:
-            return _finished(fit_into(out, recipe, True, False))
-        except (CheckpointError, ConfigError):  # the checkpoint is another fit's: start afresh
+            return _finished(fit_into(out, recipe, True, False), started)
+        except (CheckpointError, ConfigError):  # a checkpoint it cannot continue: start afresh
             pass
-    return _finished(fit_into(out, recipe, False, is_run_folder(out) or partial.is_dir()))
+    return _finished(fit_into(out, recipe, False, is_run_folder(out) or partial.is_dir()), started)
 
 
-def _finished(run: Path) -> Path:
+def _finished(run: Path, started: Path) -> Path:
     """A finished fit's run folder without its training checkpoints (about 5x the model; they
-    serve only a killed fit's resume)."""
+    serve only a killed fit's resume) or the note of the recipe it was fitted by."""
     if is_main():
         shutil.rmtree(run / "checkpoints", ignore_errors=True)
+        started.unlink(missing_ok=True)
     return run
 
 
@@ -265,7 +280,7 @@ def _source_run(s: dict[str, Any], job: dict[str, Any], src_seed: int, device: s
     # n_s images exactly (mnist_source refuses more than there are), so the budget is known unread
     train = {**source_budget(s["source_train"], s.get("source_epochs", 0.0), job["n_s"]), "seed": src_seed}
     recipe = {"fit": "source", "setting": s["setting"], "source": job["source"], "n_s": job["n_s"],
-              "digit": digit, "model": _settings(s), "train": train}
+              "digit": digit, "model": _resolved(ModelSettings, _settings(s)), "train": _resolved(TrainConfig, train)}
 
     def fit_into(out: Path, recipe: dict[str, Any], resume: bool, overwrite: bool) -> Path:
         xs, ys = mnist_source(job["n_s"], seed=src_seed, digit=digit)
@@ -290,9 +305,10 @@ def _fit_arm(s: dict[str, Any], job: dict[str, Any], strategy: str, source_run: 
     common = {"train": train, "init_seed": seed + 1, "device": s["device"], "score_heldout": False, "log": _quiet}
     warm = bool(s["warm_start"]) and strategy == "freeze-shared"  # finetune, lora: always; scratch: never
     source = json.loads((source_run / "config.json").read_text())["recipe"] if source_run else None
-    recipe = {"fit": strategy, "setting": s["setting"], "digit": s["digit"], "split_seed": s["split_seed"],
-              "n_t": job["n_t"], "train": train, "init_seed": seed + 1, "warm_start": warm, "source": source,
-              "model": _settings(s) if source_run is None else None}
+    recipe = {"fit": strategy, "setting": s["setting"], "split_seed": s["split_seed"], "n_t": job["n_t"],
+              "digit": None if s["setting"] == "conditional" else s["digit"], "train": _resolved(TrainConfig, train),
+              "init_seed": seed + 1, "warm_start": warm, "source": source,
+              "model": _resolved(ModelSettings, _settings(s)) if source_run is None else None}
 
     def fit_into(out: Path, recipe: dict[str, Any], resume: bool, overwrite: bool) -> Path:
         kw = {**common, "resume": resume, "overwrite": overwrite, "settings": {"recipe": recipe}}
