@@ -636,6 +636,8 @@ PR = [  # what the digits benchmark's recipe needs from the command line: UNet s
     Case("pr-widths-zero", fs(*IMG, "--block-out-channels", "0,8", data="imgs"), "widths >= 1"),
     Case("pr-widths-not-divisible", fs(*IMG, "--norm-num-groups", "3", data="imgs"), "not all divisible"),
     Case("pr-norm-groups-zero", fs(*IMG, "--norm-num-groups", "0", data="imgs"), "norm_num_groups must be >= 1"),
+    Case("pr-digits-seed-negative", ["digits", "conditional", "--seeds", "-1"], "seeds must be in"),
+    Case("pr-digits-device-unknown", ["digits", "conditional", "--device", "tpu"], "unknown device"),
 ]
 if not torch.cuda.is_available():  # a machine without a GPU refuses --device cuda up front
     PR += [Case("pr-cuda-without-gpu", fs("--device", "cuda"), "no CUDA GPU"),
