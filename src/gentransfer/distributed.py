@@ -18,7 +18,9 @@ from typing import Any
 import torch
 import torch.distributed as dist
 
-__all__ = ["world", "is_main", "agree", "device"]
+__all__ = ["world", "is_main", "agree", "device", "DEVICES"]
+
+DEVICES = ("auto", "cpu", "cuda")  # the names device() takes
 
 
 def world() -> tuple[int, int]:
@@ -69,8 +71,8 @@ def device(name: str = "cpu") -> torch.device:
     one); under torchrun each process takes the GPU of its ``LOCAL_RANK``."""
     from gentransfer.errors import ConfigError
 
-    if name not in ("auto", "cpu", "cuda"):
-        raise ConfigError(f"unknown device {name!r}", "use auto, cpu or cuda")
+    if name not in DEVICES:
+        raise ConfigError(f"unknown device {name!r}", f"use one of {list(DEVICES)}")
     if name == "auto":
         name = "cuda" if torch.cuda.is_available() else "cpu"
     if name == "cuda" and not torch.cuda.is_available():

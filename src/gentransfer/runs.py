@@ -23,7 +23,8 @@ from typing import Any
 from gentransfer.config import atomic_write_bytes
 from gentransfer.errors import ConfigError, GentransferError
 
-__all__ = ["default_run_dir", "open_run_dir", "write_json", "check_out", "run_transaction", "is_run_folder"]
+__all__ = ["default_run_dir", "open_run_dir", "write_json", "check_out", "run_transaction", "is_run_folder",
+           "staging_folder"]
 
 RUN_MARKER = "config.json"  # a finished run folder holds its config (and model/, metrics.json, ...)
 
@@ -101,7 +102,8 @@ def is_run_folder(path: Path) -> bool:
         return False
 
 
-def _partial(final: Path) -> Path:
+def staging_folder(final: Path) -> Path:
+    """Where a run into ``final`` is built, and where a killed one waits for ``--resume``."""
     return final.parent / f".{final.name}.partial"
 
 
@@ -124,7 +126,7 @@ def check_out(out: str | os.PathLike[str] | None, *, overwrite: bool, resume: bo
     if occupied and not is_run_folder(final):
         raise ConfigError(f"--out {out} holds files that are not a gentransfer run",
                           "pass a new folder (--overwrite replaces only a finished run)")
-    partial = _partial(final)
+    partial = staging_folder(final)
     if partial.is_dir() and _is_locked(partial):
         raise ConfigError(f"another gentransfer run is writing to {out}",
                           "wait for it to finish, or pass another --out")
@@ -182,7 +184,7 @@ def run_transaction(final: Path, *, overwrite: bool, resume: bool) -> Iterator[P
     ``final``; on a one-line error the staging folder of a fresh run is removed; after a kill it
     stays, for ``--resume``.
     """
-    staging = _partial(final)
+    staging = staging_folder(final)
     final.parent.mkdir(parents=True, exist_ok=True)
     staging.mkdir(exist_ok=True)
     fd = _lock(staging)

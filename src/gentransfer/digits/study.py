@@ -30,12 +30,12 @@ from gentransfer.data.tabular import Table
 from gentransfer.diffusion import DiffusionModel
 from gentransfer.diffusion.unet import unet_diffusion
 from gentransfer.digits.scores import FEATURE_COLUMNS, feature_scores
-from gentransfer.distributed import agree, is_main, world
+from gentransfer.distributed import DEVICES, agree, is_main, world
 from gentransfer.errors import CheckpointError, ConfigError
 from gentransfer.experiments import Experiment, check_settings
 from gentransfer.experiments.sweep import strategy_jobs
 from gentransfer.metrics import wasserstein1
-from gentransfer.runs import is_run_folder, write_json
+from gentransfer.runs import is_run_folder, staging_folder, write_json
 from gentransfer.training import MAX_SEED, TrainConfig
 from gentransfer.transfer import STRATEGIES
 from gentransfer.workflow import IMAGE_ONLY, ModelSettings, fit_source, fit_target, sample_run
@@ -138,8 +138,8 @@ class DigitsStudy:
         if self.eval_size and not 100 <= self.eval_size <= HELDOUT_SIZE:
             raise ConfigError(f"eval_size must be 0 (every held-out image) or in 100..{HELDOUT_SIZE}, got "
                               f"{self.eval_size}", "pass e.g. --eval-size 1000, or 0 for all")
-        if self.device not in ("auto", "cpu", "cuda"):
-            raise ConfigError(f"unknown device {self.device!r}", "use auto, cpu or cuda")
+        if self.device not in DEVICES:
+            raise ConfigError(f"unknown device {self.device!r}", f"use one of {list(DEVICES)}")
         if any(not 0 <= seed <= MAX_SEED - 2 for seed in self.seeds):  # seed + 2 seeds the samples
             raise ConfigError(f"seeds must be in 0..2^62 - 2, got {self.seeds}", "fix --seeds")
         unknown = sorted(set(self.unet) - {"hidden", *IMAGE_ONLY})
@@ -232,7 +232,7 @@ def _fit_once(fit_into, out: Path, recipe: dict[str, Any]) -> Path:
     torchrun every process acts on the first one's decision (all read its folder, which must be on
     a file system they share, or all fit together; a killed fit starts afresh)."""
     recipe = json.loads(json.dumps(recipe))  # as config.json will hold it
-    partial = out.with_name(f".{out.name}.partial")
+    partial = staging_folder(out)
     started = out.with_name(f".{out.name}.recipe.json")  # the recipe of the fit in `partial`
     decision = None
     if is_main():
