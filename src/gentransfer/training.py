@@ -14,7 +14,7 @@ import hashlib
 import json
 import math
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Protocol, runtime_checkable
 
@@ -285,7 +285,8 @@ class TrainingState:
 
 def fit(model: Trainable, x: Any, z: Any = None, zc: Any = None, *,
         train: TrainConfig | dict[str, Any] | None = None, plan: TransferPlan | None = None,
-        checkpoint_dir: str | None = None, resume: bool = False, **overrides: Any) -> FitResult:
+        checkpoint_dir: str | None = None, resume: bool = False,
+        on_evaluate: Callable[[int, Trainable], None] | None = None, **overrides: Any) -> FitResult:
     """Fit ``model`` to data ``x`` given conditions ``z`` (shared) and ``zc`` (task-specific).
 
     The model's transfer plan decides what is trained: its frozen parts are not (their
@@ -385,6 +386,8 @@ def fit(model: Trainable, x: Any, z: Any = None, zc: Any = None, *,
                 ema.swap()
             val = _val_loss(model, xva, zva, zcva, cfg.val_repeats, cfg.seed) if len(val_idx) else loss.item()
             state.record(step, train_loss, val)
+            if on_evaluate is not None:
+                on_evaluate(step, model)
             if ema is not None:
                 ema.swap()
             bar.set_postfix(val=f"{val:.4f}")

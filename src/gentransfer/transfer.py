@@ -101,7 +101,7 @@ def _copy_matching_head(source: nn.Module, target: nn.Module) -> int:
 
 
 def transfer(source: nn.Module, strategy: StrategyName, *, warm_start: bool | None = None,
-             lora_rank: int | None = None, **target_config: Any) -> nn.Module:
+             lora_rank: int | None = None, lr_scale: float | None = None, **target_config: Any) -> nn.Module:
     """Build the target model from a fitted source model under ``strategy``.
 
     Args:
@@ -113,6 +113,9 @@ def transfer(source: nn.Module, strategy: StrategyName, *, warm_start: bool | No
         lora_rank: rank of the adapters under ``lora`` (alpha = rank: updates at scale 1); ``None``
             scales it with the head (:func:`gentransfer.adapters.default_rank`: a 16th of the
             adapted layers' median width, at least 4).
+        lr_scale: factor on the training learning rate; ``None``: ``WARM_LR_SCALE`` for a head
+            that starts from the source's weights (not adapters), 1 otherwise. Pass 1.0 to train
+            every strategy at one rate (a comparison where the rate is not part of the strategy).
         **target_config: the target's own settings, e.g. ``x_dim=2, zc_dim=1``; anything not
             given is the source's (same architecture).
 
@@ -135,6 +138,9 @@ def transfer(source: nn.Module, strategy: StrategyName, *, warm_start: bool | No
                           "drop warm_start, or choose freeze-shared or finetune")
     if plan.adapters and not warm:
         raise ConfigError("lora adapts the source's head, so it always starts from it", "drop warm_start=False")
+    if lr_scale is not None and (isinstance(lr_scale, bool) or not isinstance(lr_scale, int | float)
+                                 or not 0 < lr_scale <= 10):
+        raise ConfigError(f"lr_scale must be a number in (0, 10], got {lr_scale!r}", "pass e.g. lr_scale=1.0")
     if plan.adapters and lora_rank is not None and (not isinstance(lora_rank, int) or lora_rank < 1):
         raise ConfigError(f"lora_rank must be an integer >= 1, got {lora_rank!r}", "pass e.g. lora_rank=4")
     part = source.shared_part
@@ -161,7 +167,8 @@ def transfer(source: nn.Module, strategy: StrategyName, *, warm_start: bool | No
         names = adapter_targets(target, part)
         rank = default_rank(target, names) if lora_rank is None else lora_rank
         adapters = {"rank": rank, "alpha": rank, "targets": names}
-    lr_scale = WARM_LR_SCALE if warm and not plan.adapters else 1.0  # adapters start at zero: no damping
-    target.transfer_plan = TransferPlan(plan.name, warm, lr_scale, frozen, adapters)
+    if lr_scale is None:
+        lr_scale = WARM_LR_SCALE if warm and not plan.adapters else 1.0  # adapters start at zero: no damping
+    target.transfer_plan = TransferPlan(plan.name, warm, float(lr_scale), frozen, adapters)
     target.transfer_plan.apply(target)
     return target
