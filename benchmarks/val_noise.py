@@ -59,7 +59,7 @@ def _curve_losses(model, x: torch.Tensor, z: torch.Tensor, draws: int, seed: int
 
 
 def fit_curves(args: argparse.Namespace) -> None:
-    from gentransfer import fit, load_pretrained, transfer
+    from gentransfer import load_pretrained, transfer
     from gentransfer.data import stratified_subset, usps_paper_split
     from gentransfer.diffusion.unet import unet_diffusion
 
@@ -83,20 +83,33 @@ def fit_curves(args: argparse.Namespace) -> None:
                                        attention=False, norm_num_groups=8, sampler="sde-dpm++", sample_steps=20)
             else:
                 model = transfer(source, arm, lr_scale=1.0)
-            steps, random_t, fixed_t = [], [], []
+            curve = _fit_curve(model, fit_x, fit_y, subset, pool, args, label=f"{arm} n_t={n_t}")
+            np.savez(path, **curve)
 
-            def record(step, m):
-                a, b = _curve_losses(m, fit_x[pool].float(), fit_y[pool].float(), args.draws, args.seed + 7)
-                steps.append(step)
-                random_t.append(a)
-                fixed_t.append(b)
-                print(f"{arm} n_t={n_t} step {step}: pool loss {a.mean():.5f}", flush=True)
 
-            result = fit(model, fit_x[subset].float(), fit_y[subset].float(), steps=args.steps, batch_size=128,
-                         lr=2e-3, val_fraction=0.1, eval_every=args.eval_every, patience=10**6, ema_decay=0.995,
-                         val_repeats=2, seed=args.seed, on_evaluate=record)
-            np.savez(path, steps=np.array(steps), random_t=np.stack(random_t), fixed_t=np.stack(fixed_t),
-                     val_loss=np.array([h["val_loss"] for h in result.history]), seconds=result.seconds)
+def _fit_curve(model, fit_x, fit_y, subset, pool, args, label: str) -> dict[str, np.ndarray]:
+    """Fit ``model`` on the ``subset`` images as a target fit does, scoring every evaluation's
+    weights on the ``pool`` images."""
+    from gentransfer import fit
+
+    steps, random_t, fixed_t = [], [], []
+
+    def record(step, m):
+        a, b = _curve_losses(m, fit_x[pool].float(), fit_y[pool].float(), args.draws, args.seed + 7)
+        steps.append(step)
+        random_t.append(a)
+        fixed_t.append(b)
+        print(f"{label} step {step}: pool loss {a.mean():.5f}", flush=True)
+
+    model.eval()
+    record(0, model)  # the start: the source's weights for a transfer arm
+    model.train()
+    result = fit(model, fit_x[subset].float(), fit_y[subset].float(), steps=args.steps, batch_size=128,
+                 lr=2e-3, val_fraction=0.1, eval_every=args.eval_every, patience=10**6, ema_decay=0.995,
+                 val_repeats=2, seed=args.seed, on_evaluate=record)
+    return {"steps": np.array(steps), "random_t": np.stack(random_t), "fixed_t": np.stack(fixed_t),
+            "val_loss": np.array([h["val_loss"] for h in result.history]), "seconds": np.array(result.seconds),
+            "eval_every": np.array(args.eval_every)}
 
 
 def _replay(curve: np.ndarray, patience: int) -> int:
@@ -150,7 +163,8 @@ def analyse(args: argparse.Namespace) -> None:
                     lines.append(f"| {path.stem} | {estimator} | {m} | {r} | {cell['difference_noise_sd']:.5f} | "
                                  f"{entry['median_true_step_difference']:.5f} | {cell['kept_step_median']:.0f} "
                                  f"({cell['kept_step_p10_p90'][0]:.0f}-{cell['kept_step_p10_p90'][1]:.0f}) | "
-                                 f"{entry['true_best_step']} | {cell['regret_median']:.5f} | {cell['regret_p90']:.5f} |")
+                                 f"{entry['true_best_step']} | {cell['regret_median']:.5f} | "
+                                 f"{cell['regret_p90']:.5f} |")
             report[f"{path.stem}/{estimator}"] = entry
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

@@ -1,5 +1,7 @@
 """MNIST -> USPS wiring with a tiny Diffusers UNet (seconds, not the benchmark)."""
 
+import json
+
 import pytest
 import torch
 
@@ -198,15 +200,17 @@ def test_source_is_trained_once_and_reused_across_target_sizes_and_seeds(real_da
         (0, 50, 60), (0, 50, 60000), (0, 200, 60000), (1, 50, 60), (1, 50, 60000), (1, 200, 60000)]
     full = [j for j in jobs if j["n_s"] == 60000]
     rows = [run_job(j, str(tmp_path))[0] for j in full]
-    # all of MNIST is the same data for every seed: one source model, seed 0, trained once
+    # one source model per seed, also on all of MNIST (its seed fixes its weights, batches and split),
+    # trained once and read back by the seed's other target sizes
     assert sorted(p.name for p in (tmp_path / "sources").iterdir() if not p.name.startswith(".")) == [
-        "mnist-ns60000-seed0"]
-    assert {r["source_seed"] for r in rows} == {0} and len({r["source_seconds"] for r in rows}) == 1
+        "mnist-ns60000-seed0", "mnist-ns60000-seed1"]
+    assert [r["source_seed"] for r in rows] == [r["seed"] for r in rows]
+    assert len({r["source_seconds"] for r in rows if r["seed"] == 0}) == 1
     reused = load_pretrained(tmp_path / "sources" / "mnist-ns60000-seed0" / "model")
     y = torch.arange(10)[:, None].float()
     again = load_pretrained(tmp_path / "models" / "mnist-ns60000-nt50-seed0" / "target-freeze-shared" / "model")
     assert torch.equal(reused.embedding.table.weight, again.embedding.table.weight)  # frozen h = the source's
-    assert source_seed(60, 1, "mnist") == 1 and source_seed(60000, 1, "mnist-digit") == 1  # a subset: per seed
+    assert source_seed(60, 1, "mnist") == 1 and source_seed(60000, 1, "mnist") == 1
     assert reused.sample(y, generator=torch.Generator().manual_seed(0)).shape == (10, 256)
     with pytest.raises(ConfigError, match="n_source_sweep_at"):
         build_jobs(tiny_study(n_target=[50], n_source_sweep_at=[200]))
@@ -311,3 +315,40 @@ def test_a_rerun_reads_finished_fits_back_and_refits_what_changed(real_data_root
     (scratch,) = run_job(scratch_job, str(tmp_path))
     assert scratch["steps"] == 2 and not killed.exists() and not done.with_name(".target-scratch.recipe.json").exists()
     assert json.loads((done / "config.json").read_text())["recipe"] == recipe
+
+
+def test_arms_on_equal_footing_record_how_their_fit_ended(real_data_root, tmp_path):
+    study = tiny_study(strategies=["freeze-shared", "freeze-shared-warm", "finetune", "domain-guidance"],
+                       warm_start=False, target_lr_scale=1.0, n_target=[50],
+                       target_train={**TINY_TRAIN, "steps": 4, "lr": 1e-3, "val_fraction": 0.1})
+    job = [j for j in build_jobs(study) if j["n_s"] > 0][0]
+    sec, warm, finetune, guided = run_job(job, str(tmp_path))
+    out = tmp_path / "models" / "mnist-ns60-nt50-seed0"
+    for row in (sec, warm, finetune):
+        metrics = json.loads((out / f"target-{row['strategy']}" / "metrics.json").read_text())
+        assert row["best_step"] == metrics["best_step"] in (2, 4) and row["n_val"] == 5  # 10% of 50 images
+        assert row["lr"] == 1e-3 and row["plateau"] is False  # one rate for every arm; the budget ended it
+        assert row["source_best_step"] in (2,) and row["source_plateau"] is False
+    plans = {arm: json.loads((out / f"target-{arm}" / "model" / "config.json").read_text())["transfer_plan"]
+             for arm in ("freeze-shared", "freeze-shared-warm")}
+    assert plans["freeze-shared"]["warm_start"] is False and plans["freeze-shared-warm"]["warm_start"] is True
+    assert plans["freeze-shared"]["frozen"] == plans["freeze-shared-warm"]["frozen"] == ["embedding"]
+    # Domain Guidance samples the finetune arm's model: the same fit, a weight from the grid
+    assert guided["guidance_weight"] in study.guidance_weights and finetune["guidance_weight"] == ""
+    assert (guided["best_step"], guided["steps"]) == (finetune["best_step"], finetune["steps"])
+    assert not (out / "target-domain-guidance").exists()
+    with pytest.raises(ConfigError, match="run twice"):
+        build_jobs(tiny_study(strategies=["freeze-shared", "freeze-shared-warm"], warm_start=True))
+    with pytest.raises(ConfigError, match="finetune"):
+        build_jobs(tiny_study(strategies=["domain-guidance"]))
+
+
+def test_a_target_fit_is_evaluated_every_few_passes_over_its_images():
+    from gentransfer.digits.study import target_budget
+
+    train = {"steps": 20000, "batch_size": 128, "eval_every": 100, "val_fraction": 0.1}
+    every = {n: target_budget(train, 10, n, seed=3)["eval_every"] for n in (50, 200, 1000, 5103)}
+    assert every == {50: 10, 200: 14, 1000: 70, 5103: 100}  # 45 images: a pass a step; 4,593: capped at 100
+    assert target_budget(train, 0, 50, seed=3) == {**train, "seed": 3}  # 0: the settings as they are
+    with pytest.raises(ConfigError, match="target_eval_passes"):
+        build_jobs(tiny_study(target_eval_passes=-1))

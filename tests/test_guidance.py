@@ -53,3 +53,31 @@ def test_a_pair_that_cannot_be_guided_is_refused(pair):
         DomainGuidance(transfer(source, "finetune", x_dim=3), source, 1.0)
     with pytest.raises(ConfigError, match="finite"):
         DomainGuidance(target, source, float("nan"))
+
+
+def test_sample_run_guides_an_image_target_by_its_source_run(tmp_path):
+    from gentransfer.data.images import image_table
+    from gentransfer.data.tabular import Table
+    from gentransfer.workflow import fit_source, fit_target, sample_run
+
+    rng = np.random.default_rng(0)
+    images, labels = rng.random((40, 1, 8, 8)), rng.integers(0, 2, 40)
+    model = {"block_out_channels": [8, 16], "norm_num_groups": 4, "sample_steps": 2}
+    train = {"steps": 2, "eval_every": 2, "batch_size": 8}
+    fit_source(image_table(images, labels, "source"), "diffusion", tmp_path / "s", model=model, train=train,
+               score_heldout=False, log=lambda *a: None)
+    fit_target(tmp_path / "s", image_table(1 - images, labels, "target"), "finetune", tmp_path / "t", train=train,
+               score_heldout=False, log=lambda *a: None)
+    plain, one = sample_run(tmp_path / "t", 2, None), sample_run(tmp_path / "t", 2, None, guidance=1.0)
+    zero, source = sample_run(tmp_path / "t", 2, None, guidance=0.0), sample_run(tmp_path / "s", 2, None)
+    assert np.array_equal(plain["x"], one["x"]) and np.array_equal(zero["x"], source["x"])
+    assert not np.array_equal(sample_run(tmp_path / "t", 2, None, guidance=2.0)["x"], plain["x"])
+    with pytest.raises(ConfigError, match="not a fit-target run"):
+        sample_run(tmp_path / "s", 2, None, guidance=1.5)
+    x = rng.normal(size=(60, 2))
+    fit_source(Table(x=x, source="s"), "diffusion", tmp_path / "ts", model={"hidden": 8, "depth": 1},
+               train=train, score_heldout=False, log=lambda *a: None)
+    fit_target(tmp_path / "ts", Table(x=x + 1, source="t"), "finetune", tmp_path / "tt", train=train,
+               score_heldout=False, log=lambda *a: None)
+    with pytest.raises(ConfigError, match="scale x differently"):
+        sample_run(tmp_path / "tt", 2, None, guidance=1.5)

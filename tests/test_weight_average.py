@@ -2,8 +2,7 @@
 
 import torch
 
-from gentransfer import DiffusionModel, fit
-from gentransfer import training
+from gentransfer import DiffusionModel, fit, training
 from gentransfer.training import EMA
 
 

@@ -317,6 +317,8 @@ class TargetJob:
             USPS recipe); unset, the head starts fresh (the SEC estimator).
         init_seed: seed of the target's fresh weights (scratch's model, a fresh head, LoRA's
             adapters; unset: the training --seed, which also fixes the split and the batches).
+        lr_scale: factor on --lr (unset: the strategy's own: 0.3 for a head that starts from the
+            source's weights, 1 otherwise; 1 trains every strategy at one rate).
         device: where to train: cpu, cuda, or auto (CUDA when there is one).
     """
 
@@ -329,6 +331,7 @@ class TargetJob:
     bounds: str = "auto"
     warm_start: bool = False
     init_seed: int | None = None
+    lr_scale: float | None = None
     device: Literal["cpu", "cuda", "auto"] = "cpu"
 
 
@@ -410,7 +413,7 @@ def _cmd_fit_target(args: argparse.Namespace) -> int:
     train = TrainConfig.from_dict({**train_defaults, **s[TrainConfig]})
     run = fit_target(job.source, table, job.strategy, job.out, train=train, overwrite=job.overwrite,
                      resume=job.resume, bounds=parse_bounds(job.bounds), settings={**asdict(job), **columns.to_dict()},
-                     init_seed=job.init_seed, warm_start=job.warm_start, device=job.device)
+                     init_seed=job.init_seed, warm_start=job.warm_start, lr_scale=job.lr_scale, device=job.device)
     _clamp_note(train, len(table))
     print(f"target model in {run}")
     return 0
@@ -448,7 +451,7 @@ def _cmd_sample(args: argparse.Namespace) -> int:
     if image and out.with_suffix(".png").exists() and not args.overwrite:
         raise ConfigError(f"{out.with_suffix('.png')} (the sample grid) already exists",
                           "pass --overwrite to replace it")
-    arrays = sample_run(args.model, args.n, cond, seed=args.seed, device=args.device)
+    arrays = sample_run(args.model, args.n, cond, seed=args.seed, device=args.device, guidance=args.domain_guidance)
     buf = io.BytesIO()
     if args.out.endswith(".npz"):
         np.savez(buf, **arrays)
@@ -569,6 +572,9 @@ def _add_sample(sub) -> None:
     sm.add_argument("--seed", type=int, default=0)
     sm.add_argument("--device", choices=["cpu", "cuda", "auto"], default="cpu",
                     help="where to sample: cpu, cuda, or auto (CUDA when there is one)")
+    sm.add_argument("--domain-guidance", type=float, metavar="W",
+                    help="diffusion targets: guide the samples by the source run at weight W (1: the target "
+                         "as it is, 0: the source; Domain Guidance, Zhong et al. 2025)")
     sm.add_argument("--overwrite", action="store_true")
     add_flags(sm, Columns, skip=("x_columns",))
     sm.set_defaults(handler=_cmd_sample)

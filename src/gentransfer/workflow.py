@@ -481,8 +481,8 @@ def _check_target_kind(src_model: GenerativeModel | LatentModel, data: Table, st
 def fit_target(source: str | Path, data: Table, strategy: str, out: str | Path, *,
                train: TrainConfig | dict[str, Any] | None = None, overwrite: bool = False, resume: bool = False,
                bounds: str | tuple[float, float] = "auto", settings: dict[str, Any] | None = None,
-               init_seed: int | None = None, warm_start: bool = False, device: str = "cpu",
-               score_heldout: bool = True, log=print) -> Path:
+               init_seed: int | None = None, warm_start: bool = False, lr_scale: float | None = None,
+               device: str = "cpu", score_heldout: bool = True, log=print) -> Path:
     """Transfer the model in run folder ``source`` to ``data`` under ``strategy`` (or ``auto``).
 
     The target's x columns get their own transform (its constant and bounded columns); where
@@ -490,7 +490,9 @@ def fit_target(source: str | Path, data: Table, strategy: str, out: str | Path, 
     agree. ``init_seed`` seeds the target's fresh weights (scratch's model, freeze-shared's head,
     LoRA's adapters) apart from ``train``'s seed; ``warm_start`` starts freeze-shared's head from
     the source's weights (the paper's MNIST -> USPS recipe; :func:`gentransfer.transfer`);
-    ``device`` and ``score_heldout`` as in :func:`fit_source`."""
+    ``lr_scale`` is the factor on the learning rate (unset: the strategy's own, 0.3 for a warm
+    start; 1.0 trains every strategy at one rate); ``device`` and ``score_heldout`` as in
+    :func:`fit_source`."""
     if strategy != "auto" and strategy not in STRATEGIES:
         raise ConfigError(f"unknown strategy {strategy!r}", f"use one of {[*STRATEGIES, 'auto']}")
     if warm_start and strategy not in ("freeze-shared", "auto"):
@@ -525,7 +527,7 @@ def fit_target(source: str | Path, data: Table, strategy: str, out: str | Path, 
     for name in names:  # built (and their inputs checked) before anything is written
         torch.manual_seed(cfg.seed if init_seed is None else init_seed)
         warm = True if warm_start and name == "freeze-shared" else None  # None: the strategy's own default
-        targets[name] = transfer(src_model, name, warm_start=warm, **dims)
+        targets[name] = transfer(src_model, name, warm_start=warm, lr_scale=lr_scale, **dims)
     targets[names[0]].validate(x, z, zc)
     check_rows(n - n_val if strategy == "auto" else n, cfg.val_fraction)
     final = check_out(out, overwrite=overwrite, resume=resume)
@@ -570,18 +572,22 @@ def fit_target(source: str | Path, data: Table, strategy: str, out: str | Path, 
     return final
 
 
-def sample_run(run: str | Path, n: int, cond: Table | None, *, seed: int = 0,
-               device: str = "cpu") -> dict[str, np.ndarray]:
+def sample_run(run: str | Path, n: int, cond: Table | None, *, seed: int = 0, device: str = "cpu",
+               guidance: float | None = None) -> dict[str, np.ndarray]:
     """``n`` samples per condition row (or ``n`` in all for a model without conditions), in data units.
 
     An image run returns ``x`` as ``N x C x H x W`` images in [0, 1]; a class-conditional one
     given no conditions draws ``n`` images of every class (``z`` holds the class index).
-    ``device``: cpu, cuda or auto (the noise comes from a CPU generator either way)."""
+    ``device``: cpu, cuda or auto (the noise comes from a CPU generator either way).
+    ``guidance``: sample a diffusion target with Domain Guidance at this weight, guided by the
+    source run it was fitted from (:class:`~gentransfer.diffusion.guidance.DomainGuidance`; 1 is
+    the target as it is)."""
     if not isinstance(n, int) or isinstance(n, bool) or n < 1:
         raise ConfigError(f"--n must be a positive integer, got {n!r}", "pass --n 1 or more")
     where = device_of(device)
-    model, _, scaling = _read_run(run)
+    model, config, scaling = _read_run(run)
     model.to(where)
+    draw = model.sample if guidance is None else _guided(model, config, scaling, run, guidance, where).sample
     image = isinstance(scaling["x"], PixelScale)
     if image and cond is None and model.z_dim:  # every class
         cond = Table(z=np.arange(model.embedding.config["n_classes"], dtype=np.float64)[:, None], source="classes")
@@ -599,12 +605,12 @@ def sample_run(run: str | Path, n: int, cond: Table | None, *, seed: int = 0,
     gen = torch.Generator().manual_seed(seed)
     out: dict[str, np.ndarray] = {}
     if cond is None:
-        x = model.sample(n=n, generator=gen).cpu().numpy()
+        x = draw(n=n, generator=gen).cpu().numpy()
     else:
         model.validate(None, cond.z, cond.zc)  # widths and presence, in the user's units
         z = None if cond.z is None else np.repeat(cond.z, n, axis=0)
         zc = None if cond.zc is None else np.repeat(cond.zc, n, axis=0)
-        x = model.sample(_apply(z, scaling["z"]), _apply(zc, scaling["zc"]), generator=gen).cpu().numpy()
+        x = draw(_apply(z, scaling["z"]), _apply(zc, scaling["zc"]), generator=gen).cpu().numpy()
         out.update({k: v for k, v in (("z", z), ("zc", zc)) if v is not None})
     if not np.isfinite(x).all():
         raise CheckpointError(f"the model in {run} generated NaN or inf values", "re-fit the run (lower lr)")
@@ -614,6 +620,22 @@ def sample_run(run: str | Path, n: int, cond: Table | None, *, seed: int = 0,
     if image:
         out["x"] = out["x"].reshape(len(x), *scaling["x"].shape)
     return out
+
+
+def _guided(model: GenerativeModel, config: dict[str, Any], scaling: dict[str, Any], run: str | Path,
+            weight: float, where: torch.device):
+    """The target in ``run`` guided by the source run it was fitted from (Domain Guidance)."""
+    from gentransfer.diffusion.guidance import DomainGuidance
+
+    if config.get("role") != "target" or not isinstance(config.get("source"), str):
+        raise ConfigError(f"domain guidance samples a target with its source, and {run} is not a fit-target run",
+                          "pass a run written by fit-target, or drop --domain-guidance")
+    source, _, src_scaling = _read_run(config["source"])
+    if src_scaling["x"].to_dict() != scaling["x"].to_dict():
+        raise ConfigError(f"domain guidance needs the source in {config['source']} to model x on the target's "
+                          "scale, and the two runs scale x differently (a table's columns are scaled per run)",
+                          "use it on image runs, or drop --domain-guidance")
+    return DomainGuidance(model, source.to(where), weight)
 
 
 def evaluate_run(run: str | Path, data: Table, *, seed: int = 0, nll_rows: int = NLL_ROWS) -> dict[str, Any]:

@@ -44,10 +44,14 @@ __all__ = ["DigitsStudy", "COLUMNS", "ROW_KEYS", "EXPERIMENT", "build_jobs", "ru
 
 COLUMNS = ["setting", "source", "strategy", "n_s", "n_t", "n_fit", "seed", "source_seed", "W1", "W1_floor",
            "fit_seconds", "source_seconds", "source_steps", "sample_seconds", "steps", *FEATURE_COLUMNS] + [
-               f"W1_digit{d}" for d in range(10)]
+               f"W1_digit{d}" for d in range(10)] + [
+               "best_step", "n_val", "lr", "plateau", "source_best_step", "source_plateau", "guidance_weight"]
 ROW_KEYS = ["setting", "source", "strategy", "n_s", "n_t", "seed"]
-# the transfer strategies, and the source model sampled as it is (the domain gap, no target data)
-ARMS = (*STRATEGIES, "source-only")
+# the transfer strategies; freeze-shared with its head started from the source's weights (the paper's
+# MNIST -> USPS recipe, apart from the SEC estimator's fresh head); the source model sampled as it is
+# (the domain gap, no target data); the finetune model sampled with Domain Guidance
+ARMS = (*STRATEGIES, "freeze-shared-warm", "source-only", "domain-guidance")
+SHARED_PART_ARMS = ("freeze-shared", "freeze-shared-warm")  # they need a shared part to freeze
 MNIST_SIZE = 60000
 HELDOUT_SIZE = 2188  # USPS images of the paper split's held-out 30%
 
@@ -64,13 +68,23 @@ class DigitsStudy:
             the rows record the images used as n_fit.
         n_source_sweep_at: the target sizes at which the transfer arms run at every n_s; at the others
             only at the largest n_s (empty: every n_t, a full factorial grid).
-        seeds: seeds; each fixes the MNIST subset and the initial weights.
-        strategies: the arms: transfer strategies, and source-only (the MNIST model sampled as it is).
+        seeds: seeds; each fixes the MNIST subset, the source's and the target's initial weights.
+        strategies: the arms: transfer strategies; freeze-shared-warm (freeze-shared with its head
+            started from the source's weights); source-only (the MNIST model sampled as it is);
+            domain-guidance (the finetune arm's model sampled with the source's guidance at the
+            weight of `guidance_weights` with the lowest held-out error on its validation images).
         split_seed: seed of the USPS 70/30 paper split.
         digit: the digit of the unconditional setting.
         source_digit_only: unconditional: pre-train on MNIST images of `digit` only.
         warm_start: freeze-shared starts the UNet from the source's weights, class embedding frozen (the paper's
-            recipe); false fits a fresh UNet around the frozen embedding.
+            recipe); false fits a fresh UNet around the frozen embedding (the SEC estimator).
+        target_lr_scale: factor on the target's learning rate for every transfer arm (unset: each
+            strategy's own, 0.3 for a warm start; 1.0: every arm at scratch's rate).
+        guidance_weights: the Domain Guidance weights the domain-guidance arm chooses from.
+        target_eval_passes: evaluate a target fit every this many passes over its training images
+            (at least 10 steps, at most target_train's eval_every; patience counts these evaluations):
+            a fit on 45 images overfits within a hundred steps, one on 4,593 in thousands. 0: every
+            target fit evaluates every target_train eval_every steps.
         unet: the UNet's architecture.
         source_train, target_train: training settings of the source and target fits.
         source_epochs: a source budget that grows with n_s: at most max(source_train steps,
@@ -99,6 +113,9 @@ class DigitsStudy:
     # freeze-shared starts the UNet from the source's weights, class embedding frozen: the paper's
     # recipe. False fits a fresh UNet around the frozen embedding (the simulation's SEC estimator).
     warm_start: bool = True
+    target_lr_scale: float | None = None
+    guidance_weights: list[float] = field(default_factory=lambda: [0.5, 1.0, 1.5, 2.0, 3.0])
+    target_eval_passes: float = 0.0
     unet: dict[str, Any] = field(default_factory=lambda: {"block_out_channels": [32, 64, 64],
                                                           "layers_per_block": 1, "attention": False})
     source_epochs: float = 0.0
@@ -119,9 +136,21 @@ class DigitsStudy:
         check_settings(self)
         if self.setting not in ("conditional", "unconditional"):
             raise ConfigError(f"unknown setting {self.setting!r}", "use 'conditional' or 'unconditional'")
-        if self.setting == "unconditional" and "freeze-shared" in self.strategies:
+        if self.setting == "unconditional" and set(SHARED_PART_ARMS) & set(self.strategies):
             raise ConfigError("freeze-shared needs a shared part, and the unconditional UNet has none",
                               "use --strategies scratch,finetune for the unconditional setting")
+        if self.warm_start and {"freeze-shared", "freeze-shared-warm"} <= set(self.strategies):
+            raise ConfigError("with warm_start, freeze-shared is freeze-shared-warm: the arm would run twice",
+                              "set warm_start = false (freeze-shared: the SEC estimator's fresh head)")
+        if "domain-guidance" in self.strategies and "finetune" not in self.strategies:
+            raise ConfigError("domain-guidance samples the finetune arm's model", "add finetune to --strategies")
+        if self.target_eval_passes < 0:
+            raise ConfigError(f"target_eval_passes must be >= 0, got {self.target_eval_passes}", "pass e.g. 10, or 0")
+        if self.target_lr_scale is not None and not 0 < self.target_lr_scale <= 10:
+            raise ConfigError(f"target_lr_scale must be in (0, 10], got {self.target_lr_scale}", "pass e.g. 1.0")
+        if not self.guidance_weights or any(not math.isfinite(w) for w in self.guidance_weights):
+            raise ConfigError(f"guidance_weights must be finite numbers, got {self.guidance_weights}",
+                              "pass e.g. [1.0, 1.5, 2.0]")
         bad = sorted(set(self.strategies) - set(ARMS))
         if bad or not self.strategies:
             raise ConfigError(f"unknown or no strategies: {bad or self.strategies}", f"choose from {list(ARMS)}")
@@ -170,6 +199,19 @@ def source_budget(train: dict[str, Any], epochs: float, n_source: int) -> dict[s
     return {**train, "steps": max(int(train.get("steps", 0)), math.ceil(epochs * n_source / batch))}
 
 
+def target_budget(train: dict[str, Any], passes: float, n_fit: int, seed: int) -> dict[str, Any]:
+    """A target fit's training settings on ``n_fit`` images: ``train`` with the seed, evaluated every
+    ``passes`` passes over the images it trains on (between 10 steps and ``train``'s eval_every)."""
+    train = {**train, "seed": seed}
+    if passes <= 0:
+        return train
+    defaults = TrainConfig()
+    rows = n_fit - round(train.get("val_fraction", defaults.val_fraction) * n_fit)
+    steps_per_pass = rows / min(train.get("batch_size", defaults.batch_size), rows)
+    most = train.get("eval_every", defaults.eval_every)
+    return {**train, "eval_every": int(min(most, max(10, round(passes * steps_per_pass))))}
+
+
 def build_jobs(study: DigitsStudy) -> list[dict[str, Any]]:
     study.check()
     settings = study.to_dict()
@@ -191,9 +233,9 @@ def build_jobs(study: DigitsStudy) -> list[dict[str, Any]]:
 
 
 def source_seed(n_source: int, seed: int, source: str) -> int:
-    """The seed of the source model a job uses: all of MNIST (60,000 images, or every image of one
-    digit) is the same data for every seed, so one source model (seed 0) serves them all."""
-    return 0 if source == "mnist" and n_source >= MNIST_SIZE else seed
+    """The seed of the source model a job uses: its own, at every n_s (before issue 26 the seeds
+    shared one source model on all of MNIST, trained with seed 0)."""
+    return seed
 
 
 def job_rows(job: dict[str, Any]) -> list[dict[str, Any]]:
@@ -296,25 +338,30 @@ def _source_run(s: dict[str, Any], job: dict[str, Any], src_seed: int, device: s
         return _fit_once(fit_into, folder, recipe)
 
 
-def _fit_arm(s: dict[str, Any], job: dict[str, Any], strategy: str, source_run: Path | None, target: Table,
+def _fit_arm(s: dict[str, Any], job: dict[str, Any], arm: str, source_run: Path | None, target: Table,
              out: Path) -> Path:
     """One arm's run folder: scratch is ``fit-source`` on the target's images alone, the others
     ``fit-target`` from the source run; fresh weights seeded with seed + 1, training with seed."""
     seed = int(job["seed"])
-    train = {**s["target_train"], "seed": seed}
+    train = target_budget(s["target_train"], s.get("target_eval_passes", 0.0), len(target), seed)
     common = {"train": train, "init_seed": seed + 1, "device": s["device"], "score_heldout": False, "log": _quiet}
-    warm = bool(s["warm_start"]) and strategy == "freeze-shared"  # finetune, lora: always; scratch: never
+    strategy = "freeze-shared" if arm == "freeze-shared-warm" else arm
+    # finetune, lora: always from the source's head; scratch: never
+    warm = arm == "freeze-shared-warm" or (bool(s["warm_start"]) and arm == "freeze-shared")
+    lr_scale = s.get("target_lr_scale")
     source = json.loads((source_run / "config.json").read_text())["recipe"] if source_run else None
     recipe = {"fit": strategy, "setting": s["setting"], "split_seed": s["split_seed"], "n_t": job["n_t"],
               "digit": None if s["setting"] == "conditional" else s["digit"], "train": _resolved(TrainConfig, train),
               "init_seed": seed + 1, "warm_start": warm, "source": source,
               "model": _resolved(ModelSettings, _settings(s)) if source_run is None else None}
+    if lr_scale is not None and source_run is not None:  # absent at its default: older recipes still match
+        recipe["lr_scale"] = lr_scale
 
     def fit_into(out: Path, recipe: dict[str, Any], resume: bool, overwrite: bool) -> Path:
         kw = {**common, "resume": resume, "overwrite": overwrite, "settings": {"recipe": recipe}}
         if source_run is None:
             return fit_source(target, "diffusion", out, model=_settings(s), **kw)
-        return fit_target(source_run, target, strategy, out, warm_start=warm, **kw)
+        return fit_target(source_run, target, strategy, out, warm_start=warm, lr_scale=lr_scale, **kw)
 
     return _fit_once(fit_into, out, recipe)
 
@@ -355,11 +402,18 @@ def run_job(job: dict[str, Any], run_dir: str | None = None) -> list[dict[str, A
         rows = []
         for strategy in job["strategies"]:
             tag = f"target-{strategy}"
-            run = source_run if strategy == "source-only" else _fit_arm(s, job, strategy, source_run, target,
-                                                                        models / tag)
+            weight = None
+            if strategy == "source-only":
+                run = source_run
+            elif strategy == "domain-guidance":  # the finetune arm's model (read back), guided by its source
+                run = _fit_arm(s, job, "finetune", source_run, target, models / "target-finetune")
+                weight = _guidance_weight(run, source_run, target, s["guidance_weights"], seed)
+            else:
+                run = _fit_arm(s, job, strategy, source_run, target, models / tag)
             fit_result = json.loads((run / "metrics.json").read_text()) if strategy != "source-only" else None
             start = time.perf_counter()
-            drawn = sample_run(run, 1 if conditional else len(held_x), held_cond, seed=seed + 2, device=s["device"])
+            drawn = sample_run(run, 1 if conditional else len(held_x), held_cond, seed=seed + 2, device=s["device"],
+                               guidance=weight)
             fake = torch.from_numpy(drawn["x"]).float()
             sample_seconds = time.perf_counter() - start
             row = {"setting": s["setting"], "source": job["source"], "strategy": strategy, "n_s": job["n_s"],
@@ -369,7 +423,9 @@ def run_job(job: dict[str, Any], run_dir: str | None = None) -> list[dict[str, A
                    "fit_seconds": round(fit_result["seconds"], 2) if fit_result else 0.0,
                    "source_seconds": round(source_fit.get("seconds", 0.0), 2),
                    "source_steps": source_fit.get("steps", 0),
-                   "sample_seconds": round(sample_seconds, 2), "steps": fit_result["steps"] if fit_result else 0}
+                   "sample_seconds": round(sample_seconds, 2), "steps": fit_result["steps"] if fit_result else 0,
+                   **_fit_record(run if fit_result else None), "guidance_weight": "" if weight is None else weight,
+                   **{f"source_{k}": v for k, v in _fit_record(source_run).items() if k in ("best_step", "plateau")}}
             if s.get("feature_metrics"):
                 row.update(feature_scores(fake, held_y if conditional else None, held_x, held_y,
                                           split.fit_x[: len(held_x)], fit_x, seed=seed))
@@ -385,6 +441,34 @@ def run_job(job: dict[str, Any], run_dir: str | None = None) -> list[dict[str, A
                 save_grid(fake, held_y if conditional else None, out / f"{tag}.png",
                           title=f"{strategy}, n_s={job['n_s']}, W1={row['W1']:.3f}")
     return rows
+
+
+def _fit_record(run: Path | None) -> dict[str, Any]:
+    """How a run's fit ended: the step kept, the held-out images it was judged on, the learning
+    rate it trained at (the plan's factor included), and whether early stopping ended it before
+    its budget (its plateau) or the budget did. Empty for no fit."""
+    if run is None:
+        return {"best_step": "", "n_val": "", "lr": "", "plateau": ""}
+    metrics = json.loads((run / "metrics.json").read_text())
+    train = json.loads((run / "config.json").read_text())["train"]
+    plan = json.loads((run / "model" / "config.json").read_text())["transfer_plan"]
+    return {"best_step": metrics["best_step"], "n_val": metrics["n_val"], "lr": train["lr"] * plan["lr_scale"],
+            "plateau": metrics["steps"] < train["steps"]}
+
+
+def _guidance_weight(run: Path, source_run: Path, target: Table, weights: list[float], seed: int) -> float:
+    """The Domain Guidance weight with the lowest guided held-out error on the images the fit held
+    out for early stopping (the only target images it did not train on)."""
+    from gentransfer.config import load_pretrained
+    from gentransfer.diffusion.guidance import guidance_losses
+    from gentransfer.training import split_rows
+
+    train = json.loads((run / "config.json").read_text())["train"]
+    _, val = split_rows(len(target), train["val_fraction"], train["seed"])
+    fitted, source = load_pretrained(run / "model"), load_pretrained(source_run / "model")
+    x = target.x[val] * 2.0 - 1.0  # the model's pixel scale (PixelScale)
+    losses = guidance_losses(fitted, source, weights, x, None if target.z is None else target.z[val], seed=seed)
+    return min(losses, key=losses.get)
 
 
 def _in_study(study: DigitsStudy, row: dict[str, Any]) -> bool:
