@@ -15,8 +15,8 @@ import numpy as np
 from joblib import Parallel, delayed
 
 from gentransfer.data.tabular import Table
+from gentransfer.pipeline import fit_source, fit_target
 from gentransfer.simulation import get_design
-from gentransfer.workflow import fit_source, fit_target
 
 TRAIN = {"steps": 1500, "patience": 5}
 

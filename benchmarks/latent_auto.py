@@ -6,7 +6,7 @@ Usage: python benchmarks/latent_auto.py [--out runs/latent-auto] [--seeds 0-9] [
 Protocol (fixed before the first run): per design, prior family and seed, source rows
 (``n_source``) and target rows (``n_target``) of the unconditional design at d = 8, drawn from
 seeded streams; ``fit-source --latent-dim 2`` on the source, then ``fit-target --strategy auto``
-on the target, both through :mod:`gentransfer.workflow` with the command line's data-sized
+on the target, both through :mod:`gentransfer.pipeline` with the command line's data-sized
 defaults except ``--steps`` (every stage's cap; early stopping as usual), to keep 40 runs
 affordable on 2 cores; ``--steps 0`` leaves the data-sized budgets uncapped (the study-scale check,
 ``--n-source 16000 --steps 0``: the unconditional study's largest source, the command line's own
@@ -46,10 +46,10 @@ def oracle(target: Path, fresh: np.ndarray, seed: int) -> dict[str, float]:
 
     from gentransfer.config import load_pretrained
     from gentransfer.metrics import wasserstein1
-    from gentransfer.workflow import _apply, _read_run
+    from gentransfer.pipeline import RunFolder
 
-    _, _, scaling = _read_run(target)
-    rows = _apply(fresh, scaling["x"])
+    _, _, scaling = RunFolder(target).read()
+    rows = scaling.x.forward(fresh)
     scores = {}
     for name in CANDIDATES:
         model = load_pretrained(target / "candidates" / name / "model")
@@ -69,8 +69,8 @@ def one(design_name: str, family: str, seed: int, args: dict, root: str) -> dict
     import torch
 
     from gentransfer.data.tabular import Table
+    from gentransfer.pipeline import data_defaults, fit_source, fit_target
     from gentransfer.simulation.unconditional_designs import get_unconditional_design
-    from gentransfer.workflow import data_defaults, fit_source, fit_target
 
     torch.set_num_threads(1)
     design = get_unconditional_design(design_name, 8)

@@ -123,7 +123,7 @@ def test_readme_image_walkthrough_runs(tmp_path):
     assert (tmp_path / "image-samples.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     config = json.loads((tmp_path / "image-target" / "config.json").read_text())
     assert config["classes"] == ["diagonal", "horizontal", "vertical"]
-    from gentransfer.report import write_report
+    from gentransfer.pipeline import write_report
 
     page = write_report([tmp_path / "image-target"], tmp_path / "report.html").read_text()
     assert "<h3>Samples</h3>" in page and page.count("data:image/png;base64,") == 2  # training curve + grid

@@ -110,7 +110,7 @@ def test_saved_transform_is_checked_and_the_first_format_still_reads():
 
 
 def test_runs_keep_samples_in_range_and_constants_exact(tmp_path):
-    from gentransfer.workflow import fit_source, fit_target, sample_run
+    from gentransfer.pipeline import fit_source, fit_target, sample_run
 
     def table(seed):
         x = pixel_table(300, seed)
@@ -129,7 +129,7 @@ def test_runs_keep_samples_in_range_and_constants_exact(tmp_path):
 
 
 def test_defaults_grow_with_the_data():
-    from gentransfer.workflow import data_defaults
+    from gentransfer.pipeline import data_defaults
 
     model, train = data_defaults("diffusion", 3, 500)
     assert model == {"hidden": 128, "depth": 3, "sampler": "sde-dpm++", "sample_steps": 50}
@@ -164,7 +164,7 @@ def test_cli_says_what_the_data_chose_and_scores_the_heldout_rows(tmp_path, caps
 
 def test_evaluate_scores_runs_side_by_side_on_heldout_rows(tmp_path, capsys):
     from gentransfer.cli import main
-    from gentransfer.workflow import evaluate_run
+    from gentransfer.pipeline import evaluate_run
 
     rng = np.random.default_rng(0)
     labels = rng.integers(0, 3, 600)

@@ -73,7 +73,7 @@ def test_eval_size_scores_a_stratified_subset_beside_a_floor_of_the_same_size(re
 
 
 def test_a_run_folder_from_before_eval_size_still_resumes(tmp_path):
-    from gentransfer.runs import open_run_dir
+    from gentransfer.experiments.folder import open_run_dir
 
     defaults = DigitsStudy().to_dict()
     old = {"study": "digits", **tiny_study().to_dict()}
@@ -265,7 +265,7 @@ def test_a_rerun_reads_finished_fits_back_and_refits_what_changed(real_data_root
     other settings starts afresh instead of failing."""
     import json
 
-    from gentransfer.workflow import fit_source
+    from gentransfer.pipeline import fit_source
 
     study = tiny_study(strategies=["freeze-shared"], n_target=[50])
     (job,) = [j for j in build_jobs(study) if j["n_s"] > 0]

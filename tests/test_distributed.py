@@ -9,7 +9,7 @@ SCRIPT = textwrap.dedent(
     """
     import atexit, json, os, sys, torch
     from gentransfer import DiffusionModel, fit
-    from gentransfer.distributed import world
+    from gentransfer.training.distributed import world
 
     def gloo_threads_joined():
         # Registered before the process group exists, so it runs after gentransfer's own exit hook
@@ -92,7 +92,7 @@ DIGITS_JOB = textwrap.dedent(
     """
     import json, sys, torch
     from gentransfer.digits.study import DigitsStudy, build_jobs, run_job
-    from gentransfer.distributed import world
+    from gentransfer.training.distributed import world
 
     torch.set_num_threads(1)
     train = {"steps": 2, "batch_size": 8, "eval_every": 2, "val_fraction": 0.05}

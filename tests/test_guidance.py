@@ -58,7 +58,7 @@ def test_a_pair_that_cannot_be_guided_is_refused(pair):
 def test_sample_run_guides_an_image_target_by_its_source_run(tmp_path):
     from gentransfer.data.images import image_table
     from gentransfer.data.tabular import Table
-    from gentransfer.workflow import fit_source, fit_target, sample_run
+    from gentransfer.pipeline import fit_source, fit_target, sample_run
 
     rng = np.random.default_rng(0)
     images, labels = rng.random((40, 1, 8, 8)), rng.integers(0, 2, 40)

@@ -100,7 +100,7 @@ def test_digits_export_is_the_benchmarks_data_as_files(real_data_root, tmp_path,
 
 
 def test_target_class_folders_map_to_the_source_classes_by_name(tmp_path):
-    from gentransfer.workflow import _image_labels
+    from gentransfer.pipeline.kinds import image_labels as _image_labels
 
     for c in ("vertical", "horizontal"):
         _png(tmp_path / "t" / c / "0.png", np.zeros((4, 4), np.uint8))

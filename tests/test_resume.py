@@ -13,7 +13,7 @@ import torch
 from safetensors.torch import load_file
 
 from gentransfer import ConfigError, DiffusionModel, fit
-from gentransfer.checkpoint import CHECKPOINT_NAME, load_checkpoint
+from gentransfer.training.checkpoint import CHECKPOINT_NAME, load_checkpoint
 
 SCRIPT = textwrap.dedent(
     """

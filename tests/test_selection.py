@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from gentransfer.selection import choose_strategy
+from gentransfer.transfer.guard import choose_strategy
 
 
 def test_clear_gain_keeps_the_transfer():

@@ -2,8 +2,9 @@
 
 import torch
 
-from gentransfer import DiffusionModel, fit, training
-from gentransfer.training import EMA
+from gentransfer import DiffusionModel, fit
+from gentransfer.training import loop as training_loop
+from gentransfer.training.state import EMA
 
 
 def test_the_average_forgets_the_initial_weights():
@@ -37,7 +38,7 @@ def test_a_fitted_model_does_not_depend_on_where_the_average_started(monkeypatch
                 super().__init__(model, decay)
                 self.shadow = [s + shift for s in self.shadow]
 
-        monkeypatch.setattr(training, "EMA", ShiftedStart)
+        monkeypatch.setattr(training_loop, "EMA", ShiftedStart)
         torch.manual_seed(0)
         model = DiffusionModel(x_dim=2, hidden=16, depth=1)
         result = fit(model, x, steps=30, eval_every=10, batch_size=50, ema_decay=0.995)

@@ -15,9 +15,9 @@ from gentransfer.families import FAMILIES
 from gentransfer.flows import CouplingFlow
 from gentransfer.latent import LatentModel, fit_latent
 from gentransfer.nn import SharedEmbedding
-from gentransfer.plan import TransferPlan
 from gentransfer.training import FitResult, TrainConfig, fit
 from gentransfer.transfer import STRATEGIES, transfer
+from gentransfer.transfer.plan import TransferPlan
 
 __all__ = [
     "FAMILIES",

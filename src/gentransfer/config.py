@@ -23,7 +23,7 @@ from safetensors.torch import load_file
 from safetensors.torch import save as safetensors_bytes
 
 from gentransfer.errors import CheckpointError, ConfigError
-from gentransfer.plan import SCRATCH_PLAN, TransferPlan
+from gentransfer.transfer.plan import SCRATCH_PLAN, TransferPlan
 
 __all__ = [
     "ConfigMixin",
@@ -161,6 +161,13 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def write_json(path: str | os.PathLike[str], data: Any) -> Path:
+    """``data`` as indented, key-sorted JSON in ``path``, written atomically."""
+    p = Path(path)
+    atomic_write_bytes(p, (json.dumps(data, indent=2, sort_keys=True, default=str) + "\n").encode())
+    return p
 
 
 class ConfigMixin:

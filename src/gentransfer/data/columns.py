@@ -26,7 +26,7 @@ import numpy as np
 
 from gentransfer.errors import CheckpointError, ConfigError, DataError
 
-__all__ = ["ColumnTransform", "parse_bounds", "EDGE"]
+__all__ = ["ColumnTransform", "Standardize", "parse_bounds", "EDGE"]
 
 EDGE = 0.01  # a bounded value within EDGE of its range's ends (as a share of the range) sits at the end
 PILE = 0.01  # auto: the share of rows at an edge that marks a column as bounded
@@ -216,3 +216,51 @@ class ColumnTransform:
         if not ok:
             raise CheckpointError(f"{where}: the scaling of x does not fit the model's {model_width} columns", fix)
         return t
+
+
+@dataclass(frozen=True)
+class Standardize:
+    """Conditions (``z``, ``zc``) on a model's scale: each column minus its mean, over its standard
+    deviation (1 for a constant column); the z and zc entries of a run's ``scaling.json``.
+
+    Example:
+        >>> s = Standardize.fit(np.array([[1.0, 5.0], [3.0, 5.0]]), "z", "demo")
+        >>> s.forward(np.array([[3.0, 5.0]])).tolist(), s.to_dict()
+        ([[1.0, 0.0]], {'mean': [2.0, 5.0], 'std': [1.0, 1.0]})
+    """
+
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+
+    @classmethod
+    def fit(cls, a: np.ndarray, name: str, source: str) -> Standardize:
+        """The standardisation of ``a``'s columns; one line where they overflow (|values| near 1e308)."""
+        with np.errstate(over="ignore", invalid="ignore"):
+            mean, sd = a.mean(axis=0), a.std(axis=0)
+        if not (np.isfinite(mean).all() and np.isfinite(sd).all()):
+            raise DataError(f"{source}: '{name}' has values too large to standardise (|{name}| up to "
+                            f"{np.abs(a).max():.3g})", f"rescale {name} (e.g. change its units)")
+        return cls(tuple(mean.tolist()), tuple(np.where(sd > 0, sd, 1.0).tolist()))
+
+    @property
+    def width(self) -> int:
+        return len(self.mean)
+
+    def forward(self, a: np.ndarray) -> np.ndarray:
+        return (a - np.asarray(self.mean)) / np.asarray(self.std)
+
+    def to_dict(self) -> dict[str, list[float]]:
+        return {"mean": list(self.mean), "std": list(self.std)}
+
+    @classmethod
+    def from_dict(cls, d: Any, width: int, where: str) -> Standardize:
+        """Read (and check) a z or zc entry of a ``scaling.json``: ``width`` finite means and
+        positive standard deviations."""
+        ok = isinstance(d, dict) and set(d) == {"mean", "std"} and all(
+            isinstance(v, list) and len(v) == width and all(
+                isinstance(t, int | float) and not isinstance(t, bool) and math.isfinite(t) for t in v)
+            for v in d.values()) and min(d["std"], default=1.0) > 0
+        if not ok:
+            raise CheckpointError(f"{where} is not {width} finite means and positive standard deviations",
+                                  "re-create the run (scaling.json is written by fit-source / fit-target)")
+        return cls(tuple(float(v) for v in d["mean"]), tuple(float(v) for v in d["std"]))

@@ -8,7 +8,7 @@ threes. Score: exact W1 on flattened images against the held-out USPS images, wi
 label counts, next to the real-vs-real floor.
 
 A preset over the command line's path: a job's models are ``fit-source`` / ``fit-target`` run
-folders and its samples come from ``sample`` (:mod:`gentransfer.workflow`); this module holds
+folders and its samples come from ``sample`` (:mod:`gentransfer.pipeline`); this module holds
 the study's settings, its jobs and its scores.
 """
 
@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import math
-import shutil
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -24,21 +23,22 @@ from typing import Any, Literal
 
 import torch
 
-from gentransfer.config import settings_from_dict
+from gentransfer.config import settings_from_dict, write_json
 from gentransfer.data import mnist_source, stratified_subset, usps_paper_split
 from gentransfer.data.tabular import Table
 from gentransfer.diffusion import DiffusionModel
 from gentransfer.diffusion.unet import unet_diffusion
 from gentransfer.digits.scores import FEATURE_COLUMNS, feature_scores
-from gentransfer.distributed import DEVICES, agree, is_main, world
-from gentransfer.errors import CheckpointError, ConfigError
+from gentransfer.errors import ConfigError
 from gentransfer.experiments import Experiment, check_settings
 from gentransfer.experiments.sweep import strategy_jobs
 from gentransfer.metrics import wasserstein1
-from gentransfer.runs import is_run_folder, staging_folder, write_json
+from gentransfer.pipeline import ModelSettings, RunFolder, fit_source, fit_target, sample_run
+from gentransfer.pipeline.runfolder import fit_once
+from gentransfer.pipeline.settings import IMAGE_ONLY
 from gentransfer.training import MAX_SEED, TrainConfig
+from gentransfer.training.distributed import DEVICES, is_main
 from gentransfer.transfer import STRATEGIES
-from gentransfer.workflow import IMAGE_ONLY, ModelSettings, fit_source, fit_target, sample_run
 
 __all__ = ["DigitsStudy", "COLUMNS", "ROW_KEYS", "EXPERIMENT", "build_jobs", "run_job", "job_rows", "new_model"]
 
@@ -263,59 +263,13 @@ def _quiet(*_args: Any, **_kwargs: Any) -> None:
     """The benchmark scores its own way; the command line's progress lines would only be noise."""
 
 
-def _fit_once(fit_into, out: Path, recipe: dict[str, Any]) -> Path:
-    """The run folder of one fit, ``fit_into(out, recipe, resume, overwrite)``.
-
-    ``recipe`` is everything that decides the fit (data, settings, seeds, the source's recipe); it
-    is recorded in the run's ``config.json``, and beside a fit while it runs. A finished run of the
-    same recipe (a job killed after this fit, a source shared by jobs) is read back; one of another
-    recipe (a study re-run with ``--overwrite`` and new settings) is fitted again in its place; a
-    killed fit of the same recipe resumes from its checkpoint, one of another starts afresh. Under
-    torchrun every process acts on the first one's decision (all read its folder, which must be on
-    a file system they share, or all fit together; a killed fit starts afresh)."""
-    recipe = json.loads(json.dumps(recipe))  # as config.json will hold it
-    partial = staging_folder(out)
-    started = out.with_name(f".{out.name}.recipe.json")  # the recipe of the fit in `partial`
-    decision = None
-    if is_main():
-        if is_run_folder(out):
-            same = json.loads((out / "config.json").read_text()).get("recipe") == recipe
-            decision = ("read", str(out)) if same else ("fit", None)
-        elif partial.is_dir() and started.is_file() and json.loads(started.read_text()) == recipe:
-            decision = ("resume", None)
-        else:
-            decision = ("fit", None)
-    decision = agree(decision)
-    if decision[0] == "read":
-        return Path(decision[1])
-    if is_main():
-        write_json(started, recipe)
-    if decision[0] == "resume" and world()[1] == 1:
-        try:
-            return _finished(fit_into(out, recipe, True, False), started)
-        except (CheckpointError, ConfigError):  # a checkpoint it cannot continue: start afresh
-            pass
-    return _finished(fit_into(out, recipe, False, is_run_folder(out) or partial.is_dir()), started)
-
-
-def _finished(run: Path, started: Path) -> Path:
-    """A finished fit's run folder without its training checkpoints (about 5x the model; they
-    serve only a killed fit's resume) or the note of the recipe it was fitted by."""
-    if is_main():
-        shutil.rmtree(run / "checkpoints", ignore_errors=True)
-        started.unlink(missing_ok=True)
-    return run
-
-
 def _source_run(s: dict[str, Any], job: dict[str, Any], src_seed: int, device: str, root: Path,
                 shared: bool) -> Path:
     """The job's source run folder: ``fit-source`` on the MNIST images, once per (source, n_s,
     source seed) in a run folder (``shared``) and read by every later job that needs it (other n_t,
     other seeds at n_s = 60,000, a resumed run); a second worker waits for the first one's fit."""
-    import fcntl
-
     folder = root / "sources" / f"{job['source']}-ns{job['n_s']}-seed{src_seed}"
-    if (folder / "source.json").is_file() and not is_run_folder(folder):
+    if (folder / "source.json").is_file() and not RunFolder(folder).is_finished():
         raise ConfigError(f"{folder} holds a source model of the runner before the command-line path",
                           "pass a new --out (or move the old run's sources/ aside)")
     digit = s["digit"] if job["source"] == "mnist-digit" else None
@@ -324,18 +278,13 @@ def _source_run(s: dict[str, Any], job: dict[str, Any], src_seed: int, device: s
     recipe = {"fit": "source", "setting": s["setting"], "source": job["source"], "n_s": job["n_s"],
               "digit": digit, "model": _resolved(ModelSettings, _settings(s)), "train": _resolved(TrainConfig, train)}
 
-    def fit_into(out: Path, recipe: dict[str, Any], resume: bool, overwrite: bool) -> Path:
+    def fit_into(out: Path, resume: bool, overwrite: bool) -> Path:
         xs, ys = mnist_source(job["n_s"], seed=src_seed, digit=digit)
         return fit_source(_images(xs, ys if s["setting"] == "conditional" else None, f"MNIST ({job['n_s']})"),
                           "diffusion", out, model=_settings(s), train=train, resume=resume, overwrite=overwrite,
                           settings={"recipe": recipe}, device=device, score_heldout=False, log=_quiet)
 
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    if not shared:
-        return _fit_once(fit_into, folder, recipe)
-    with open(folder.parent / f".{folder.name}.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        return _fit_once(fit_into, folder, recipe)
+    return fit_once(fit_into, folder, recipe, shared=shared).path
 
 
 def _fit_arm(s: dict[str, Any], job: dict[str, Any], arm: str, source_run: Path | None, target: Table,
@@ -349,7 +298,7 @@ def _fit_arm(s: dict[str, Any], job: dict[str, Any], arm: str, source_run: Path 
     # finetune, lora: always from the source's head; scratch: never
     warm = arm == "freeze-shared-warm" or (bool(s["warm_start"]) and arm == "freeze-shared")
     lr_scale = s.get("target_lr_scale")
-    source = json.loads((source_run / "config.json").read_text())["recipe"] if source_run else None
+    source = RunFolder(source_run).config()["recipe"] if source_run else None
     recipe = {"fit": strategy, "setting": s["setting"], "split_seed": s["split_seed"], "n_t": job["n_t"],
               "digit": None if s["setting"] == "conditional" else s["digit"], "train": _resolved(TrainConfig, train),
               "init_seed": seed + 1, "warm_start": warm, "source": source,
@@ -357,13 +306,13 @@ def _fit_arm(s: dict[str, Any], job: dict[str, Any], arm: str, source_run: Path 
     if lr_scale is not None and source_run is not None:  # absent at its default: older recipes still match
         recipe["lr_scale"] = lr_scale
 
-    def fit_into(out: Path, recipe: dict[str, Any], resume: bool, overwrite: bool) -> Path:
+    def fit_into(out: Path, resume: bool, overwrite: bool) -> Path:
         kw = {**common, "resume": resume, "overwrite": overwrite, "settings": {"recipe": recipe}}
         if source_run is None:
             return fit_source(target, "diffusion", out, model=_settings(s), **kw)
         return fit_target(source_run, target, strategy, out, warm_start=warm, lr_scale=lr_scale, **kw)
 
-    return _fit_once(fit_into, out, recipe)
+    return fit_once(fit_into, out, recipe).path
 
 
 def run_job(job: dict[str, Any], run_dir: str | None = None) -> list[dict[str, Any]]:
@@ -371,8 +320,8 @@ def run_job(job: dict[str, Any], run_dir: str | None = None) -> list[dict[str, A
     held-out USPS images.
 
     A thin preset over the command line's path: every model is a ``fit-source`` / ``fit-target``
-    run folder (:func:`~gentransfer.workflow.fit_source`, :func:`~gentransfer.workflow.fit_target`)
-    and every sample set comes from :func:`~gentransfer.workflow.sample_run`. Scratch is
+    run folder (:func:`~gentransfer.pipeline.fit_source`, :func:`~gentransfer.pipeline.fit_target`)
+    and every sample set comes from :func:`~gentransfer.pipeline.sample_run`. Scratch is
     ``fit-source`` on the USPS images; each target's fresh weights are seeded with seed + 1
     (``--init-seed``) and its training with seed. Under torchrun, processes other than the first
     fit into a folder of their own that is thrown away."""
@@ -398,7 +347,7 @@ def run_job(job: dict[str, Any], run_dir: str | None = None) -> list[dict[str, A
         out = root / "models" / f"{job['source']}-ns{job['n_s']}-nt{job['n_t']}-seed{seed}"
         models = out if keep and s["save_models"] else Path(scratchpad) / "models"
         source_run = _source_run(s, job, src_seed, s["device"], root, keep) if job["n_s"] > 0 else None
-        source_fit = json.loads((source_run / "metrics.json").read_text()) if source_run else {}
+        source_fit = RunFolder(source_run).metrics() if source_run else {}
         rows = []
         for strategy in job["strategies"]:
             tag = f"target-{strategy}"
@@ -410,7 +359,7 @@ def run_job(job: dict[str, Any], run_dir: str | None = None) -> list[dict[str, A
                 weight = _guidance_weight(run, source_run, target, s["guidance_weights"], seed)
             else:
                 run = _fit_arm(s, job, strategy, source_run, target, models / tag)
-            fit_result = json.loads((run / "metrics.json").read_text()) if strategy != "source-only" else None
+            fit_result = RunFolder(run).metrics() if strategy != "source-only" else None
             start = time.perf_counter()
             drawn = sample_run(run, 1 if conditional else len(held_x), held_cond, seed=seed + 2, device=s["device"],
                                guidance=weight)
@@ -449,9 +398,9 @@ def _fit_record(run: Path | None) -> dict[str, Any]:
     its budget (its plateau) or the budget did. Empty for no fit."""
     if run is None:
         return {"best_step": "", "n_val": "", "lr": "", "plateau": ""}
-    metrics = json.loads((run / "metrics.json").read_text())
-    train = json.loads((run / "config.json").read_text())["train"]
-    plan = json.loads((run / "model" / "config.json").read_text())["transfer_plan"]
+    folder = RunFolder(run)
+    metrics, train = folder.metrics(), folder.config()["train"]
+    plan = json.loads((run / RunFolder.MODEL / "config.json").read_text())["transfer_plan"]
     return {"best_step": metrics["best_step"], "n_val": metrics["n_val"], "lr": train["lr"] * plan["lr_scale"],
             "plateau": metrics["steps"] < train["steps"]}
 
@@ -463,7 +412,7 @@ def _guidance_weight(run: Path, source_run: Path, target: Table, weights: list[f
     from gentransfer.diffusion.guidance import guidance_losses
     from gentransfer.training import split_rows
 
-    train = json.loads((run / "config.json").read_text())["train"]
+    train = RunFolder(run).config()["train"]
     _, val = split_rows(len(target), train["val_fraction"], train["seed"])
     fitted, source = load_pretrained(run / "model"), load_pretrained(source_run / "model")
     x = target.x[val] * 2.0 - 1.0  # the model's pixel scale (PixelScale)

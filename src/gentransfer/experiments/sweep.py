@@ -60,7 +60,7 @@ def read_rows(path: str | os.PathLike[str]) -> list[Row]:
 
 
 def _append(path: Path, rows: Iterable[Row], columns: Sequence[str]) -> None:
-    from gentransfer.distributed import is_main
+    from gentransfer.training.distributed import is_main
 
     if not is_main():  # under torchrun every rank runs the job; one writes its rows
         return

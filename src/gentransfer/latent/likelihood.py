@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from gentransfer.models.base import as_tensor
-from gentransfer.plan import SCRATCH_PLAN
+from gentransfer.transfer.plan import SCRATCH_PLAN
 
 __all__ = ["DecoderLikelihood"]
 

@@ -65,7 +65,7 @@ class GenerativeModel(ConfigMixin, nn.Module):
     ``default_ema_decay`` (the weight average :func:`gentransfer.fit` keeps unless told
     otherwise) and, where its training loss is not a likelihood, :meth:`heldout_loss_rows`;
     ``guard_rule`` is how the negative-transfer guard reads those rows
-    (:func:`gentransfer.selection.choose_strategy`).
+    (:func:`gentransfer.transfer.guard.choose_strategy`).
 
     Args:
         x_dim: dimension of the generated variable ``x``.

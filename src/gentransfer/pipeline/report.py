@@ -4,7 +4,7 @@ For each run folder: its settings (``config.json``), what the data chose, its me
 held-out check against the floor, the negative-transfer guard's table (``--strategy auto``), the
 training curve, and pictures: a sample grid of an image run (a row per class), or, given held-out
 rows, a pair plot of real against generated rows of a table. With
-held-out rows, the runs are also scored side by side (:func:`gentransfer.workflow.evaluate_run`).
+held-out rows, the runs are also scored side by side (:func:`gentransfer.pipeline.evaluate_run`).
 Figures are matplotlib PNGs embedded as base64, so the page is one file.
 """
 
@@ -13,7 +13,6 @@ from __future__ import annotations
 import base64
 import html
 import io
-import json
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +21,9 @@ import numpy as np
 from gentransfer.config import atomic_write_bytes
 from gentransfer.data.tabular import Table
 from gentransfer.errors import CheckpointError, DataError
+from gentransfer.pipeline.evaluate import evaluate_run, evaluation_cells
+from gentransfer.pipeline.runfolder import RunFolder
+from gentransfer.pipeline.sample import sample_run
 
 __all__ = ["write_report"]
 
@@ -101,13 +103,11 @@ def _pairs(real: np.ndarray, fake: np.ndarray, title: str, columns: int = 4) -> 
 
 
 def _run_section(run: Path, data: Table | None, seed: int) -> str:
-    from gentransfer.workflow import is_image_run, sample_run
-
+    folder = RunFolder(run)
     try:
-        config = json.loads((run / "config.json").read_text())
-        metrics = json.loads((run / "metrics.json").read_text())
-    except (OSError, ValueError) as err:
-        raise CheckpointError(f"{run} is not a finished gentransfer run ({err})",
+        config, metrics = folder.config(), folder.metrics()
+    except CheckpointError as err:
+        raise CheckpointError(f"{run} is not a finished gentransfer run ({err.problem})",
                               "point to a folder written by fit-source or fit-target") from None
     parts = [f"<h2>{html.escape(str(run))}</h2>",
              f"<p>{html.escape(str(config.get('role', '?')))} run · family {html.escape(str(config.get('family')))}"
@@ -131,7 +131,7 @@ def _run_section(run: Path, data: Table | None, seed: int) -> str:
         parts.append("<h3>Negative-transfer guard (held-out loss per row)</h3>" + _table(rows))
     if metrics.get("history"):
         parts.append("<h3>Training curve</h3>" + _curve(metrics["history"], str(run)))
-    if is_image_run(run):  # a sample grid (every class), no pair plot
+    if folder.is_image_run():  # a sample grid (every class), no pair plot
         from gentransfer.data.images import image_grid_figure
 
         drawn = sample_run(run, 8, None, seed=seed)
@@ -160,8 +160,6 @@ def write_report(runs: list[str | Path], out: str | Path, data: Table | None = N
     import matplotlib
 
     matplotlib.use("Agg")
-    from gentransfer.workflow import evaluate_run, evaluation_cells
-
     sections = [_run_section(Path(r), data, seed) for r in runs]
     scores = ""
     if data is not None and data.x is not None:

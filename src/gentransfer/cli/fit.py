@@ -1,0 +1,178 @@
+"""``gentransfer fit-source`` and ``fit-target``: a source model on your data, transferred to a target."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Literal
+
+from gentransfer.data.columns import parse_bounds
+from gentransfer.data.tabular import Columns
+from gentransfer.errors import ConfigError
+from gentransfer.families import FamilyName
+from gentransfer.pipeline.settings import ModelSettings
+from gentransfer.settings import add_flags, resolve
+from gentransfer.training.config import TrainConfig
+from gentransfer.transfer.strategies import StrategyChoice
+
+
+@dataclass
+class SourceJob:
+    """What fit-source fits, and where.
+
+    Attributes:
+        data: source data file (.npz or .csv).
+        family: model family.
+        out: run folder to create.
+        overwrite: replace a finished run in --out (only once the new run has finished).
+        resume: continue a killed run of --out from its checkpoint.
+        bounds: ranges of x: auto (a column piled up at its min or max is bounded by its observed
+            range), none, or LO:HI for every column; samples of a bounded column stay inside it.
+        init_seed: seed of the model's initial weights (unset: the training --seed, which also
+            fixes the split and the batches).
+        device: where to train: cpu, cuda, or auto (CUDA when there is one).
+    """
+
+    data: str | None = None
+    family: FamilyName | None = None
+    out: str | None = None
+    overwrite: bool = False
+    resume: bool = False
+    bounds: str = "auto"
+    init_seed: int | None = None
+    device: Literal["cpu", "cuda", "auto"] = "cpu"
+
+
+@dataclass
+class TargetJob:
+    """What fit-target fits, and where.
+
+    Attributes:
+        source: run folder written by fit-source.
+        data: target data file (.npz or .csv).
+        strategy: transfer strategy; auto chooses by held-out loss (the negative-transfer guard).
+        out: run folder to create.
+        overwrite: replace a finished run in --out (only once the new run has finished).
+        resume: continue a killed run of --out from its checkpoint.
+        bounds: ranges of x: auto (a column piled up at its min or max is bounded by its observed
+            range), none, or LO:HI for every column; samples of a bounded column stay inside it.
+        warm_start: freeze-shared: start the head from the source's weights (the paper's MNIST ->
+            USPS recipe); unset, the head starts fresh (the SEC estimator).
+        init_seed: seed of the target's fresh weights (scratch's model, a fresh head, LoRA's
+            adapters; unset: the training --seed, which also fixes the split and the batches).
+        lr_scale: factor on --lr (unset: the strategy's own: 0.3 for a head that starts from the
+            source's weights, 1 otherwise; 1 trains every strategy at one rate).
+        device: where to train: cpu, cuda, or auto (CUDA when there is one).
+    """
+
+    source: str | None = None
+    data: str | None = None
+    strategy: StrategyChoice | None = None
+    out: str | None = None
+    overwrite: bool = False
+    resume: bool = False
+    bounds: str = "auto"
+    warm_start: bool = False
+    init_seed: int | None = None
+    lr_scale: float | None = None
+    device: Literal["cpu", "cuda", "auto"] = "cpu"
+
+
+def _job(values: dict, cls: type, required: tuple[str, ...]):
+    missing = [k for k in required if values.get(k) is None]
+    if missing:
+        raise ConfigError(f"--{missing[0].replace('_', '-')} is required", f"pass it, or set {missing[0]} in --config")
+    return cls(**values)
+
+
+def _clamp_note(train: TrainConfig, n: int) -> None:
+    """A batch larger than the data is no error: the loop clamps it; say so once the run is done."""
+    if train.batch_size > n:
+        print(f"note: batch size {train.batch_size} is larger than the {n} rows; each step used all rows",
+              file=sys.stderr)
+
+
+def _data_defaults(family: str | None, table, bounds: str, role: str, given: dict) -> tuple[dict, dict]:
+    """The settings the data choose (:func:`gentransfer.pipeline.data_defaults`) that the user left
+    unset; printed, and recorded in config.json with the rest."""
+    from gentransfer.data.columns import ColumnTransform
+    from gentransfer.pipeline import data_defaults
+
+    if family is None or table.x is None:
+        return {}, {}
+    image = table.image_shape is not None
+    width = table.x.shape[1] if image else ColumnTransform.fit(table.x, parse_bounds(bounds), table.source).model_width
+    latent_dim = given.get(ModelSettings, {}).get("latent_dim")
+    model, train = data_defaults(family, width, len(table), role=role, latent_dim=latent_dim, image=image)
+    model = {k: v for k, v in model.items() if k not in given.get(ModelSettings, {})}
+    if "block_out_channels" in given.get(ModelSettings, {}):  # the user's widths replace the base width
+        model.pop("hidden", None)
+    train = {k: v for k, v in train.items() if k not in given[TrainConfig]}
+    chosen = ", ".join(f"{k} {v}" for k, v in {**model, **train}.items())
+    if chosen:
+        print(f"settings chosen from the data ({width} modelled columns, {len(table):,} rows): {chosen}")
+    return model, train
+
+
+def _source_family(run: str) -> str | None:
+    """The family recorded in a source run's config.json (None if unreadable: fit_target says why)."""
+    try:
+        family = json.loads((Path(run) / "config.json").read_text()).get("family")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return family if isinstance(family, str) else None
+
+
+def fit_source(args: argparse.Namespace) -> int:
+    from gentransfer.pipeline import fit_source
+
+    s = resolve(args, [SourceJob, Columns, TrainConfig, ModelSettings])
+    job = _job(s[SourceJob], SourceJob, ("data", "family", "out"))
+    TrainConfig.from_dict(s[TrainConfig])  # the user's settings checked before the data are read
+    ModelSettings.from_dict(s[ModelSettings]).constructor_args(job.family)
+    columns = Columns(**s[Columns])
+    table = columns.load(job.data)
+    model_defaults, train_defaults = _data_defaults(job.family, table, job.bounds, "source", s)
+    train = TrainConfig.from_dict({**train_defaults, **s[TrainConfig]})
+    model = ModelSettings.from_dict({**model_defaults, **s[ModelSettings]})
+    run = fit_source(table, job.family, job.out, model=model, train=train, overwrite=job.overwrite,
+                     resume=job.resume, bounds=parse_bounds(job.bounds), settings={**asdict(job), **columns.to_dict()},
+                     init_seed=job.init_seed, device=job.device)
+    _clamp_note(train, len(table))
+    print(f"source model in {run}")
+    return 0
+
+
+def fit_target(args: argparse.Namespace) -> int:
+    from gentransfer.pipeline import fit_target
+
+    s = resolve(args, [TargetJob, Columns, TrainConfig])
+    job = _job(s[TargetJob], TargetJob, ("source", "data", "strategy", "out"))
+    TrainConfig.from_dict(s[TrainConfig])  # the user's settings checked before the data are read
+    columns = Columns(**s[Columns])
+    table = columns.load(job.data)
+    family = _source_family(job.source)
+    _, train_defaults = _data_defaults(family, table, job.bounds, "target", s)
+    train = TrainConfig.from_dict({**train_defaults, **s[TrainConfig]})
+    run = fit_target(job.source, table, job.strategy, job.out, train=train, overwrite=job.overwrite,
+                     resume=job.resume, bounds=parse_bounds(job.bounds), settings={**asdict(job), **columns.to_dict()},
+                     init_seed=job.init_seed, warm_start=job.warm_start, lr_scale=job.lr_scale, device=job.device)
+    _clamp_note(train, len(table))
+    print(f"target model in {run}")
+    return 0
+
+
+def register(sub) -> None:
+    fs = sub.add_parser("fit-source", help="fit a source model on your data (.npz or .csv)")
+    fs.add_argument("--config", help="TOML file; every flag is also a key (flags win)")
+    for cls in (SourceJob, Columns, ModelSettings, TrainConfig):
+        add_flags(fs, cls)
+    fs.set_defaults(handler=fit_source)
+    ft = sub.add_parser("fit-target", help="transfer a source run to your target data")
+    ft.add_argument("--config", help="TOML file; every flag is also a key (flags win)")
+    for cls in (TargetJob, Columns, TrainConfig):
+        add_flags(ft, cls)
+    ft.set_defaults(handler=fit_target)

@@ -1,0 +1,34 @@
+"""``gentransfer report``: one self-contained HTML page about fitted runs."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from gentransfer.data.tabular import Columns
+from gentransfer.errors import ConfigError
+from gentransfer.settings import add_flags
+
+
+def report(args: argparse.Namespace) -> int:
+    from gentransfer.pipeline import write_report
+
+    if not args.out.endswith((".html", ".htm")):
+        raise ConfigError(f"--out {args.out} must end in .html", "pass e.g. --out report.html")
+    if Path(args.out).exists() and not args.overwrite:
+        raise ConfigError(f"--out {args.out} already exists", "pass --overwrite to replace it")
+    columns = Columns(x_columns=args.x_columns, z_columns=args.z_columns, zc_columns=args.zc_columns)
+    data = columns.load(args.data) if args.data else None
+    print(f"report in {write_report(args.runs, args.out, data, seed=args.seed)}")
+    return 0
+
+
+def register(sub) -> None:
+    rp = sub.add_parser("report", help="one self-contained HTML page about fitted runs")
+    rp.add_argument("runs", nargs="+", help="run folders written by fit-source or fit-target")
+    rp.add_argument("--out", required=True, help="the page to write (.html)")
+    rp.add_argument("--data", help="held-out rows: pair plots of real vs generated, and the runs scored side by side")
+    rp.add_argument("--seed", type=int, default=0)
+    rp.add_argument("--overwrite", action="store_true", help="replace --out")
+    add_flags(rp, Columns)
+    rp.set_defaults(handler=report)

@@ -1,0 +1,65 @@
+"""``gentransfer sample``: draw from a fitted run into an .npz or .csv (and a grid PNG for images)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+from gentransfer.data.tabular import Columns
+from gentransfer.errors import ConfigError
+from gentransfer.settings import add_flags
+
+
+def check_out_file(out: str, overwrite: bool) -> Path:
+    """An output file's path: a new (or, with ``overwrite``, existing) .npz or .csv in a writable folder."""
+    path = Path(out)
+    if not out.endswith((".npz", ".csv")):
+        raise ConfigError(f"--out {out} must end in .npz or .csv", "pass e.g. --out samples.npz")
+    if path.is_dir():
+        raise ConfigError(f"--out {out} is a folder", "pass a file name ending in .npz or .csv")
+    if path.exists() and not overwrite:
+        raise ConfigError(f"--out {out} already exists", "pass --overwrite to replace it")
+    parent = path.absolute().parent
+    if not parent.is_dir() or not os.access(parent, os.W_OK):
+        raise ConfigError(f"cannot write {out}: {parent} is not a writable folder", "pass a writable path")
+    return path
+
+
+def sample(args: argparse.Namespace) -> int:
+    from gentransfer.pipeline import RunFolder, sample_run
+    from gentransfer.pipeline.sample import write_samples
+
+    out = check_out_file(args.out, args.overwrite)
+    cond = Columns(z_columns=args.z_columns, zc_columns=args.zc_columns).load(args.cond, require_x=False) \
+        if args.cond else None
+    if RunFolder(args.model).is_image_run():
+        if not args.out.endswith(".npz"):
+            raise ConfigError(f"the run in {args.model} generates images, which --out {args.out} cannot hold",
+                              "pass --out samples.npz (a sample grid .png is written beside it)")
+        if out.with_suffix(".png").exists() and not args.overwrite:
+            raise ConfigError(f"{out.with_suffix('.png')} (the sample grid) already exists",
+                              "pass --overwrite to replace it")
+    arrays = sample_run(args.model, args.n, cond, seed=args.seed, device=args.device, guidance=args.domain_guidance)
+    grid = write_samples(arrays, out, grid_title=str(args.model))
+    print(f"{len(arrays['x'])} samples in {args.out}")
+    if grid is not None:
+        print(f"sample grid in {grid}")
+    return 0
+
+
+def register(sub) -> None:
+    sm = sub.add_parser("sample", help="draw samples from a fitted run")
+    sm.add_argument("--model", required=True, help="run folder written by fit-source or fit-target")
+    sm.add_argument("--n", type=int, required=True, help="samples per condition row (or in all)")
+    sm.add_argument("--cond", help="file of conditions (z, zc) for a conditional model")
+    sm.add_argument("--out", required=True, help="output .npz or .csv")
+    sm.add_argument("--seed", type=int, default=0)
+    sm.add_argument("--device", choices=["cpu", "cuda", "auto"], default="cpu",
+                    help="where to sample: cpu, cuda, or auto (CUDA when there is one)")
+    sm.add_argument("--domain-guidance", type=float, metavar="W",
+                    help="diffusion targets: guide the samples by the source run at weight W (1: the target "
+                         "as it is, 0: the source; Domain Guidance, Zhong et al. 2025)")
+    sm.add_argument("--overwrite", action="store_true")
+    add_flags(sm, Columns, skip=("x_columns",))
+    sm.set_defaults(handler=sample)

@@ -1,0 +1,197 @@
+"""Fit a source, transfer it to a target: each into a run folder, as one transaction.
+
+Every function validates all of its input (settings, data, the source run) before it touches the
+disk, and writes its run through :func:`~gentransfer.pipeline.runfolder.run_transaction`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from gentransfer.data.columns import ColumnTransform
+from gentransfer.data.tabular import Table
+from gentransfer.errors import ConfigError, DataError
+from gentransfer.families import get_family
+from gentransfer.pipeline.evaluate import heldout_check
+from gentransfer.pipeline.kinds import Kind, SourceRun, kind_of_data
+from gentransfer.pipeline.runfolder import RunFolder, check_out, run_transaction
+from gentransfer.pipeline.scaling import Scaling
+from gentransfer.pipeline.settings import ModelSettings
+from gentransfer.training import MAX_SEED, TrainConfig, check_rows, split_rows
+from gentransfer.training.distributed import device as device_of
+from gentransfer.transfer import GUARD, check_choice, run_guard, transfer
+from gentransfer.transfer.adapters import MIN_RANK, WIDTH_PER_RANK
+from gentransfer.transfer.guard import guard_rows
+
+__all__ = ["fit_source", "fit_target", "FAR_ABOVE_FLOOR"]
+
+FAR_ABOVE_FLOOR = 1.5  # the held-out check says plainly when W1 is more than this times the floor
+
+
+def _settings(model: ModelSettings | dict[str, Any] | None, train: TrainConfig | dict[str, Any] | None,
+              init_seed: Any) -> tuple[ModelSettings, TrainConfig]:
+    arch = model if isinstance(model, ModelSettings) else ModelSettings.from_dict(model)
+    cfg = train if isinstance(train, TrainConfig) else TrainConfig.from_dict(train or {})
+    if init_seed is not None and (not isinstance(init_seed, int) or isinstance(init_seed, bool)
+                                  or not 0 <= init_seed <= MAX_SEED):
+        raise ConfigError(f"init_seed must be an integer in 0..2^62, got {init_seed!r}", "pass --init-seed 0 or more")
+    return arch, cfg
+
+
+def fit_source(data: Table, family: str, out: str | Path, *, model: ModelSettings | dict[str, Any] | None = None,
+               train: TrainConfig | dict[str, Any] | None = None, overwrite: bool = False, resume: bool = False,
+               bounds: str | tuple[float, float] = "auto", settings: dict[str, Any] | None = None,
+               init_seed: int | None = None, device: str = "cpu", score_heldout: bool = True,
+               log=print) -> Path:
+    """Fit a source model of ``family`` on ``data`` (``x``, shared ``z``, optional ``zc``) into ``out``.
+
+    ``train`` holds the training settings, its ``seed`` included (split, batches, and the initial
+    weights unless ``init_seed`` seeds them apart); ``bounds`` the ranges of x
+    (:class:`~gentransfer.data.columns.ColumnTransform`); ``settings`` are extra entries recorded
+    in the run's ``config.json``. ``device``: cpu, cuda or auto. ``score_heldout=False`` skips the
+    held-out check (it samples up to 2,000 rows; a benchmark that scores its own way need not pay
+    for it).
+    """
+    get_family(family)
+    arch, cfg = _settings(model, train, init_seed)
+    where = device_of(device)
+    if data.z is None and (arch.n_classes is not None or arch.embed_dim is not None):
+        raise DataError(f"{data.source} has no shared conditions z, but --n-classes / --embed-dim describe them",
+                        "name the shared condition columns (--z-columns) or store array 'z'")
+    kind = kind_of_data(data, arch)
+    kind.check_source(arch, family, data, log)
+    scaling = kind.source_scaling(kind.x_scaler(data, bounds), arch, data)
+    torch.manual_seed(cfg.seed if init_seed is None else init_seed)  # before any weights are made
+    net = kind.build(family, arch, data, scaling)
+    x, (z, zc) = scaling.training_rows(data.x, cfg.seed), scaling.conditions(data.z, data.zc)
+    net.validate(x, z, zc)
+    check_rows(len(x), cfg.val_fraction)
+    final = check_out(out, overwrite=overwrite, resume=resume)
+    config = {**(settings or {}), "role": "source", "family": family, "model": asdict(arch), "train": asdict(cfg),
+              "columns": scaling.x.describe(), "classes": list(data.classes) if data.classes else None}
+    _log_columns(scaling.x, log)
+    with run_transaction(final, overwrite=overwrite, resume=resume) as run:
+        net.to(where)
+        result, stages = kind.fit(net, x, z, zc, cfg, run.checkpoints, resume, refine=False)
+        check = None
+        if score_heldout:
+            train_rows, val_rows = split_rows(len(x), cfg.val_fraction, cfg.seed)
+            check = heldout_check(net, scaling, data, val_rows, train_rows, cfg.seed)
+            _say_check(check, log)
+        run.write(net, config, scaling, {**result.to_dict(), **stages, "heldout_check": check})
+    return final
+
+
+def fit_target(source: str | Path, data: Table, strategy: str, out: str | Path, *,
+               train: TrainConfig | dict[str, Any] | None = None, overwrite: bool = False, resume: bool = False,
+               bounds: str | tuple[float, float] = "auto", settings: dict[str, Any] | None = None,
+               init_seed: int | None = None, warm_start: bool = False, lr_scale: float | None = None,
+               device: str = "cpu", score_heldout: bool = True, log=print) -> Path:
+    """Transfer the model in run folder ``source`` to ``data`` under ``strategy`` (or ``auto``).
+
+    The target's x columns get their own transform (its constant and bounded columns); where
+    its modelled columns differ from the source's, warm starts copy only the layers whose shapes
+    agree. ``init_seed`` seeds the target's fresh weights (scratch's model, freeze-shared's head,
+    LoRA's adapters) apart from ``train``'s seed; ``warm_start`` starts freeze-shared's head from
+    the source's weights (the paper's MNIST -> USPS recipe; :func:`gentransfer.transfer`);
+    ``lr_scale`` is the factor on the learning rate (unset: the strategy's own, 0.3 for a warm
+    start; 1.0 trains every strategy at one rate); ``device`` and ``score_heldout`` as in
+    :func:`fit_source`. ``auto`` (the negative-transfer guard, :mod:`gentransfer.transfer.guard`)
+    fits every candidate on 80% of the rows, keeps each as a run folder in ``candidates/NAME``, and
+    keeps the one its rule chooses.
+    """
+    _, cfg = _settings(None, train, init_seed)
+    where = device_of(device)
+    src = SourceRun(Path(source), *RunFolder(source).read())
+    kind = src.kind
+    data = kind.check_target(src, data)
+    check_choice(strategy, warm_start=warm_start, kind=kind.source_kind(src.model), where=f"the source in {source}")
+    n = len(data.x)
+    if strategy == GUARD:
+        guard_rows(n, cfg.seed, data.source)
+    scaling = kind.target_scaling(src.scaling, data, bounds)
+    x, (z, zc) = scaling.training_rows(data.x, cfg.seed), scaling.conditions(data.z, data.zc)
+    names = kind.candidates(src.model) if strategy == GUARD else [strategy]
+    targets = {}
+    for name in names:  # built (and their inputs checked) before anything is written
+        torch.manual_seed(cfg.seed if init_seed is None else init_seed)
+        warm = True if warm_start and name == "freeze-shared" else None  # None: the strategy's own default
+        targets[name] = transfer(src.model, name, warm_start=warm, lr_scale=lr_scale, **kind.target_dims(scaling, data))
+    targets[names[0]].validate(x, z, zc)
+    check_rows(len(guard_rows(n, cfg.seed)[0]) if strategy == GUARD else n, cfg.val_fraction)
+    final = check_out(out, overwrite=overwrite, resume=resume)
+    config = {**(settings or {}), "role": "target", "source": str(source), "strategy": strategy,
+              "family": src.config.get("family"), "train": asdict(cfg), "columns": scaling.x.describe(),
+              "classes": src.config.get("classes")}
+    _log_columns(scaling.x, log)
+    with run_transaction(final, overwrite=overwrite, resume=resume) as run:
+        for model in targets.values():
+            model.to(where)
+        if strategy == GUARD:
+            target, metrics, (train_rows, val_rows) = _guard(run, kind, targets, (x, z, zc), cfg, resume, config,
+                                                             scaling, log)
+        else:
+            target = targets[strategy]
+            _say_adapters(target, log)
+            result, stages = kind.fit(target, x, z, zc, cfg, run.checkpoints, resume, refine=True)
+            metrics = {"strategy": strategy, **result.to_dict(), **stages}
+            train_rows, val_rows = split_rows(n, cfg.val_fraction, cfg.seed)
+        metrics["heldout_check"] = None
+        if score_heldout:
+            metrics["heldout_check"] = heldout_check(target, scaling, data, val_rows, train_rows, cfg.seed)
+            _say_check(metrics["heldout_check"], log)
+        run.write(target, config, scaling, metrics)
+    return final
+
+
+def _guard(run: RunFolder, kind: Kind, targets: dict[str, Any], rows: tuple, cfg: TrainConfig, resume: bool,
+           config: dict[str, Any], scaling: Scaling, log) -> tuple[Any, dict[str, Any], tuple[np.ndarray, np.ndarray]]:
+    """``auto``: every candidate fitted on the guard's rows into a run folder of its own, the choice
+    reported; returns the chosen model, its metrics and the rows the held-out check scores."""
+    def fit_candidate(name: str, model: Any, x: np.ndarray, z: Any, zc: Any) -> dict[str, Any]:
+        folder = run.candidate(name)
+        result, stages = kind.fit(model, x, z, zc, cfg, folder.checkpoints, resume, refine=True)
+        metrics = {"strategy": name, **result.to_dict(), **stages, "heldout_check": None}
+        folder.write(model, {**config, "strategy": name, "candidate_of": GUARD}, scaling, metrics)
+        return metrics
+
+    guard = run_guard(targets, *rows, seed=cfg.seed, fit_candidate=fit_candidate)
+    run.write_guard_report(guard.choice.to_dict())
+    log(guard.choice.table())
+    chosen = guard.choice.chosen
+    metrics = {**guard.fits[chosen], "strategy": chosen, "auto": guard.choice.to_dict()}
+    metrics.pop("heldout_check")
+    return targets[chosen], metrics, (guard.fit_rows, guard.val_rows)
+
+
+def _say_adapters(target: Any, log) -> None:
+    if target.transfer_plan.adapters:
+        a = target.transfer_plan.adapters
+        log(f"lora: rank-{a['rank']} adapters on {len(a['targets'])} layers of the head (by default "
+            f"1/{WIDTH_PER_RANK} of their median width, at least {MIN_RANK}); every source weight frozen")
+
+
+def _log_columns(columns: Any, log) -> None:
+    if not isinstance(columns, ColumnTransform):
+        return
+    d = columns.describe()
+    if d["constant_columns"] or d["bounded_columns"]:
+        log(f"x: {len(d['constant_columns'])} constant columns left out (restored exactly), "
+            f"{len(d['bounded_columns'])} bounded columns kept in range, {d['modelled_columns']} columns modelled")
+
+
+def _say_check(check: dict[str, Any] | None, log) -> None:
+    if check is None:
+        log("held-out check: too few held-out rows to score")
+        return
+    log(f"held-out check: W1 {check['w1']:.4f} on {check['rows']} held-out rows, real-vs-real floor "
+        f"{check['floor']:.4f} ({check['ratio']:.2f}x); {check['outside_range']:.1%} of sampled values "
+        "outside the data's range")
+    if check["ratio"] > FAR_ABOVE_FLOOR:
+        log(f"warning: the model is far above the floor ({check['ratio']:.1f}x): it has not learnt the data "
+            "well; try more --steps, a larger model (--hidden), or check the data")
