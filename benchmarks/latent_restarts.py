@@ -39,7 +39,7 @@ from gentransfer.simulation.unconditional import UnconditionalStudy
 def one(family: str, seed: int, n_s: int, starts: int, route: str = "freeze-shared") -> list[dict]:
     import torch
 
-    from gentransfer.latent.model import SELECTION_RULES
+    from gentransfer.latent.fitting import SELECTION_RULES
     from gentransfer.metrics import wasserstein1
     from gentransfer.simulation.unconditional import fit_latent_target, job_data, latent_source
 

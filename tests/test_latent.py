@@ -47,11 +47,11 @@ def test_scratch_refits_its_own_prior(source):
 
 
 def test_sampling_and_round_trip(source, tmp_path):
-    x = source.sample(50, generator=torch.Generator().manual_seed(0))
+    x = source.sample(n=50, generator=torch.Generator().manual_seed(0))
     assert x.shape == (50, 4) and torch.isfinite(x).all()
     source.save_pretrained(tmp_path / "m")
     loaded = load_pretrained(tmp_path / "m")
-    y = loaded.sample(50, generator=torch.Generator().manual_seed(0))
+    y = loaded.sample(n=50, generator=torch.Generator().manual_seed(0))
     assert torch.equal(x, y)
 
 

@@ -68,9 +68,7 @@ def _log_prob(model, x, z, zc) -> torch.Tensor:
 
 
 def _sample(model, z, zc) -> torch.Tensor:
-    gen = torch.Generator().manual_seed(7)
-    if isinstance(model, LatentModel):
-        return model.sample(6, generator=gen)
+    gen = torch.Generator().manual_seed(7)  # one signature for every model, the latent one included
     if z is None and zc is None:
         return model.sample(n=6, generator=gen)
     return model.sample(z, zc, generator=gen)

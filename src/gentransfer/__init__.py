@@ -6,8 +6,6 @@ A source model is fitted on rich data; :func:`transfer` hands its shared part to
 under an explicit strategy; :func:`fit` trains what is left on the target data.
 """
 
-__version__ = "0.1.0"
-
 from gentransfer.config import load_pretrained
 from gentransfer.diffusion import DiffusionModel
 from gentransfer.errors import CheckpointError, ConfigError, DataError, GentransferError
@@ -15,9 +13,10 @@ from gentransfer.families import FAMILIES
 from gentransfer.flows import CouplingFlow
 from gentransfer.latent import LatentModel, fit_latent
 from gentransfer.nn import SharedEmbedding
-from gentransfer.training import FitResult, TrainConfig, fit
+from gentransfer.training import FitResult, TrainSettings, fit
 from gentransfer.transfer import STRATEGIES, transfer
 from gentransfer.transfer.plan import TransferPlan
+from gentransfer.version import __version__  # noqa: E402 (the docstring first)
 
 __all__ = [
     "FAMILIES",
@@ -31,7 +30,7 @@ __all__ = [
     "GentransferError",
     "LatentModel",
     "SharedEmbedding",
-    "TrainConfig",
+    "TrainSettings",
     "TransferPlan",
     "__version__",
     "fit",

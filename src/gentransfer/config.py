@@ -1,20 +1,17 @@
 """Models that carry their config, and save / load it without pickle.
 
 A model records its constructor arguments (JSON primitives, or nested components recorded the
-same way) in ``self.config``. ``save_pretrained(dir)`` writes ``config.json`` (class name,
+same way) in ``self.config`` (:func:`register_to_config`). ``save_pretrained(dir)`` writes ``config.json`` (class name,
 gentransfer version, config) and ``model.safetensors``; :func:`load_pretrained` rebuilds the
 model by class name from a registry and loads the weights. Nothing executes code from a file.
 """
 
 from __future__ import annotations
 
+import functools
+import inspect
 import json
-import math
 import os
-import tempfile
-import types
-import typing
-from dataclasses import fields
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -22,22 +19,19 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file
 from safetensors.torch import save as safetensors_bytes
 
-from gentransfer.errors import CheckpointError, ConfigError
+from gentransfer.errors import CheckpointError
+from gentransfer.files import atomic_write_bytes
 from gentransfer.transfer.plan import SCRATCH_PLAN, TransferPlan
 
 __all__ = [
     "ConfigMixin",
     "register",
+    "register_to_config",
     "REGISTRY",
     "component_config",
     "build_component",
     "load_pretrained",
-    "atomic_write_bytes",
     "CONFIG_FORMAT",
-    "check_fields",
-    "check_value",
-    "settings_from_dict",
-    "type_name",
 ]
 
 CONFIG_FORMAT = 2  # bump when a saved config can no longer be read by this code (2: the transfer plan)
@@ -49,6 +43,41 @@ def register(cls: T) -> T:
     """Class decorator: make ``cls`` loadable by name from a saved config."""
     REGISTRY[cls.__name__] = cls
     return cls
+
+
+def register_to_config(init):
+    """Decorator of a model's ``__init__`` (diffusers' ``@register_to_config``): once it has run,
+    ``self.config`` holds every constructor argument, so that ``type(self)(**self.config)`` rebuilds
+    the model and no class writes its argument list twice.
+
+    An argument is recorded as the model resolved it: the instance's attribute of the same name
+    where it has one (a default filled in, a module built from a spec), a module as its component
+    config, an object with ``to_dict`` (a schedule) as that dict. Arguments a recorded component
+    already carries (a network's width beside the network) are named in the class's
+    ``ignore_for_config``.
+    """
+    signature = inspect.signature(init)
+
+    @functools.wraps(init)
+    def wrapper(self, *args: Any, **kwargs: Any) -> None:
+        init(self, *args, **kwargs)
+        bound = signature.bind(self, *args, **kwargs)
+        bound.apply_defaults()
+        ignore = getattr(type(self), "ignore_for_config", ())
+        self.config = {name: _config_value(getattr(self, name, value))
+                       for name, value in list(bound.arguments.items())[1:] if name not in ignore}
+
+    return wrapper
+
+
+def _config_value(value: Any) -> Any:
+    if hasattr(value, "config") and hasattr(value, "state_dict"):  # a component module
+        return component_config(value)
+    if hasattr(value, "to_dict"):
+        return value.to_dict()
+    if isinstance(value, tuple):
+        return list(value)
+    return value
 
 
 def component_config(module: Any) -> dict[str, Any]:
@@ -74,102 +103,6 @@ def build_component(spec: dict[str, Any]) -> Any:
                               "re-save the model with this version of gentransfer") from None
 
 
-def check_value(value: Any, kind: Any) -> bool:
-    """Does ``value`` (a JSON / TOML primitive) have the annotated type ``kind``?
-
-    Strict where coercion would hide a mistake: ``True`` is not an int, ``"0.01"`` is not a
-    float, ``50.7`` is not an int; an int is a float; a float must be finite.
-    """
-    origin, args = typing.get_origin(kind), typing.get_args(kind)
-    if kind is Any:
-        return True
-    if origin is typing.Literal:
-        return any(value == a and type(value) is type(a) for a in args)
-    if origin in (typing.Union, types.UnionType):
-        return any(check_value(value, a) for a in args)
-    if kind is type(None):
-        return value is None
-    if kind is bool:
-        return isinstance(value, bool)
-    if kind is int:
-        return isinstance(value, int) and not isinstance(value, bool)
-    if kind is float:
-        return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
-    if kind is str:
-        return isinstance(value, str)
-    if origin is list:
-        return isinstance(value, list) and all(check_value(v, args[0]) for v in value) if args else isinstance(
-            value, list)
-    if origin is dict:
-        return isinstance(value, dict) and all(isinstance(k, str) and check_value(v, args[1])
-                                               for k, v in value.items()) if args else isinstance(value, dict)
-    if kind is dict:
-        return isinstance(value, dict)
-    if kind is list:
-        return isinstance(value, list)
-    raise TypeError(f"check_value does not know the annotation {kind!r}")
-
-
-def type_name(kind: Any) -> str:
-    origin, args = typing.get_origin(kind), typing.get_args(kind)
-    if origin is typing.Literal:
-        return "one of " + ", ".join(repr(a) for a in args)
-    if origin in (typing.Union, types.UnionType):
-        return " or ".join(type_name(a) for a in args)
-    if kind is type(None):
-        return "none"
-    if origin is not None:
-        return str(kind).replace("typing.", "")
-    return {"int": "an integer", "float": "a finite number", "bool": "true or false",
-            "str": "a string"}.get(kind.__name__, kind.__name__)
-
-
-def check_fields(settings: Any, where: str = "settings") -> None:
-    """Check every field of the dataclass ``settings`` against its annotation (one-line errors)."""
-    hints = typing.get_type_hints(type(settings))
-    for f in fields(settings):
-        value = getattr(settings, f.name)
-        if not check_value(value, hints[f.name]):
-            raise ConfigError(f"{where}: {f.name} = {value!r} is not {type_name(hints[f.name])}",
-                              f"give {f.name} as {type_name(hints[f.name])}")
-
-
-def settings_from_dict(cls: type, values: Any, where: str) -> Any:
-    """Build the settings dataclass ``cls`` from a dict (a TOML table, a study's entry): an error
-    for a non-table or an unknown key, then the class's own ``check(where)`` (types and ranges)."""
-    names = [f.name for f in fields(cls)]
-    if not isinstance(values, dict):
-        raise ConfigError(f"{where} must be a table of settings, got {values!r}", f"use keys from {names}")
-    unknown = sorted(set(values) - set(names))
-    if unknown:
-        raise ConfigError(f"unknown {where} {unknown}", f"use only {sorted(names)}")
-    settings = cls(**values)
-    settings.check(where)
-    return settings
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file and a rename: never half-written."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def write_json(path: str | os.PathLike[str], data: Any) -> Path:
-    """``data`` as indented, key-sorted JSON in ``path``, written atomically."""
-    p = Path(path)
-    atomic_write_bytes(p, (json.dumps(data, indent=2, sort_keys=True, default=str) + "\n").encode())
-    return p
-
-
 class ConfigMixin:
     """Mixin for ``torch.nn.Module`` subclasses whose ``config`` rebuilds them."""
 
@@ -183,7 +116,7 @@ class ConfigMixin:
     def save_pretrained(self, directory: str | os.PathLike[str]) -> Path:
         """Write ``config.json`` (class, config, transfer plan) and ``model.safetensors`` into
         ``directory`` (atomically each)."""
-        from gentransfer import __version__
+        from gentransfer.version import __version__
 
         out = Path(directory)
         meta = {"class": type(self).__name__, "format": CONFIG_FORMAT,

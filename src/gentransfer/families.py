@@ -16,8 +16,8 @@ from gentransfer.models.base import GenerativeModel
 
 __all__ = ["FAMILIES", "FamilyName", "get_family"]
 
-FamilyName = Literal["flow", "diffusion"]
 FAMILIES: dict[str, type[GenerativeModel]] = {cls.family: cls for cls in (CouplingFlow, DiffusionModel)}
+FamilyName = Literal[tuple(FAMILIES)]  # the names, for settings and flags
 
 
 def get_family(name: str, what: str = "family") -> type[GenerativeModel]:

@@ -7,7 +7,7 @@ import math
 import torch
 from torch import nn
 
-from gentransfer.config import ConfigMixin, register
+from gentransfer.config import ConfigMixin, register, register_to_config
 
 __all__ = ["MLP", "FourierTime", "SharedEmbedding"]
 
@@ -59,11 +59,10 @@ class SharedEmbedding(ConfigMixin, nn.Module):
             table ``n_classes x k`` (the class embedding of a class-conditional model).
     """
 
+    @register_to_config
     def __init__(self, z_dim: int, embed_dim: int = 4, hidden: int = 64, depth: int = 2,
                  n_classes: int | None = None):
         super().__init__()
-        self.config = {"z_dim": z_dim, "embed_dim": embed_dim, "hidden": hidden, "depth": depth,
-                       "n_classes": n_classes}
         self.z_dim, self.embed_dim = z_dim, embed_dim
         if n_classes is not None:
             self.table = nn.Embedding(n_classes, embed_dim)

@@ -1,7 +1,7 @@
 """Settings from one source: the dataclasses give the CLI flags, the TOML keys and their checks.
 
 Every flag of a command that trains or runs a study is a field of a settings dataclass
-(:class:`~gentransfer.training.TrainConfig`, :class:`~gentransfer.workflow.ModelSettings`, a
+(:class:`~gentransfer.training.TrainSettings`, :class:`~gentransfer.workflow.ModelSettings`, a
 study, ...): its name (``batch_size`` -> ``--batch-size``), its type (which parses and checks
 the value) and its help text (the ``Attributes:`` entry of the class docstring). A TOML file
 passed with ``--config`` sets the same keys; flags given on the command line win. Tables
@@ -11,6 +11,7 @@ passed with ``--config`` sets the same keys; flags given on the command line win
 from __future__ import annotations
 
 import argparse
+import math
 import re
 import tomllib
 import types
@@ -19,12 +20,86 @@ from collections.abc import Iterable
 from dataclasses import MISSING, fields
 from typing import Any
 
-from gentransfer.config import check_value, type_name
 from gentransfer.errors import ConfigError
 
-__all__ = ["CONFIG_VERSION", "field_docs", "add_flags", "read_toml", "resolve"]
+__all__ = ["CONFIG_VERSION", "field_docs", "add_flags", "read_toml", "resolve", "check_value", "check_fields",
+           "settings_from_dict", "type_name"]
 
 CONFIG_VERSION = 1  # the `gentransfer_config` key of a TOML file
+
+
+def check_value(value: Any, kind: Any) -> bool:
+    """Does ``value`` (a JSON / TOML primitive) have the annotated type ``kind``?
+
+    Strict where coercion would hide a mistake: ``True`` is not an int, ``"0.01"`` is not a
+    float, ``50.7`` is not an int; an int is a float; a float must be finite.
+    """
+    origin, args = typing.get_origin(kind), typing.get_args(kind)
+    if kind is Any:
+        return True
+    if origin is typing.Literal:
+        return any(value == a and type(value) is type(a) for a in args)
+    if origin in (typing.Union, types.UnionType):
+        return any(check_value(value, a) for a in args)
+    if kind is type(None):
+        return value is None
+    if kind is bool:
+        return isinstance(value, bool)
+    if kind is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if kind is float:
+        return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+    if kind is str:
+        return isinstance(value, str)
+    if origin is list:
+        return isinstance(value, list) and all(check_value(v, args[0]) for v in value) if args else isinstance(
+            value, list)
+    if origin is dict:
+        return isinstance(value, dict) and all(isinstance(k, str) and check_value(v, args[1])
+                                               for k, v in value.items()) if args else isinstance(value, dict)
+    if kind is dict:
+        return isinstance(value, dict)
+    if kind is list:
+        return isinstance(value, list)
+    raise TypeError(f"check_value does not know the annotation {kind!r}")
+
+
+def type_name(kind: Any) -> str:
+    origin, args = typing.get_origin(kind), typing.get_args(kind)
+    if origin is typing.Literal:
+        return "one of " + ", ".join(repr(a) for a in args)
+    if origin in (typing.Union, types.UnionType):
+        return " or ".join(type_name(a) for a in args)
+    if kind is type(None):
+        return "none"
+    if origin is not None:
+        return str(kind).replace("typing.", "")
+    return {"int": "an integer", "float": "a finite number", "bool": "true or false",
+            "str": "a string"}.get(kind.__name__, kind.__name__)
+
+
+def check_fields(settings: Any, where: str = "settings") -> None:
+    """Check every field of the dataclass ``settings`` against its annotation (one-line errors)."""
+    hints = typing.get_type_hints(type(settings))
+    for f in fields(settings):
+        value = getattr(settings, f.name)
+        if not check_value(value, hints[f.name]):
+            raise ConfigError(f"{where}: {f.name} = {value!r} is not {type_name(hints[f.name])}",
+                              f"give {f.name} as {type_name(hints[f.name])}")
+
+
+def settings_from_dict(cls: type, values: Any, where: str) -> Any:
+    """Build the settings dataclass ``cls`` from a dict (a TOML table, a study's entry): an error
+    for a non-table or an unknown key, then the class's own ``check(where)`` (types and ranges)."""
+    names = [f.name for f in fields(cls)]
+    if not isinstance(values, dict):
+        raise ConfigError(f"{where} must be a table of settings, got {values!r}", f"use keys from {names}")
+    unknown = sorted(set(values) - set(names))
+    if unknown:
+        raise ConfigError(f"unknown {where} {unknown}", f"use only {sorted(names)}")
+    settings = cls(**values)
+    settings.check(where)
+    return settings
 
 
 def field_docs(cls: type) -> dict[str, str]:

@@ -12,7 +12,7 @@ from gentransfer.settings import add_flags
 
 
 def evaluate_runs(args: argparse.Namespace) -> int:
-    from gentransfer.config import atomic_write_bytes
+    from gentransfer.files import atomic_write_bytes
     from gentransfer.pipeline import evaluate_run, evaluation_table
 
     if args.real or args.fake:

@@ -7,7 +7,6 @@ import json
 import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Literal
 
 from gentransfer.data.columns import parse_bounds
 from gentransfer.data.tabular import Columns
@@ -15,7 +14,8 @@ from gentransfer.errors import ConfigError
 from gentransfer.families import FamilyName
 from gentransfer.pipeline.settings import ModelSettings
 from gentransfer.settings import add_flags, resolve
-from gentransfer.training.config import TrainConfig
+from gentransfer.training.config import TrainSettings
+from gentransfer.training.distributed import DeviceName
 from gentransfer.transfer.strategies import StrategyChoice
 
 
@@ -43,7 +43,7 @@ class SourceJob:
     resume: bool = False
     bounds: str = "auto"
     init_seed: int | None = None
-    device: Literal["cpu", "cuda", "auto"] = "cpu"
+    device: DeviceName = "cpu"
 
 
 @dataclass
@@ -78,7 +78,7 @@ class TargetJob:
     warm_start: bool = False
     init_seed: int | None = None
     lr_scale: float | None = None
-    device: Literal["cpu", "cuda", "auto"] = "cpu"
+    device: DeviceName = "cpu"
 
 
 def _job(values: dict, cls: type, required: tuple[str, ...]):
@@ -88,7 +88,7 @@ def _job(values: dict, cls: type, required: tuple[str, ...]):
     return cls(**values)
 
 
-def _clamp_note(train: TrainConfig, n: int) -> None:
+def _clamp_note(train: TrainSettings, n: int) -> None:
     """A batch larger than the data is no error: the loop clamps it; say so once the run is done."""
     if train.batch_size > n:
         print(f"note: batch size {train.batch_size} is larger than the {n} rows; each step used all rows",
@@ -110,7 +110,7 @@ def _data_defaults(family: str | None, table, bounds: str, role: str, given: dic
     model = {k: v for k, v in model.items() if k not in given.get(ModelSettings, {})}
     if "block_out_channels" in given.get(ModelSettings, {}):  # the user's widths replace the base width
         model.pop("hidden", None)
-    train = {k: v for k, v in train.items() if k not in given[TrainConfig]}
+    train = {k: v for k, v in train.items() if k not in given[TrainSettings]}
     chosen = ", ".join(f"{k} {v}" for k, v in {**model, **train}.items())
     if chosen:
         print(f"settings chosen from the data ({width} modelled columns, {len(table):,} rows): {chosen}")
@@ -129,14 +129,14 @@ def _source_family(run: str) -> str | None:
 def fit_source(args: argparse.Namespace) -> int:
     from gentransfer.pipeline import fit_source
 
-    s = resolve(args, [SourceJob, Columns, TrainConfig, ModelSettings])
+    s = resolve(args, [SourceJob, Columns, TrainSettings, ModelSettings])
     job = _job(s[SourceJob], SourceJob, ("data", "family", "out"))
-    TrainConfig.from_dict(s[TrainConfig])  # the user's settings checked before the data are read
+    TrainSettings.from_dict(s[TrainSettings])  # the user's settings checked before the data are read
     ModelSettings.from_dict(s[ModelSettings]).constructor_args(job.family)
     columns = Columns(**s[Columns])
     table = columns.load(job.data)
     model_defaults, train_defaults = _data_defaults(job.family, table, job.bounds, "source", s)
-    train = TrainConfig.from_dict({**train_defaults, **s[TrainConfig]})
+    train = TrainSettings.from_dict({**train_defaults, **s[TrainSettings]})
     model = ModelSettings.from_dict({**model_defaults, **s[ModelSettings]})
     run = fit_source(table, job.family, job.out, model=model, train=train, overwrite=job.overwrite,
                      resume=job.resume, bounds=parse_bounds(job.bounds), settings={**asdict(job), **columns.to_dict()},
@@ -149,14 +149,14 @@ def fit_source(args: argparse.Namespace) -> int:
 def fit_target(args: argparse.Namespace) -> int:
     from gentransfer.pipeline import fit_target
 
-    s = resolve(args, [TargetJob, Columns, TrainConfig])
+    s = resolve(args, [TargetJob, Columns, TrainSettings])
     job = _job(s[TargetJob], TargetJob, ("source", "data", "strategy", "out"))
-    TrainConfig.from_dict(s[TrainConfig])  # the user's settings checked before the data are read
+    TrainSettings.from_dict(s[TrainSettings])  # the user's settings checked before the data are read
     columns = Columns(**s[Columns])
     table = columns.load(job.data)
     family = _source_family(job.source)
     _, train_defaults = _data_defaults(family, table, job.bounds, "target", s)
-    train = TrainConfig.from_dict({**train_defaults, **s[TrainConfig]})
+    train = TrainSettings.from_dict({**train_defaults, **s[TrainSettings]})
     run = fit_target(job.source, table, job.strategy, job.out, train=train, overwrite=job.overwrite,
                      resume=job.resume, bounds=parse_bounds(job.bounds), settings={**asdict(job), **columns.to_dict()},
                      init_seed=job.init_seed, warm_start=job.warm_start, lr_scale=job.lr_scale, device=job.device)
@@ -168,11 +168,11 @@ def fit_target(args: argparse.Namespace) -> int:
 def register(sub) -> None:
     fs = sub.add_parser("fit-source", help="fit a source model on your data (.npz or .csv)")
     fs.add_argument("--config", help="TOML file; every flag is also a key (flags win)")
-    for cls in (SourceJob, Columns, ModelSettings, TrainConfig):
+    for cls in (SourceJob, Columns, ModelSettings, TrainSettings):
         add_flags(fs, cls)
     fs.set_defaults(handler=fit_source)
     ft = sub.add_parser("fit-target", help="transfer a source run to your target data")
     ft.add_argument("--config", help="TOML file; every flag is also a key (flags win)")
-    for cls in (TargetJob, Columns, TrainConfig):
+    for cls in (TargetJob, Columns, TrainSettings):
         add_flags(ft, cls)
     ft.set_defaults(handler=fit_target)

@@ -9,6 +9,7 @@ from pathlib import Path
 from gentransfer.data.tabular import Columns
 from gentransfer.errors import ConfigError
 from gentransfer.settings import add_flags
+from gentransfer.training.distributed import DEVICES
 
 
 def check_out_file(out: str, overwrite: bool) -> Path:
@@ -55,7 +56,7 @@ def register(sub) -> None:
     sm.add_argument("--cond", help="file of conditions (z, zc) for a conditional model")
     sm.add_argument("--out", required=True, help="output .npz or .csv")
     sm.add_argument("--seed", type=int, default=0)
-    sm.add_argument("--device", choices=["cpu", "cuda", "auto"], default="cpu",
+    sm.add_argument("--device", choices=DEVICES, default="cpu",
                     help="where to sample: cpu, cuda, or auto (CUDA when there is one)")
     sm.add_argument("--domain-guidance", type=float, metavar="W",
                     help="diffusion targets: guide the samples by the source run at weight W (1: the target "

@@ -10,8 +10,8 @@ from typing import Literal
 
 import numpy as np
 
-from gentransfer.config import atomic_write_bytes
 from gentransfer.errors import ConfigError
+from gentransfer.files import atomic_write_bytes
 
 __all__ = ["export_digits"]
 

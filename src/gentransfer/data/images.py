@@ -3,7 +3,7 @@
 A folder holds one subfolder of PNG files per class (the subfolder's name is the class), or PNG
 files only (unconditional data). An ``.npz`` file holds ``x`` (``N x C x H x W``: floats in
 ``[0, 1]``, or ``uint8`` 0-255) and optional class labels ``z`` (``N`` whole numbers 0..K-1).
-Either becomes a :class:`~gentransfer.data.tabular.Table` whose ``x`` is the flattened images
+Either becomes a :class:`~gentransfer.data.table.Table` whose ``x`` is the flattened images
 in ``[0, 1]`` (so every metric and check of the tables applies), with the image shape and the
 class names beside it; the model reshapes them back (:func:`gentransfer.diffusion.unet.unet_diffusion`).
 
@@ -25,6 +25,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from gentransfer.data.table import Table
 from gentransfer.errors import CheckpointError, DataError
 
 __all__ = ["PixelScale", "image_table", "load_image_folder", "image_grid_figure", "save_image_grid", "resize_images"]
@@ -95,7 +96,6 @@ def _as_unit(images: np.ndarray, source: str) -> np.ndarray:
 
 def image_table(images: np.ndarray, labels: np.ndarray | None, source: str, classes: list[str] | None = None):
     """A :class:`Table` of flattened images (``N x C x H x W`` in) and their class labels."""
-    from gentransfer.data.tabular import Table
 
     if images.ndim != 4 or min(images.shape) < 1:
         raise DataError(f"{source}: images must be N x C x H x W, got shape {images.shape}", "store a 4-D array x")

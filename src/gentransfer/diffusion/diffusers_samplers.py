@@ -12,6 +12,8 @@ while the deterministic ones carry the learned score's errors to the end (benchm
 
 from __future__ import annotations
 
+from typing import Literal, get_args
+
 import torch
 
 from gentransfer.diffusion.schedule import VPSchedule
@@ -19,7 +21,8 @@ from gentransfer.errors import ConfigError
 
 __all__ = ["DIFFUSERS_SAMPLERS", "diffusers_sample", "make_scheduler"]
 
-DIFFUSERS_SAMPLERS = ("ddpm", "ddim", "dpm++", "sde-dpm++")
+DiffusersSamplerName = Literal["ddpm", "ddim", "dpm++", "sde-dpm++"]
+DIFFUSERS_SAMPLERS: tuple[str, ...] = get_args(DiffusersSamplerName)
 STOCHASTIC = ("ddpm", "sde-dpm++")  # their steps draw fresh noise
 N_TRAIN_STEPS = 1000
 

@@ -8,7 +8,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from gentransfer.config import build_component, component_config, register
+from gentransfer.config import build_component, register, register_to_config
 from gentransfer.diffusion.likelihood import ode_log_likelihood
 from gentransfer.diffusion.networks import EpsMLP
 from gentransfer.diffusion.samplers import SAMPLERS, run_sampler
@@ -45,7 +45,9 @@ class DiffusionModel(GenerativeModel):
 
     family = "diffusion"
     default_ema_decay = 0.995  # averaged weights denoise better than the last iterate
+    ignore_for_config = ("embed_dim", "hidden", "depth")  # the embedding's and the network's configs carry them
 
+    @register_to_config
     def __init__(self, x_dim: int, z_dim: int = 0, zc_dim: int = 0, embedding: Any = None, embed_dim: int = 4,
                  network: Any = None, hidden: int = 128, depth: int = 3, schedule: dict[str, float] | None = None,
                  sampler: str = "ode", sample_steps: int = 50, likelihood_steps: int = 100):
@@ -61,9 +63,6 @@ class DiffusionModel(GenerativeModel):
         self.network = network if network is not None else EpsMLP(x_dim, self.cond_dim, hidden, depth)
         self.schedule = VPSchedule(**(schedule or {}))
         self.sampler, self.sample_steps, self.likelihood_steps = sampler, sample_steps, likelihood_steps
-        self.config = {**self.base_config(), "network": component_config(self.network),
-                       "schedule": self.schedule.to_dict(), "sampler": sampler,
-                       "sample_steps": sample_steps, "likelihood_steps": likelihood_steps}
 
     def data_shape(self) -> tuple[int, ...]:
         return (self.x_dim,)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from gentransfer.config import ConfigMixin, register
+from gentransfer.config import ConfigMixin, register, register_to_config
 from gentransfer.nn import MLP, FourierTime
 
 __all__ = ["EpsMLP"]
@@ -22,10 +22,9 @@ class EpsMLP(ConfigMixin, nn.Module):
         n_frequencies: Fourier features of ``t``.
     """
 
+    @register_to_config
     def __init__(self, x_dim: int, cond_dim: int = 0, hidden: int = 128, depth: int = 3, n_frequencies: int = 8):
         super().__init__()
-        self.config = {"x_dim": x_dim, "cond_dim": cond_dim, "hidden": hidden, "depth": depth,
-                       "n_frequencies": n_frequencies}
         self.time = FourierTime(n_frequencies)
         self.net = MLP(x_dim + self.time.dim + cond_dim, x_dim, hidden, depth)
 

@@ -15,19 +15,23 @@ Both run from ``T`` down to the early-stopping time ``eps`` on a grid that is de
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Literal
+from typing import Literal, get_args
 
 import torch
 
-from gentransfer.diffusion.diffusers_samplers import DIFFUSERS_SAMPLERS, diffusers_sample  # diffusers loads on use
+from gentransfer.diffusion.diffusers_samplers import (  # diffusers loads on use
+    DIFFUSERS_SAMPLERS,
+    DiffusersSamplerName,
+    diffusers_sample,
+)
 from gentransfer.diffusion.schedule import VPSchedule
 from gentransfer.errors import ConfigError
 
-__all__ = ["time_grid", "ancestral_sample", "ode_sample", "SAMPLERS", "run_sampler", "pf_ode_drift"]
+__all__ = ["time_grid", "ancestral_sample", "ode_sample", "SAMPLERS", "SamplerName", "run_sampler", "pf_ode_drift"]
 
 EpsFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
-Sampler = Literal["ancestral", "ode", "ddpm", "ddim", "dpm++", "sde-dpm++"]
-SAMPLERS: tuple[str, ...] = ("ancestral", "ode", *DIFFUSERS_SAMPLERS)
+SamplerName = Literal["ancestral", "ode", DiffusersSamplerName]  # the one list of sampler names
+SAMPLERS: tuple[str, ...] = get_args(Literal[SamplerName])
 
 
 def time_grid(schedule: VPSchedule, steps: int) -> torch.Tensor:

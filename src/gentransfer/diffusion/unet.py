@@ -14,7 +14,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from gentransfer.config import ConfigMixin, register
+from gentransfer.config import ConfigMixin, register, register_to_config
 from gentransfer.errors import ConfigError, DataError
 
 __all__ = ["UNetEps", "unet_time_embed_dim", "unet_diffusion"]
@@ -43,6 +43,7 @@ class UNetEps(ConfigMixin, nn.Module):
         norm_num_groups: GroupNorm groups.
     """
 
+    @register_to_config
     def __init__(self, x_dim: int, cond_dim: int = 0, sample_size: int = 16, channels: int = 1,
                  block_out_channels: list[int] | None = None, layers_per_block: int = 1, attention: bool = False,
                  norm_num_groups: int = 8):
@@ -56,9 +57,7 @@ class UNetEps(ConfigMixin, nn.Module):
         if cond_dim not in (0, unet_time_embed_dim(blocks)):
             raise ConfigError(f"the UNet takes a condition of width {unet_time_embed_dim(blocks)}, got {cond_dim}",
                               f"build the class embedding with embed_dim={unet_time_embed_dim(blocks)}")
-        self.config = {"x_dim": x_dim, "cond_dim": cond_dim, "sample_size": sample_size, "channels": channels,
-                       "block_out_channels": blocks, "layers_per_block": layers_per_block, "attention": attention,
-                       "norm_num_groups": norm_num_groups}
+        self.block_out_channels = blocks
         self.shape = (channels, sample_size, sample_size)
         down = ["DownBlock2D"] * (len(blocks) - 1) + ["AttnDownBlock2D" if attention else "DownBlock2D"]
         up = ["AttnUpBlock2D" if attention else "UpBlock2D"] + ["UpBlock2D"] * (len(blocks) - 1)

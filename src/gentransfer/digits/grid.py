@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from gentransfer.config import atomic_write_bytes
+from gentransfer.files import atomic_write_bytes
 
 __all__ = ["save_grid", "arm_panel"]
 

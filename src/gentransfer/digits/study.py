@@ -23,20 +23,22 @@ from typing import Any, Literal
 
 import torch
 
-from gentransfer.config import settings_from_dict, write_json
 from gentransfer.data import mnist_source, stratified_subset, usps_paper_split
 from gentransfer.data.tabular import Table
 from gentransfer.diffusion import DiffusionModel
+from gentransfer.diffusion.samplers import SamplerName
 from gentransfer.diffusion.unet import unet_diffusion
 from gentransfer.digits.scores import FEATURE_COLUMNS, feature_scores
 from gentransfer.errors import ConfigError
 from gentransfer.experiments import Experiment, check_settings
 from gentransfer.experiments.sweep import strategy_jobs
+from gentransfer.files import write_json
 from gentransfer.metrics import wasserstein1
 from gentransfer.pipeline import ModelSettings, RunFolder, fit_source, fit_target, sample_run
 from gentransfer.pipeline.runfolder import fit_once
 from gentransfer.pipeline.settings import IMAGE_ONLY
-from gentransfer.training import MAX_SEED, TrainConfig
+from gentransfer.settings import settings_from_dict
+from gentransfer.training import MAX_SEED, TrainSettings
 from gentransfer.training.distributed import DEVICES, is_main
 from gentransfer.transfer import STRATEGIES
 
@@ -125,7 +127,7 @@ class DigitsStudy:
     target_train: dict[str, Any] = field(default_factory=lambda: {
         "steps": 1500, "batch_size": 128, "lr": 1e-3, "val_fraction": 0.05, "eval_every": 250, "patience": 4,
         "ema_decay": 0.995, "val_repeats": 2})
-    sampler: Literal["ddpm", "ddim", "dpm++", "sde-dpm++", "ancestral", "ode"] = "sde-dpm++"
+    sampler: SamplerName = "sde-dpm++"
     sample_steps: int = 20
     save_models: bool = True
     feature_metrics: bool = False
@@ -205,7 +207,7 @@ def target_budget(train: dict[str, Any], passes: float, n_fit: int, seed: int) -
     train = {**train, "seed": seed}
     if passes <= 0:
         return train
-    defaults = TrainConfig()
+    defaults = TrainSettings()
     rows = n_fit - round(train.get("val_fraction", defaults.val_fraction) * n_fit)
     steps_per_pass = rows / min(train.get("batch_size", defaults.batch_size), rows)
     most = train.get("eval_every", defaults.eval_every)
@@ -276,7 +278,7 @@ def _source_run(s: dict[str, Any], job: dict[str, Any], src_seed: int, device: s
     # n_s images exactly (mnist_source refuses more than there are), so the budget is known unread
     train = {**source_budget(s["source_train"], s.get("source_epochs", 0.0), job["n_s"]), "seed": src_seed}
     recipe = {"fit": "source", "setting": s["setting"], "source": job["source"], "n_s": job["n_s"],
-              "digit": digit, "model": _resolved(ModelSettings, _settings(s)), "train": _resolved(TrainConfig, train)}
+              "digit": digit, "model": _resolved(ModelSettings, _settings(s)), "train": _resolved(TrainSettings, train)}
 
     def fit_into(out: Path, resume: bool, overwrite: bool) -> Path:
         xs, ys = mnist_source(job["n_s"], seed=src_seed, digit=digit)
@@ -300,7 +302,7 @@ def _fit_arm(s: dict[str, Any], job: dict[str, Any], arm: str, source_run: Path 
     lr_scale = s.get("target_lr_scale")
     source = RunFolder(source_run).config()["recipe"] if source_run else None
     recipe = {"fit": strategy, "setting": s["setting"], "split_seed": s["split_seed"], "n_t": job["n_t"],
-              "digit": None if s["setting"] == "conditional" else s["digit"], "train": _resolved(TrainConfig, train),
+              "digit": None if s["setting"] == "conditional" else s["digit"], "train": _resolved(TrainSettings, train),
               "init_seed": seed + 1, "warm_start": warm, "source": source,
               "model": _resolved(ModelSettings, _settings(s)) if source_run is None else None}
     if lr_scale is not None and source_run is not None:  # absent at its default: older recipes still match

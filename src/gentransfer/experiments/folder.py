@@ -11,8 +11,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from gentransfer.config import write_json
 from gentransfer.errors import ConfigError
+from gentransfer.files import write_json
 
 __all__ = ["default_run_dir", "open_run_dir"]
 

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 from scipy.stats import spearmanr
 
-from gentransfer.config import atomic_write_bytes
+from gentransfer.files import atomic_write_bytes
 
 __all__ = ["aggregate", "paired_gain", "gain_over", "trend", "summary_markdown", "plot_sweep", "plot_gains"]
 

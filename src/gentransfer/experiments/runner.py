@@ -13,9 +13,10 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from gentransfer.config import atomic_write_bytes, check_fields
 from gentransfer.experiments.report import plot_gains, plot_sweep, summary_markdown
 from gentransfer.experiments.sweep import Row, run_sweep
+from gentransfer.files import atomic_write_bytes
+from gentransfer.settings import check_fields
 
 __all__ = ["Experiment", "run_experiment", "check_settings"]
 
@@ -74,8 +75,8 @@ class Experiment:
 
 def check_settings(study: Any) -> None:
     """Check a study's settings before any job starts: every field's type, and every training
-    table (``*_train``, also one per family) as :class:`~gentransfer.training.TrainConfig` settings."""
-    from gentransfer.training import TrainConfig
+    table (``*_train``, also one per family) as :class:`~gentransfer.training.TrainSettings` settings."""
+    from gentransfer.training import TrainSettings
 
     check_fields(study, "study settings")
     for name, value in vars(study).items():
@@ -84,7 +85,7 @@ def check_settings(study: Any) -> None:
         per_family = all(isinstance(v, dict) for v in value.values()) and bool(value)
         tables = {f"{name}.{k}": v for k, v in value.items()} if per_family else {name: value}
         for where, table in tables.items():
-            TrainConfig.from_dict(table, where)
+            TrainSettings.from_dict(table, where)
 
 
 def run_experiment(experiment: Experiment, study: Any, run: Path, *, n_jobs: int = 1, progress: bool = True,

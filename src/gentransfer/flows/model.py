@@ -8,7 +8,7 @@ from typing import Any, Literal
 import torch
 from torch import nn
 
-from gentransfer.config import register
+from gentransfer.config import register, register_to_config
 from gentransfer.errors import ConfigError
 from gentransfer.flows.transforms import (
     AdditiveCoupling,
@@ -45,7 +45,9 @@ class CouplingFlow(GenerativeModel):
     """
 
     family = "flow"
+    ignore_for_config = ("embed_dim",)  # the embedding's own config carries it
 
+    @register_to_config
     def __init__(self, x_dim: int, z_dim: int = 0, zc_dim: int = 0, embedding: Any = None, embed_dim: int = 4,
                  n_layers: int = 3, coupling: Literal["additive", "affine"] = "additive", scale: bool = True,
                  hidden: int = 64, depth: int = 2):
@@ -58,8 +60,6 @@ class CouplingFlow(GenerativeModel):
         layers += [_COUPLINGS[coupling](m, self.cond_dim, hidden, depth)
                    for m in alternating_masks(x_dim, n_layers)]
         self.transforms = nn.ModuleList(layers)
-        self.config = {**self.base_config(), "n_layers": n_layers, "coupling": coupling, "scale": scale,
-                       "hidden": hidden, "depth": depth}
 
     def to_base(self, x: torch.Tensor, e: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``u = phi(x; e)`` and ``log|det d phi / dx|``."""

@@ -2,6 +2,7 @@
 
 from gentransfer.latent.autoencoder import AutoEncoder
 from gentransfer.latent.exact import FlowLatentModel
-from gentransfer.latent.model import LatentModel, fit_latent
+from gentransfer.latent.fitting import fit_latent
+from gentransfer.latent.model import LatentModel
 
 __all__ = ["AutoEncoder", "FlowLatentModel", "LatentModel", "fit_latent"]

@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from gentransfer.config import ConfigMixin, register
+from gentransfer.config import ConfigMixin, register, register_to_config
 from gentransfer.models.base import as_tensor
 from gentransfer.nn import MLP
 
@@ -38,11 +38,10 @@ class AutoEncoder(ConfigMixin, nn.Module):
 
     default_ema_decay = 0.0
 
+    @register_to_config
     def __init__(self, x_dim: int, latent_dim: int = 2, hidden: int = 128, depth: int = 2,
                  match_weight: float = 1.0):
         super().__init__()
-        self.config = {"x_dim": x_dim, "latent_dim": latent_dim, "hidden": hidden, "depth": depth,
-                       "match_weight": match_weight}
         self.x_dim, self.latent_dim, self.match_weight = x_dim, latent_dim, match_weight
         self.encoder = MLP(x_dim, latent_dim, hidden, depth)
         self.decoder = MLP(latent_dim, x_dim, hidden, depth)

@@ -17,7 +17,7 @@ from typing import Any, Literal
 
 import torch
 
-from gentransfer.config import build_component, component_config, register
+from gentransfer.config import build_component, register, register_to_config
 from gentransfer.errors import ConfigError
 from gentransfer.flows import CouplingFlow
 from gentransfer.models.base import GenerativeModel
@@ -53,6 +53,7 @@ class FlowLatentModel(GenerativeModel):
 
     shared_part = "prior"
 
+    @register_to_config
     def __init__(self, x_dim: int, prior: Any = None, prior_config: dict[str, Any] | None = None,
                  n_layers: int = 4, coupling: Literal["additive", "affine"] = "affine", hidden: int = 64,
                  depth: int = 2):
@@ -69,8 +70,6 @@ class FlowLatentModel(GenerativeModel):
         # g as a flow used backwards: its data side is x, its base side is u (not N(0, I))
         self.decoder = CouplingFlow(x_dim=x_dim, n_layers=n_layers, coupling=coupling, hidden=hidden,
                                        depth=depth)
-        self.config = {"x_dim": x_dim, "prior": component_config(prior), "prior_config": prior_config,
-                       "n_layers": n_layers, "coupling": coupling, "hidden": hidden, "depth": depth}
 
     def prior_is_frozen(self) -> bool:
         return not any(p.requires_grad for p in self.prior.parameters())

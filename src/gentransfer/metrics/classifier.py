@@ -29,8 +29,8 @@ from safetensors.torch import load as safetensors_load
 from safetensors.torch import save as safetensors_bytes
 from torch import nn
 
-from gentransfer.config import atomic_write_bytes
 from gentransfer.errors import ConfigError, DataError
+from gentransfer.files import atomic_write_bytes
 from gentransfer.metrics.features import conditional_accuracy
 
 __all__ = [

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from gentransfer.config import ConfigMixin, build_component, component_config
+from gentransfer.config import ConfigMixin, build_component
 from gentransfer.errors import ConfigError, DataError
 from gentransfer.nn import SharedEmbedding
 
@@ -104,10 +104,6 @@ class GenerativeModel(ConfigMixin, nn.Module):
         self.x_dim, self.z_dim, self.zc_dim = x_dim, z_dim, zc_dim
         self.embedding = embedding
         self.cond_dim = (embedding.embed_dim if embedding is not None else 0) + zc_dim
-
-    def base_config(self) -> dict[str, Any]:
-        emb = component_config(self.embedding) if self.embedding is not None else None
-        return {"x_dim": self.x_dim, "z_dim": self.z_dim, "zc_dim": self.zc_dim, "embedding": emb}
 
     # -- boundary ----------------------------------------------------------------------------
     def validate(

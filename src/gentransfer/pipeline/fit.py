@@ -22,7 +22,7 @@ from gentransfer.pipeline.kinds import Kind, SourceRun, kind_of_data
 from gentransfer.pipeline.runfolder import RunFolder, check_out, run_transaction
 from gentransfer.pipeline.scaling import Scaling
 from gentransfer.pipeline.settings import ModelSettings
-from gentransfer.training import MAX_SEED, TrainConfig, check_rows, split_rows
+from gentransfer.training import MAX_SEED, TrainSettings, check_rows, split_rows
 from gentransfer.training.distributed import device as device_of
 from gentransfer.transfer import GUARD, check_choice, run_guard, transfer
 from gentransfer.transfer.adapters import MIN_RANK, WIDTH_PER_RANK
@@ -33,10 +33,10 @@ __all__ = ["fit_source", "fit_target", "FAR_ABOVE_FLOOR"]
 FAR_ABOVE_FLOOR = 1.5  # the held-out check says plainly when W1 is more than this times the floor
 
 
-def _settings(model: ModelSettings | dict[str, Any] | None, train: TrainConfig | dict[str, Any] | None,
-              init_seed: Any) -> tuple[ModelSettings, TrainConfig]:
+def _settings(model: ModelSettings | dict[str, Any] | None, train: TrainSettings | dict[str, Any] | None,
+              init_seed: Any) -> tuple[ModelSettings, TrainSettings]:
     arch = model if isinstance(model, ModelSettings) else ModelSettings.from_dict(model)
-    cfg = train if isinstance(train, TrainConfig) else TrainConfig.from_dict(train or {})
+    cfg = train if isinstance(train, TrainSettings) else TrainSettings.from_dict(train or {})
     if init_seed is not None and (not isinstance(init_seed, int) or isinstance(init_seed, bool)
                                   or not 0 <= init_seed <= MAX_SEED):
         raise ConfigError(f"init_seed must be an integer in 0..2^62, got {init_seed!r}", "pass --init-seed 0 or more")
@@ -44,7 +44,7 @@ def _settings(model: ModelSettings | dict[str, Any] | None, train: TrainConfig |
 
 
 def fit_source(data: Table, family: str, out: str | Path, *, model: ModelSettings | dict[str, Any] | None = None,
-               train: TrainConfig | dict[str, Any] | None = None, overwrite: bool = False, resume: bool = False,
+               train: TrainSettings | dict[str, Any] | None = None, overwrite: bool = False, resume: bool = False,
                bounds: str | tuple[float, float] = "auto", settings: dict[str, Any] | None = None,
                init_seed: int | None = None, device: str = "cpu", score_heldout: bool = True,
                log=print) -> Path:
@@ -88,7 +88,7 @@ def fit_source(data: Table, family: str, out: str | Path, *, model: ModelSetting
 
 
 def fit_target(source: str | Path, data: Table, strategy: str, out: str | Path, *,
-               train: TrainConfig | dict[str, Any] | None = None, overwrite: bool = False, resume: bool = False,
+               train: TrainSettings | dict[str, Any] | None = None, overwrite: bool = False, resume: bool = False,
                bounds: str | tuple[float, float] = "auto", settings: dict[str, Any] | None = None,
                init_seed: int | None = None, warm_start: bool = False, lr_scale: float | None = None,
                device: str = "cpu", score_heldout: bool = True, log=print) -> Path:
@@ -149,7 +149,7 @@ def fit_target(source: str | Path, data: Table, strategy: str, out: str | Path, 
     return final
 
 
-def _guard(run: RunFolder, kind: Kind, targets: dict[str, Any], rows: tuple, cfg: TrainConfig, resume: bool,
+def _guard(run: RunFolder, kind: Kind, targets: dict[str, Any], rows: tuple, cfg: TrainSettings, resume: bool,
            config: dict[str, Any], scaling: Scaling, log) -> tuple[Any, dict[str, Any], tuple[np.ndarray, np.ndarray]]:
     """``auto``: every candidate fitted on the guard's rows into a run folder of its own, the choice
     reported; returns the chosen model, its metrics and the rows the held-out check scores."""

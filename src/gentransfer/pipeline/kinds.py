@@ -30,7 +30,7 @@ from gentransfer.models.base import GenerativeModel
 from gentransfer.nn import SharedEmbedding
 from gentransfer.pipeline.scaling import Scaling
 from gentransfer.pipeline.settings import IMAGE_ONLY, ModelSettings
-from gentransfer.training import FitResult, TrainConfig, fit
+from gentransfer.training import FitResult, TrainSettings, fit
 from gentransfer.transfer import GUARD_CANDIDATES, SourceKind
 
 __all__ = ["Kind", "TableKind", "LatentKind", "ImageKind", "SourceRun", "kind_of_data", "is_run_model",
@@ -112,7 +112,7 @@ class Kind:
         return get_family(family)(x_dim=scaling.x.model_width, z_dim=0 if data.z is None else data.z.shape[1],
                                   zc_dim=0 if data.zc is None else data.zc.shape[1], **kwargs)
 
-    def fit(self, model: Any, x: np.ndarray, z: np.ndarray | None, zc: np.ndarray | None, cfg: TrainConfig,
+    def fit(self, model: Any, x: np.ndarray, z: np.ndarray | None, zc: np.ndarray | None, cfg: TrainSettings,
             checkpoint_dir: Path, resume: bool, *, refine: bool) -> tuple[FitResult, dict[str, Any]]:
         """Fit ``model``; returns its :class:`FitResult` and extra metrics (a latent model's stages)."""
         return fit(model, x, z, zc, train=cfg, checkpoint_dir=str(checkpoint_dir), resume=resume), {}
@@ -195,7 +195,7 @@ class LatentKind(Kind):
         return LatentModel(x_dim=scaling.x.model_width, latent_dim=arch.latent_dim, prior_family=family,
                            prior_config=arch.constructor_args(family))
 
-    def fit(self, model: Any, x: np.ndarray, z: np.ndarray | None, zc: np.ndarray | None, cfg: TrainConfig,
+    def fit(self, model: Any, x: np.ndarray, z: np.ndarray | None, zc: np.ndarray | None, cfg: TrainSettings,
             checkpoint_dir: Path, resume: bool, *, refine: bool) -> tuple[FitResult, dict[str, Any]]:
         """:func:`fit_latent`'s stages, each on the same settings, and with ``refine`` (a target) the
         decoder's maximum-likelihood stage at a smaller step and batch (the unconditional study's

@@ -18,9 +18,9 @@ from typing import Any
 
 import numpy as np
 
-from gentransfer.config import atomic_write_bytes
 from gentransfer.data.tabular import Table
 from gentransfer.errors import CheckpointError, DataError
+from gentransfer.files import atomic_write_bytes
 from gentransfer.pipeline.evaluate import evaluate_run, evaluation_cells
 from gentransfer.pipeline.runfolder import RunFolder
 from gentransfer.pipeline.sample import sample_run

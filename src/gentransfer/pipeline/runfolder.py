@@ -32,8 +32,9 @@ from typing import Any
 
 import torch
 
-from gentransfer.config import load_pretrained, write_json
+from gentransfer.config import load_pretrained
 from gentransfer.errors import CheckpointError, ConfigError, GentransferError
+from gentransfer.files import write_json
 from gentransfer.pipeline.scaling import Scaling
 
 __all__ = ["RunFolder", "check_out", "run_transaction", "staging_folder", "fit_once"]

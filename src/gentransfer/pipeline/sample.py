@@ -94,7 +94,7 @@ def write_samples(arrays: dict[str, np.ndarray], out: str | Path, *, grid_title:
     the grid's path, if one was written."""
     import io
 
-    from gentransfer.config import atomic_write_bytes
+    from gentransfer.files import atomic_write_bytes
 
     out = Path(out)
     buf = io.BytesIO()

@@ -5,8 +5,9 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
-from gentransfer.config import check_fields, settings_from_dict
+from gentransfer.diffusion.samplers import SamplerName
 from gentransfer.errors import ConfigError
+from gentransfer.settings import check_fields, settings_from_dict
 
 __all__ = ["ModelSettings", "IMAGE_ONLY"]
 
@@ -42,7 +43,7 @@ class ModelSettings:
     n_layers: int | None = None
     coupling: Literal["additive", "affine"] | None = None
     n_classes: int | None = None
-    sampler: Literal["ancestral", "ode", "ddpm", "ddim", "dpm++", "sde-dpm++"] | None = None
+    sampler: SamplerName | None = None
     sample_steps: int | None = None
     latent_dim: int | None = None
     block_out_channels: list[int] | None = None

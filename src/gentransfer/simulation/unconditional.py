@@ -27,7 +27,7 @@ from gentransfer.experiments import Experiment, check_settings
 from gentransfer.experiments.sweep import check_choices, strategy_jobs
 from gentransfer.families import FAMILIES
 from gentransfer.latent import LatentModel, fit_latent
-from gentransfer.latent.model import SELECTION_RULES
+from gentransfer.latent.fitting import SELECTION_RULES
 from gentransfer.metrics import wasserstein1
 from gentransfer.simulation.unconditional_designs import UNCONDITIONAL_DESIGNS, get_unconditional_design
 from gentransfer.training import fit

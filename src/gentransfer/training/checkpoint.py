@@ -16,8 +16,8 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save as safetensors_bytes
 
-from gentransfer.config import atomic_write_bytes
 from gentransfer.errors import CheckpointError
+from gentransfer.files import atomic_write_bytes
 
 __all__ = ["save_checkpoint", "load_checkpoint", "CHECKPOINT_NAME"]
 

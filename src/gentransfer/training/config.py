@@ -1,4 +1,4 @@
-"""What a training run is given and what it returns: :class:`TrainConfig`, :class:`FitResult`, the split."""
+"""What a training run is given and what it returns: :class:`TrainSettings`, :class:`FitResult`, the split."""
 
 from __future__ import annotations
 
@@ -8,16 +8,16 @@ from typing import Any
 import numpy as np
 import torch
 
-from gentransfer.config import check_fields, settings_from_dict
 from gentransfer.errors import ConfigError, DataError
+from gentransfer.settings import check_fields, settings_from_dict
 
-__all__ = ["TrainConfig", "FitResult", "MAX_SEED", "check_rows", "split_indices", "split_rows"]
+__all__ = ["TrainSettings", "FitResult", "MAX_SEED", "check_rows", "split_indices", "split_rows"]
 
 MAX_SEED = 2**62  # a seed plus the small offsets the code adds to it stays a valid torch seed (< 2^64)
 
 
 @dataclass
-class TrainConfig:
+class TrainSettings:
     """Settings of :func:`fit` (all JSON primitives, so they go into run configs as they are).
 
     Attributes:
@@ -53,7 +53,7 @@ class TrainConfig:
     checkpoint_every: int = 0
 
     @classmethod
-    def from_dict(cls, values: dict[str, Any], where: str = "training settings") -> TrainConfig:
+    def from_dict(cls, values: dict[str, Any], where: str = "training settings") -> TrainSettings:
         """Build from a dict (a TOML table, a study's settings), checking names, types and ranges."""
         return settings_from_dict(cls, values, where)
 

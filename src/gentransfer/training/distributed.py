@@ -13,14 +13,15 @@ import atexit
 import contextlib
 import importlib
 import os
-from typing import Any
+from typing import Any, Literal, get_args
 
 import torch
 import torch.distributed as dist
 
-__all__ = ["world", "is_main", "agree", "device", "DEVICES"]
+__all__ = ["world", "is_main", "agree", "device", "DEVICES", "DeviceName"]
 
-DEVICES = ("auto", "cpu", "cuda")  # the names device() takes
+DeviceName = Literal["auto", "cpu", "cuda"]  # the names device() takes
+DEVICES: tuple[str, ...] = get_args(DeviceName)
 
 
 def world() -> tuple[int, int]:

@@ -21,7 +21,7 @@ import torch
 from tqdm.auto import tqdm
 
 from gentransfer.errors import ConfigError, DataError
-from gentransfer.training.config import FitResult, TrainConfig, split_indices
+from gentransfer.training.config import FitResult, TrainSettings, split_indices
 from gentransfer.training.distributed import world
 from gentransfer.training.state import EMA, TrainingState, data_fingerprint
 from gentransfer.transfer.plan import TransferPlan
@@ -68,7 +68,7 @@ class _Run:
 
     model: Trainable
     train_model: Any  # the model, or its DDP wrapper
-    cfg: TrainConfig
+    cfg: TrainSettings
     plan: TransferPlan
     train_data: tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]
     val_data: tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]
@@ -84,7 +84,7 @@ class _Run:
     checkpoint_dir: str | None
 
 
-def _prepare(model: Trainable, x: Any, z: Any, zc: Any, train: TrainConfig | dict[str, Any] | None,
+def _prepare(model: Trainable, x: Any, z: Any, zc: Any, train: TrainSettings | dict[str, Any] | None,
              plan: TransferPlan | None, checkpoint_dir: str | None, resume: bool, overrides: dict[str, Any]) -> _Run:
     """Check everything, split the rows, build the optimizer, the weight average and the state (a
     resumed run's from its checkpoint). The generator draws the split first, then the batches."""
@@ -92,8 +92,8 @@ def _prepare(model: Trainable, x: Any, z: Any, zc: Any, train: TrainConfig | dic
         raise ConfigError(f"{type(model).__name__} is not a model fit() trains (it lacks part of the Trainable "
                           "protocol)", "fit a LatentModel with gentransfer.latent.fit_latent")
     if isinstance(train, dict):
-        train = TrainConfig.from_dict(train)
-    cfg = replace(train or TrainConfig(), **overrides)
+        train = TrainSettings.from_dict(train)
+    cfg = replace(train or TrainSettings(), **overrides)
     cfg.check()
     if plan is None:
         plan = model.transfer_plan
@@ -186,7 +186,7 @@ def _checkpoint(run: _Run) -> None:
 
 
 def fit(model: Trainable, x: Any, z: Any = None, zc: Any = None, *,
-        train: TrainConfig | dict[str, Any] | None = None, plan: TransferPlan | None = None,
+        train: TrainSettings | dict[str, Any] | None = None, plan: TransferPlan | None = None,
         checkpoint_dir: str | None = None, resume: bool = False,
         on_evaluate: Callable[[int, Trainable], None] | None = None, **overrides: Any) -> FitResult:
     """Fit ``model`` to data ``x`` given conditions ``z`` (shared) and ``zc`` (task-specific).
@@ -199,7 +199,7 @@ def fit(model: Trainable, x: Any, z: Any = None, zc: Any = None, *,
     Args:
         model: anything :class:`Trainable`: a gentransfer model or a stage of a latent fit.
         x, z, zc: data, validated against the model's dimensions before anything is trained.
-        train: the training settings, a :class:`TrainConfig` or a dict of its fields;
+        train: the training settings, a :class:`TrainSettings` or a dict of its fields;
             ``overrides`` update it.
         plan: the plan to train under, for a stage that trains part of a larger model (the
             stages of :func:`~gentransfer.latent.fit_latent` pass the latent model's plan);

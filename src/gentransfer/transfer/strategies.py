@@ -23,17 +23,15 @@ strategy           shared part                   head            training on the
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal, get_args
+from typing import Literal
 
 from gentransfer.errors import ConfigError
 
 __all__ = ["Strategy", "STRATEGIES", "StrategyName", "StrategyChoice", "GUARD", "GUARD_CANDIDATES", "SourceKind",
            "get_strategy", "check_choice", "WARM_LR_SCALE"]
 
-StrategyName = Literal["scratch", "freeze-shared", "finetune", "lora"]
 SourceKind = Literal["conditional", "plain", "latent"]  # a model of x given z; of x alone; P_U and a decoder
 GUARD = "auto"
-StrategyChoice = Literal[(*get_args(StrategyName), GUARD)]  # what a user may ask fit-target for
 GUARD_CANDIDATES = ("scratch", "freeze-shared", "finetune")
 WARM_LR_SCALE = 0.3  # learning-rate factor for a head that starts from the source's weights
 
@@ -94,6 +92,10 @@ STRATEGIES: dict[str, Strategy] = {
         Strategy("lora", reuse_shared=True, freeze_shared=True, reuse_head=True, adapters=True),
     )
 }
+
+
+StrategyName = Literal[tuple(STRATEGIES)]  # the names, for settings and flags
+StrategyChoice = Literal[(*STRATEGIES, GUARD)]  # what a user may ask fit-target for
 
 
 def get_strategy(name: str) -> Strategy:
