@@ -17,30 +17,28 @@ from __future__ import annotations
 import json
 import math
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import torch
 
 from gentransfer.data import mnist_source, stratified_subset, usps_paper_split
 from gentransfer.data.tabular import Table
 from gentransfer.diffusion import DiffusionModel
-from gentransfer.diffusion.samplers import SamplerName
 from gentransfer.diffusion.unet import unet_diffusion
 from gentransfer.digits.scores import FEATURE_COLUMNS, feature_scores
+from gentransfer.digits.settings import DigitsStudy, unet_settings
 from gentransfer.errors import ConfigError
-from gentransfer.experiments import Experiment, check_settings
+from gentransfer.experiments import Experiment
 from gentransfer.experiments.sweep import strategy_jobs
 from gentransfer.files import write_json
 from gentransfer.metrics import wasserstein1
 from gentransfer.pipeline import ModelSettings, RunFolder, fit_source, fit_target, sample_run
 from gentransfer.pipeline.runfolder import fit_once
-from gentransfer.pipeline.settings import IMAGE_ONLY
 from gentransfer.settings import settings_from_dict
-from gentransfer.training import MAX_SEED, TrainSettings
-from gentransfer.training.distributed import DEVICES, is_main
-from gentransfer.transfer import STRATEGIES
+from gentransfer.training import TrainSettings
+from gentransfer.training.distributed import is_main
 
 __all__ = ["DigitsStudy", "COLUMNS", "ROW_KEYS", "EXPERIMENT", "build_jobs", "run_job", "job_rows", "new_model"]
 
@@ -49,142 +47,6 @@ COLUMNS = ["setting", "source", "strategy", "n_s", "n_t", "n_fit", "seed", "sour
                f"W1_digit{d}" for d in range(10)] + [
                "best_step", "n_val", "lr", "plateau", "source_best_step", "source_plateau", "guidance_weight"]
 ROW_KEYS = ["setting", "source", "strategy", "n_s", "n_t", "seed"]
-# the transfer strategies; freeze-shared with its head started from the source's weights (the paper's
-# MNIST -> USPS recipe, apart from the SEC estimator's fresh head); the source model sampled as it is
-# (the domain gap, no target data); the finetune model sampled with Domain Guidance
-ARMS = (*STRATEGIES, "freeze-shared-warm", "source-only", "domain-guidance")
-SHARED_PART_ARMS = ("freeze-shared", "freeze-shared-warm")  # they need a shared part to freeze
-MNIST_SIZE = 60000
-HELDOUT_SIZE = 2188  # USPS images of the paper split's held-out 30%
-
-
-@dataclass
-class DigitsStudy:
-    """Every setting of the digits benchmark (config keys; ``configs/digits-*.toml`` set them).
-
-    Attributes:
-        setting: conditional (class-conditional, all digits) or unconditional (digit `digit` only).
-        n_source: MNIST source sizes n_s.
-        n_target: USPS target sizes n_t: seeded, class-stratified subsets of the fit images, nested
-            across n_t; a size above the fit split's (5,103 images; 459 threes) takes all of it, and
-            the rows record the images used as n_fit.
-        n_source_sweep_at: the target sizes at which the transfer arms run at every n_s; at the others
-            only at the largest n_s (empty: every n_t, a full factorial grid).
-        seeds: seeds; each fixes the MNIST subset, the source's and the target's initial weights.
-        strategies: the arms: transfer strategies; freeze-shared-warm (freeze-shared with its head
-            started from the source's weights); source-only (the MNIST model sampled as it is);
-            domain-guidance (the finetune arm's model sampled with the source's guidance at the
-            weight of `guidance_weights` with the lowest held-out error on its validation images).
-        split_seed: seed of the USPS 70/30 paper split.
-        digit: the digit of the unconditional setting.
-        source_digit_only: unconditional: pre-train on MNIST images of `digit` only.
-        warm_start: freeze-shared starts the UNet from the source's weights, class embedding frozen (the paper's
-            recipe); false fits a fresh UNet around the frozen embedding (the SEC estimator).
-        target_lr_scale: factor on the target's learning rate for every transfer arm (unset: each
-            strategy's own, 0.3 for a warm start; 1.0: every arm at scratch's rate).
-        guidance_weights: the Domain Guidance weights the domain-guidance arm chooses from.
-        target_eval_passes: evaluate a target fit every this many passes over its training images
-            (at least 10 steps, at most target_train's eval_every; patience counts these evaluations):
-            a fit on 45 images overfits within a hundred steps, one on 4,593 in thousands. 0: every
-            target fit evaluates every target_train eval_every steps.
-        unet: the UNet's architecture.
-        source_train, target_train: training settings of the source and target fits.
-        source_epochs: a source budget that grows with n_s: at most max(source_train steps,
-            source_epochs x n_s / batch size) steps, ended by early stopping on held-out MNIST images at
-            its plateau (0: the fixed source_train steps); the steps used are recorded per row.
-        sampler: sampler of every arm.
-        sample_steps: sampler steps.
-        save_models: write every model into the run folder.
-        feature_metrics: also score in the USPS classifier's features (FD, KID, precision / recall /
-            density / coverage, conditional accuracy, memorisation), each beside its floor.
-        eval_size: score on a class-stratified subset of this many held-out USPS images (seeded
-            by `split_seed`, the same for every arm and seed), each floor at the same size; 0: all
-            2,188. Fewer images make a sample set cheaper and every score noisier. Conditional only.
-        device: auto (CUDA when available), cpu or cuda.
-    """
-
-    setting: Literal["conditional", "unconditional"] = "conditional"
-    n_source: list[int] = field(default_factory=lambda: [1000, 5000, 10000, 60000])
-    n_target: list[int] = field(default_factory=lambda: [5103])
-    n_source_sweep_at: list[int] = field(default_factory=list)
-    seeds: list[int] = field(default_factory=lambda: [0])
-    strategies: list[str] = field(default_factory=lambda: ["scratch", "freeze-shared", "finetune"])
-    split_seed: int = 0
-    digit: int = 3
-    source_digit_only: bool = False  # unconditional: pre-train on MNIST images of `digit` only
-    # freeze-shared starts the UNet from the source's weights, class embedding frozen: the paper's
-    # recipe. False fits a fresh UNet around the frozen embedding (the simulation's SEC estimator).
-    warm_start: bool = True
-    target_lr_scale: float | None = None
-    guidance_weights: list[float] = field(default_factory=lambda: [0.5, 1.0, 1.5, 2.0, 3.0])
-    target_eval_passes: float = 0.0
-    unet: dict[str, Any] = field(default_factory=lambda: {"block_out_channels": [32, 64, 64],
-                                                          "layers_per_block": 1, "attention": False})
-    source_epochs: float = 0.0
-    source_train: dict[str, Any] = field(default_factory=lambda: {
-        "steps": 1500, "batch_size": 128, "lr": 1e-3, "val_fraction": 0.05, "eval_every": 250, "patience": 4,
-        "ema_decay": 0.995, "val_repeats": 2})
-    target_train: dict[str, Any] = field(default_factory=lambda: {
-        "steps": 1500, "batch_size": 128, "lr": 1e-3, "val_fraction": 0.05, "eval_every": 250, "patience": 4,
-        "ema_decay": 0.995, "val_repeats": 2})
-    sampler: SamplerName = "sde-dpm++"
-    sample_steps: int = 20
-    save_models: bool = True
-    feature_metrics: bool = False
-    eval_size: int = 0
-    device: str = "auto"  # "auto": CUDA when available, else CPU
-
-    def check(self) -> None:
-        check_settings(self)
-        if self.setting not in ("conditional", "unconditional"):
-            raise ConfigError(f"unknown setting {self.setting!r}", "use 'conditional' or 'unconditional'")
-        if self.setting == "unconditional" and set(SHARED_PART_ARMS) & set(self.strategies):
-            raise ConfigError("freeze-shared needs a shared part, and the unconditional UNet has none",
-                              "use --strategies scratch,finetune for the unconditional setting")
-        if self.warm_start and {"freeze-shared", "freeze-shared-warm"} <= set(self.strategies):
-            raise ConfigError("with warm_start, freeze-shared is freeze-shared-warm: the arm would run twice",
-                              "set warm_start = false (freeze-shared: the SEC estimator's fresh head)")
-        if "domain-guidance" in self.strategies and "finetune" not in self.strategies:
-            raise ConfigError("domain-guidance samples the finetune arm's model", "add finetune to --strategies")
-        if self.target_eval_passes < 0:
-            raise ConfigError(f"target_eval_passes must be >= 0, got {self.target_eval_passes}", "pass e.g. 10, or 0")
-        if self.target_lr_scale is not None and not 0 < self.target_lr_scale <= 10:
-            raise ConfigError(f"target_lr_scale must be in (0, 10], got {self.target_lr_scale}", "pass e.g. 1.0")
-        if not self.guidance_weights or any(not math.isfinite(w) for w in self.guidance_weights):
-            raise ConfigError(f"guidance_weights must be finite numbers, got {self.guidance_weights}",
-                              "pass e.g. [1.0, 1.5, 2.0]")
-        bad = sorted(set(self.strategies) - set(ARMS))
-        if bad or not self.strategies:
-            raise ConfigError(f"unknown or no strategies: {bad or self.strategies}", f"choose from {list(ARMS)}")
-        if any(n < 10 or n > 60000 for n in self.n_source):
-            raise ConfigError(f"n_source values must be in 10..60000, got {self.n_source}", "fix --n-source")
-        if self.source_epochs < 0:
-            raise ConfigError(f"source_epochs must be >= 0, got {self.source_epochs}", "pass e.g. 20, or 0")
-        if not self.n_target or any(n < 10 or n > 5103 for n in self.n_target):
-            raise ConfigError(f"n_target values must be in 10..5103 (the USPS fit split), got {self.n_target}",
-                              "fix --n-target")
-        if self.eval_size and self.setting == "unconditional":
-            raise ConfigError("eval_size applies to the conditional setting (the threes' held-out set is small)",
-                              "drop --eval-size")
-        if self.eval_size and not 100 <= self.eval_size <= HELDOUT_SIZE:
-            raise ConfigError(f"eval_size must be 0 (every held-out image) or in 100..{HELDOUT_SIZE}, got "
-                              f"{self.eval_size}", "pass e.g. --eval-size 1000, or 0 for all")
-        if self.device not in DEVICES:
-            raise ConfigError(f"unknown device {self.device!r}", f"use one of {list(DEVICES)}")
-        if any(not 0 <= seed <= MAX_SEED - 2 for seed in self.seeds):  # seed + 2 seeds the samples
-            raise ConfigError(f"seeds must be in 0..2^62 - 2, got {self.seeds}", "fix --seeds")
-        unknown = sorted(set(self.unet) - {"hidden", *IMAGE_ONLY})
-        if unknown:
-            raise ConfigError(f"unet settings {unknown} are not a UNet's", f"use only {['hidden', *IMAGE_ONLY]}")
-        settings_from_dict(ModelSettings, _settings(asdict(self)), "unet settings")  # what fit-source is given
-        if set(self.n_source_sweep_at) - set(self.n_target):
-            raise ConfigError(f"n_source_sweep_at {self.n_source_sweep_at} names sizes not in n_target "
-                              f"{self.n_target}", "choose values of --n-target")
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
 def new_model(study: dict[str, Any]) -> DiffusionModel:
     """A UNet diffusion on flattened 16x16 images; class-conditional for the conditional setting."""
     n_classes = 10 if study["setting"] == "conditional" else None
@@ -235,8 +97,8 @@ def build_jobs(study: DigitsStudy) -> list[dict[str, Any]]:
 
 
 def source_seed(n_source: int, seed: int, source: str) -> int:
-    """The seed of the source model a job uses: its own, at every n_s (before issue 26 the seeds
-    shared one source model on all of MNIST, trained with seed 0)."""
+    """The seed of the source model a job uses: its own, at every n_s (all of MNIST too: the seed
+    also fixes the source's initial weights, batches and held-out part)."""
     return seed
 
 
@@ -249,11 +111,6 @@ def _images(x: torch.Tensor, y: torch.Tensor | None, source: str) -> Table:
     """Images (with their class labels, in the conditional setting) as the command line reads them."""
     return Table(x=x.reshape(len(x), -1).double().numpy(), z=None if y is None else y[:, None].double().numpy(),
                  source=source, image_shape=tuple(x.shape[1:]))
-
-
-def _settings(s: dict[str, Any]) -> dict[str, Any]:
-    """The study's UNet and sampler as ``fit-source``'s model settings."""
-    return {**s["unet"], "sampler": s["sampler"], "sample_steps": s["sample_steps"]}
 
 
 def _resolved(cls: type, values: dict[str, Any]) -> dict[str, Any]:
@@ -278,12 +135,13 @@ def _source_run(s: dict[str, Any], job: dict[str, Any], src_seed: int, device: s
     # n_s images exactly (mnist_source refuses more than there are), so the budget is known unread
     train = {**source_budget(s["source_train"], s.get("source_epochs", 0.0), job["n_s"]), "seed": src_seed}
     recipe = {"fit": "source", "setting": s["setting"], "source": job["source"], "n_s": job["n_s"],
-              "digit": digit, "model": _resolved(ModelSettings, _settings(s)), "train": _resolved(TrainSettings, train)}
+              "digit": digit, "model": _resolved(ModelSettings, unet_settings(s)),
+              "train": _resolved(TrainSettings, train)}
 
     def fit_into(out: Path, resume: bool, overwrite: bool) -> Path:
         xs, ys = mnist_source(job["n_s"], seed=src_seed, digit=digit)
         return fit_source(_images(xs, ys if s["setting"] == "conditional" else None, f"MNIST ({job['n_s']})"),
-                          "diffusion", out, model=_settings(s), train=train, resume=resume, overwrite=overwrite,
+                          "diffusion", out, model=unet_settings(s), train=train, resume=resume, overwrite=overwrite,
                           settings={"recipe": recipe}, device=device, score_heldout=False, log=_quiet)
 
     return fit_once(fit_into, folder, recipe, shared=shared).path
@@ -304,17 +162,84 @@ def _fit_arm(s: dict[str, Any], job: dict[str, Any], arm: str, source_run: Path 
     recipe = {"fit": strategy, "setting": s["setting"], "split_seed": s["split_seed"], "n_t": job["n_t"],
               "digit": None if s["setting"] == "conditional" else s["digit"], "train": _resolved(TrainSettings, train),
               "init_seed": seed + 1, "warm_start": warm, "source": source,
-              "model": _resolved(ModelSettings, _settings(s)) if source_run is None else None}
+              "model": _resolved(ModelSettings, unet_settings(s)) if source_run is None else None}
     if lr_scale is not None and source_run is not None:  # absent at its default: older recipes still match
         recipe["lr_scale"] = lr_scale
 
     def fit_into(out: Path, resume: bool, overwrite: bool) -> Path:
         kw = {**common, "resume": resume, "overwrite": overwrite, "settings": {"recipe": recipe}}
         if source_run is None:
-            return fit_source(target, "diffusion", out, model=_settings(s), **kw)
+            return fit_source(target, "diffusion", out, model=unet_settings(s), **kw)
         return fit_target(source_run, target, strategy, out, warm_start=warm, lr_scale=lr_scale, **kw)
 
     return fit_once(fit_into, out, recipe).path
+
+
+@dataclass(frozen=True)
+class _JobData:
+    """One job's images: the target's fit images, the held-out images it is scored on, the floor."""
+
+    target: Table
+    fit_x: torch.Tensor
+    held_x: torch.Tensor
+    held_y: torch.Tensor
+    reference: torch.Tensor  # as many real fit images as held-out ones: the floor's and features' real side
+    floor: float
+    conditional: bool
+
+
+def _job_data(s: dict[str, Any], job: dict[str, Any], seed: int) -> _JobData:
+    conditional = s["setting"] == "conditional"
+    split = usps_paper_split(seed=s["split_seed"], digit=None if conditional else s["digit"])
+    held_x, held_y = split.heldout_x, split.heldout_y
+    if s.get("eval_size"):
+        scored = torch.from_numpy(stratified_subset(held_y, int(s["eval_size"]), seed=s["split_seed"]))
+        held_x, held_y = held_x[scored], held_y[scored]
+    subset = torch.from_numpy(stratified_subset(split.fit_y, min(int(job["n_t"]), len(split.fit_y)), seed=seed))
+    fit_x, fit_y = split.fit_x[subset], split.fit_y[subset]
+    target = _images(fit_x, fit_y if conditional else None, f"USPS ({len(fit_x)})")
+    reference = split.fit_x[: len(held_x)]
+    return _JobData(target, fit_x, held_x, held_y, reference, wasserstein1(reference, held_x), conditional)
+
+
+def _arm(s: dict[str, Any], job: dict[str, Any], strategy: str, source_run: Path | None, data: _JobData,
+         models: Path, seed: int) -> tuple[Path, float | None]:
+    """The run folder an arm samples from, and its Domain Guidance weight (``None``: unguided)."""
+    if strategy == "source-only":
+        return source_run, None
+    if strategy == "domain-guidance":  # the finetune arm's model (read back), guided by its source
+        run = _fit_arm(s, job, "finetune", source_run, data.target, models / "target-finetune")
+        return run, _guidance_weight(run, source_run, data.target, s["guidance_weights"], seed)
+    return _fit_arm(s, job, strategy, source_run, data.target, models / f"target-{strategy}"), None
+
+
+def _score(s: dict[str, Any], job: dict[str, Any], strategy: str, run: Path, weight: float | None,
+           source_run: Path | None, data: _JobData, seed: int) -> tuple[dict[str, Any], torch.Tensor]:
+    """Sample the arm at one image per held-out label and score it: the row and the images."""
+    fit_result = RunFolder(run).metrics() if strategy != "source-only" else None
+    source_fit = RunFolder(source_run).metrics() if source_run else {}
+    held_cond = Table(z=data.held_y[:, None].double().numpy(), source="held-out labels") if data.conditional else None
+    start = time.perf_counter()
+    drawn = sample_run(run, 1 if data.conditional else len(data.held_x), held_cond, seed=seed + 2,
+                       device=s["device"], guidance=weight)
+    fake, sample_seconds = torch.from_numpy(drawn["x"]).float(), time.perf_counter() - start
+    row = {"setting": s["setting"], "source": job["source"], "strategy": strategy, "n_s": job["n_s"],
+           "n_t": job["n_t"], "n_fit": len(data.fit_x), "seed": seed,
+           "source_seed": source_seed(job["n_s"], seed, job["source"]) if job["n_s"] > 0 else "",
+           "W1": wasserstein1(fake, data.held_x), "W1_floor": data.floor,
+           "fit_seconds": round(fit_result["seconds"], 2) if fit_result else 0.0,
+           "source_seconds": round(source_fit.get("seconds", 0.0), 2), "source_steps": source_fit.get("steps", 0),
+           "sample_seconds": round(sample_seconds, 2), "steps": fit_result["steps"] if fit_result else 0,
+           **_fit_record(run if fit_result else None), "guidance_weight": "" if weight is None else weight,
+           **{f"source_{k}": v for k, v in _fit_record(source_run).items() if k in ("best_step", "plateau")}}
+    if s.get("feature_metrics"):
+        row.update(feature_scores(fake, data.held_y if data.conditional else None, data.held_x, data.held_y,
+                                  data.reference, data.fit_x, seed=seed))
+    if data.conditional:
+        for d in range(10):
+            mask = data.held_y == d
+            row[f"W1_digit{d}"] = wasserstein1(fake[mask], data.held_x[mask])
+    return row, fake
 
 
 def run_job(job: dict[str, Any], run_dir: str | None = None) -> list[dict[str, Any]]:
@@ -329,67 +254,26 @@ def run_job(job: dict[str, Any], run_dir: str | None = None) -> list[dict[str, A
     fit into a folder of their own that is thrown away."""
     import tempfile
 
+    from gentransfer.digits.grid import save_grid
+
     s, seed = job["settings"], int(job["seed"])
-    conditional = s["setting"] == "conditional"
-    digit = None if conditional else s["digit"]
-    split = usps_paper_split(seed=s["split_seed"], digit=digit)
-    held_x, held_y = split.heldout_x, split.heldout_y
-    if s.get("eval_size"):
-        scored = torch.from_numpy(stratified_subset(held_y, int(s["eval_size"]), seed=s["split_seed"]))
-        held_x, held_y = held_x[scored], held_y[scored]
-    subset = torch.from_numpy(stratified_subset(split.fit_y, min(int(job["n_t"]), len(split.fit_y)), seed=seed))
-    fit_x, fit_y = split.fit_x[subset], split.fit_y[subset]
-    target = _images(fit_x, fit_y if conditional else None, f"USPS ({len(fit_x)})")
-    held_cond = Table(z=held_y[:, None].double().numpy(), source="held-out labels") if conditional else None
-    floor = wasserstein1(split.fit_x[: len(held_x)], held_x)
-    src_seed = source_seed(job["n_s"], seed, job["source"])
+    data = _job_data(s, job, seed)
     keep = bool(run_dir) and is_main()
     with tempfile.TemporaryDirectory() as scratchpad:
         root = Path(run_dir) if keep else Path(scratchpad)
         out = root / "models" / f"{job['source']}-ns{job['n_s']}-nt{job['n_t']}-seed{seed}"
         models = out if keep and s["save_models"] else Path(scratchpad) / "models"
+        src_seed = source_seed(job["n_s"], seed, job["source"])
         source_run = _source_run(s, job, src_seed, s["device"], root, keep) if job["n_s"] > 0 else None
-        source_fit = RunFolder(source_run).metrics() if source_run else {}
         rows = []
         for strategy in job["strategies"]:
-            tag = f"target-{strategy}"
-            weight = None
-            if strategy == "source-only":
-                run = source_run
-            elif strategy == "domain-guidance":  # the finetune arm's model (read back), guided by its source
-                run = _fit_arm(s, job, "finetune", source_run, target, models / "target-finetune")
-                weight = _guidance_weight(run, source_run, target, s["guidance_weights"], seed)
-            else:
-                run = _fit_arm(s, job, strategy, source_run, target, models / tag)
-            fit_result = RunFolder(run).metrics() if strategy != "source-only" else None
-            start = time.perf_counter()
-            drawn = sample_run(run, 1 if conditional else len(held_x), held_cond, seed=seed + 2, device=s["device"],
-                               guidance=weight)
-            fake = torch.from_numpy(drawn["x"]).float()
-            sample_seconds = time.perf_counter() - start
-            row = {"setting": s["setting"], "source": job["source"], "strategy": strategy, "n_s": job["n_s"],
-                   "n_t": job["n_t"], "n_fit": len(fit_x), "seed": seed,
-                   "source_seed": src_seed if job["n_s"] > 0 else "", "W1": wasserstein1(fake, held_x),
-                   "W1_floor": floor,
-                   "fit_seconds": round(fit_result["seconds"], 2) if fit_result else 0.0,
-                   "source_seconds": round(source_fit.get("seconds", 0.0), 2),
-                   "source_steps": source_fit.get("steps", 0),
-                   "sample_seconds": round(sample_seconds, 2), "steps": fit_result["steps"] if fit_result else 0,
-                   **_fit_record(run if fit_result else None), "guidance_weight": "" if weight is None else weight,
-                   **{f"source_{k}": v for k, v in _fit_record(source_run).items() if k in ("best_step", "plateau")}}
-            if s.get("feature_metrics"):
-                row.update(feature_scores(fake, held_y if conditional else None, held_x, held_y,
-                                          split.fit_x[: len(held_x)], fit_x, seed=seed))
-            if conditional:
-                for d in range(10):
-                    mask = held_y == d
-                    row[f"W1_digit{d}"] = wasserstein1(fake[mask], held_x[mask])
+            run, weight = _arm(s, job, strategy, source_run, data, models, seed)
+            row, fake = _score(s, job, strategy, run, weight, source_run, data, seed)
             rows.append(row)
             if keep:
-                from gentransfer.digits.grid import save_grid
-
-                write_json(out / f"{tag}.json", {**row, "fit": fit_result})
-                save_grid(fake, held_y if conditional else None, out / f"{tag}.png",
+                write_json(out / f"target-{strategy}.json", {**row, "fit": RunFolder(run).metrics()
+                                                            if strategy != "source-only" else None})
+                save_grid(fake, data.held_y if data.conditional else None, out / f"target-{strategy}.png",
                           title=f"{strategy}, n_s={job['n_s']}, W1={row['W1']:.3f}")
     return rows
 

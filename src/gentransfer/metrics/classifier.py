@@ -60,14 +60,10 @@ class DigitClassifier(nn.Module):
     The penultimate (post-ReLU) activations are divided by the buffer ``feature_scale``, fixed
     after training so that their root-mean-square over the fit images is 1.
 
-    Parameters
-    ----------
-    width : int
-        Channels of the first conv layer (the second has twice as many).
-    feature_dim : int
-        Size ``k`` of the penultimate layer returned by :meth:`features`.
-    n_classes : int
-        Number of classes (logits) returned by :meth:`forward`.
+    Args:
+        width (int): Channels of the first conv layer (the second has twice as many).
+        feature_dim (int): Size ``k`` of the penultimate layer returned by :meth:`features`.
+        n_classes (int): Number of classes (logits) returned by :meth:`forward`.
     """
 
     def __init__(self, width: int = 16, feature_dim: int = 64, n_classes: int = 10) -> None:
@@ -102,16 +98,12 @@ class DigitClassifier(nn.Module):
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """Penultimate-layer features.
 
-        Parameters
-        ----------
-        x : torch.Tensor
-            ``n x 1 x 16 x 16`` (or ``n x 256``) images with pixels in [0, 1].
+        Args:
+            x (torch.Tensor): ``n x 1 x 16 x 16`` (or ``n x 256``) images with pixels in [0, 1].
 
-        Returns
-        -------
-        torch.Tensor
-            ``n x k`` non-negative features (``k = feature_dim``, 64 by default), divided by
-            ``feature_scale``.
+        Returns:
+            torch.Tensor: ``n x k`` non-negative features (``k = feature_dim``, 64 by default), divided by
+                ``feature_scale``.
         """
         return self._body(x) / self.feature_scale
 
@@ -176,20 +168,14 @@ def build_usps_classifier(
 ) -> tuple[DigitClassifier, dict[str, Any]]:
     """Train the classifier from scratch on the USPS fit split (no cache read or written).
 
-    Parameters
-    ----------
-    root : path-like, optional
-        Data root (default: :func:`gentransfer.data.data_root`).
-    seed : int
-        Seed of the initialisation and of the batch order.
+    Args:
+        root (path-like, optional): Data root (default: :func:`gentransfer.data.data_root`).
+        seed (int): Seed of the initialisation and of the batch order.
 
-    Returns
-    -------
-    model : DigitClassifier
-        The trained network, in eval mode.
-    info : dict
-        ``recipe``, ``seed``, ``split_seed``, ``data_sha256`` (fingerprint of the fit images and
-        labels), ``heldout_accuracy`` (on the 2,188 held-out images) and ``train_seconds``.
+    Returns:
+        model : DigitClassifier: The trained network, in eval mode.
+        info : dict: ``recipe``, ``seed``, ``split_seed``, ``data_sha256`` (fingerprint of the fit images and
+            labels), ``heldout_accuracy`` (on the 2,188 held-out images) and ``train_seconds``.
     """
     from gentransfer.data import usps_paper_split  # local: keeps metrics importable on its own
 
@@ -239,20 +225,16 @@ def usps_classifier(
 ) -> DigitClassifier:
     """The USPS digit classifier, loaded from the cache or (re)built there deterministically.
 
-    Parameters
-    ----------
-    root : path-like, optional
-        Data root holding ``usps/`` (default: :func:`gentransfer.data.data_root`). The fit split
-        is read on every call to check the cached weights against the data they were fitted on.
-    cache : path-like, optional
-        Cache base folder; the files live in ``<cache>/classifier/`` (default:
-        ``$GENTRANSFER_CACHE``, else ``~/.cache/gentransfer``).
+    Args:
+        root (path-like, optional): Data root holding ``usps/`` (default: :func:`gentransfer.data.data_root`). The
+            fit split
+            is read on every call to check the cached weights against the data they were fitted on.
+        cache (path-like, optional): Cache base folder; the files live in ``<cache>/classifier/`` (default:
+            ``$GENTRANSFER_CACHE``, else ``~/.cache/gentransfer``).
 
-    Returns
-    -------
-    DigitClassifier
-        Frozen (``requires_grad=False``), in eval mode, on the CPU. ``model.features(x)`` gives the
-        ``n x 64`` features, ``model(x)`` the ``n x 10`` logits.
+    Returns:
+        DigitClassifier: Frozen (``requires_grad=False``), in eval mode, on the CPU. ``model.features(x)`` gives the
+            ``n x 64`` features, ``model(x)`` the ``n x 10`` logits.
 
     Notes
     -----

@@ -92,17 +92,12 @@ def frechet_distance(feat_a: object, feat_b: object) -> float:
     computed from two symmetric eigen-decompositions, so it is real and stable for singular
     (rank-deficient) covariances, where ``scipy.linalg.sqrtm`` may return complex noise.
 
-    Parameters
-    ----------
-    feat_a : array_like, shape (n, k)
-        Features of the first set, ``n >= 2``.
-    feat_b : array_like, shape (m, k)
-        Features of the second set, ``m >= 2``.
+    Args:
+        feat_a (array_like, shape (n, k)): Features of the first set, ``n >= 2``.
+        feat_b (array_like, shape (m, k)): Features of the second set, ``m >= 2``.
 
-    Returns
-    -------
-    float
-        The squared Frechet distance (``>= 0``; rounding below zero is clipped), in squared feature units.
+    Returns:
+        float: The squared Frechet distance (``>= 0``; rounding below zero is clipped), in squared feature units.
     """
     a, b = _features(feat_a, "feat_a", min_rows=2), _features(feat_b, "feat_b", min_rows=2)
     _same_width(a, b, "feat_a and feat_b")
@@ -134,23 +129,16 @@ def kid(
     Cost: ``3 * subsets`` products of ``m x k`` by ``k x m`` (4 to 7 s for the defaults, 64
     features, on one busy core with one BLAS thread).
 
-    Parameters
-    ----------
-    feat_a : array_like, shape (n, k)
-        Features of the first set, ``n >= 2``.
-    feat_b : array_like, shape (m, k)
-        Features of the second set, ``m >= 2``.
-    subsets : int
-        Number of subset pairs (100 as torchmetrics).
-    subset_size : int
-        Rows per subset (1000 as torchmetrics); reduced to ``min(n, m)`` when larger (as clean-fid).
-    seed : int
-        Seed of the subset draws.
+    Args:
+        feat_a (array_like, shape (n, k)): Features of the first set, ``n >= 2``.
+        feat_b (array_like, shape (m, k)): Features of the second set, ``m >= 2``.
+        subsets (int): Number of subset pairs (100 as torchmetrics).
+        subset_size (int): Rows per subset (1000 as torchmetrics); reduced to ``min(n, m)`` when larger (as clean-fid).
+        seed (int): Seed of the subset draws.
 
-    Returns
-    -------
-    (mean, std) : tuple of float
-        Mean and population standard deviation (``ddof=0``, as torchmetrics) of the per-subset estimates.
+    Returns:
+        (mean, std) : tuple of float: Mean and population standard deviation (``ddof=0``, as torchmetrics) of the
+            per-subset estimates.
     """
     a, b = _features(feat_a, "feat_a", min_rows=2), _features(feat_b, "feat_b", min_rows=2)
     _same_width(a, b, "feat_a and feat_b")
@@ -199,19 +187,13 @@ def prdc(real_feat: object, fake_feat: object, k: int = 5) -> dict[str, float]:
     Precision and density are computed over fakes, recall and coverage over reals; coverage in
     particular depends on the set sizes, so compare models at equal ``N`` and ``M``.
 
-    Parameters
-    ----------
-    real_feat : array_like, shape (N, d)
-        Features of real samples, ``N > k``.
-    fake_feat : array_like, shape (M, d)
-        Features of generated samples, ``M > k``.
-    k : int
-        Neighbourhood size (5 as in the paper).
+    Args:
+        real_feat (array_like, shape (N, d)): Features of real samples, ``N > k``.
+        fake_feat (array_like, shape (M, d)): Features of generated samples, ``M > k``.
+        k (int): Neighbourhood size (5 as in the paper).
 
-    Returns
-    -------
-    dict
-        ``{"precision", "recall", "density", "coverage"}`` as floats.
+    Returns:
+        dict: ``{"precision", "recall", "density", "coverage"}`` as floats.
     """
     if int(k) < 1:
         raise ConfigError(f"prdc needs k >= 1, got {k}", "pass k=5 (the paper's choice)")
@@ -265,21 +247,15 @@ def memorisation_rate(fake: object, train: object, heldout: object, *, quantile:
     counts exact copies even when :math:`\tau = 0`). On the USPS paper split (pixels) :math:`\tau`
     is about 0.75, with no held-out image duplicated in the fit part.
 
-    Parameters
-    ----------
-    fake : array_like, shape (M, ...)
-        Generated samples (e.g. ``M x 1 x 16 x 16`` images or ``M x k`` features); flattened per row.
-    train : array_like, shape (N, ...)
-        The samples the generator was trained on, same trailing size.
-    heldout : array_like, shape (H, ...)
-        Real samples from the same law, never trained on, same trailing size.
-    quantile : float
-        Quantile of the held-out nearest-training distances used as the threshold, in (0, 1).
+    Args:
+        fake (array_like, shape (M, ...)): Generated samples (e.g. ``M x 1 x 16 x 16`` images or ``M x k``
+            features); flattened per row.
+        train (array_like, shape (N, ...)): The samples the generator was trained on, same trailing size.
+        heldout (array_like, shape (H, ...)): Real samples from the same law, never trained on, same trailing size.
+        quantile (float): Quantile of the held-out nearest-training distances used as the threshold, in (0, 1).
 
-    Returns
-    -------
-    float
-        The rate in [0, 1].
+    Returns:
+        float: The rate in [0, 1].
     """
     if not 0.0 < float(quantile) < 1.0:
         raise ConfigError(f"quantile must lie in (0, 1), got {quantile}", "pass e.g. quantile=0.05")
@@ -316,19 +292,14 @@ def _batched(classifier: torch.nn.Module, fn, x: torch.Tensor, batch_size: int) 
 def classifier_features(classifier: torch.nn.Module, images: object, *, batch_size: int = 1024) -> np.ndarray:
     """Features of images from ``classifier.features``, in eval mode and without gradients.
 
-    Parameters
-    ----------
-    classifier : torch.nn.Module
-        A module with a ``features(x) -> n x k`` method, e.g. :func:`~gentransfer.metrics.classifier.usps_classifier`.
-    images : array_like or torch.Tensor, shape (n, 1, 16, 16)
-        Images with pixels in [0, 1].
-    batch_size : int
-        Images per forward pass.
+    Args:
+        classifier (torch.nn.Module): A module with a ``features(x) -> n x k`` method, e.g.
+            :func:`~gentransfer.metrics.classifier.usps_classifier`.
+        images (array_like or torch.Tensor, shape (n, 1, 16, 16)): Images with pixels in [0, 1].
+        batch_size (int): Images per forward pass.
 
-    Returns
-    -------
-    numpy.ndarray, shape (n, k)
-        float64 features, ready for :func:`frechet_distance`, :func:`kid` and :func:`prdc`.
+    Returns:
+        numpy.ndarray, shape (n, k): float64 features, ready for :func:`frechet_distance`, :func:`kid` and :func:`prdc`.
     """
     if not callable(getattr(classifier, "features", None)):
         raise ConfigError(
@@ -346,22 +317,18 @@ def conditional_accuracy(
 ) -> float:
     """Fraction of images that the classifier assigns to the class they were generated for.
 
-    Parameters
-    ----------
-    classifier : torch.nn.Module
-        Maps ``n x 1 x 16 x 16`` images to ``n x C`` logits (e.g. ``usps_classifier()``); run in
-        eval mode without gradients (its mode is restored afterwards).
-    images : array_like or torch.Tensor, shape (n, 1, 16, 16)
-        Images with pixels in [0, 1], e.g. class-conditional samples.
-    labels : array_like or torch.Tensor of int, shape (n,)
-        The class each image was generated (or labelled) as, in ``0 .. C-1``.
-    batch_size : int
-        Images per forward pass.
+    Args:
+        classifier (torch.nn.Module): Maps ``n x 1 x 16 x 16`` images to ``n x C`` logits (e.g.
+            ``usps_classifier()``); run in
+            eval mode without gradients (its mode is restored afterwards).
+        images (array_like or torch.Tensor, shape (n, 1, 16, 16)): Images with pixels in [0, 1], e.g. class-
+            conditional samples.
+        labels (array_like or torch.Tensor of int, shape (n,)): The class each image was generated (or labelled)
+            as, in ``0 .. C-1``.
+        batch_size (int): Images per forward pass.
 
-    Returns
-    -------
-    float
-        Accuracy in [0, 1] (argmax of the logits equals the label).
+    Returns:
+        float: Accuracy in [0, 1] (argmax of the logits equals the label).
     """
     x = _images(images, classifier)
     y = labels.detach().cpu() if isinstance(labels, torch.Tensor) else torch.as_tensor(np.asarray(labels))

@@ -309,9 +309,9 @@ def data_defaults(family: str, columns: int, rows: int, *, role: str = "source",
     Width grows with the dimension (diffusion: 4 per column, 128 to 1,024; flows: 2 per column, 64
     to 512, and more coupling layers, affine from 8 columns); the step budget is a number of passes
     over the rows (diffusion 200, flows 100; at most 20,000 steps and at least 2,000, a diffusion
-    of x 10,000: its denoising loss on 1,000 rows of a 64-column table was still falling at 2,000
-    steps under every strategy), ended by early stopping with a patience that outlasts the noise of
-    the held-out loss. Diffusion samples with stochastic DPM-Solver++ (50 steps). A target
+    of x 10,000, since its denoising loss keeps falling long after a flow's has settled), ended by
+    early stopping with a patience that outlasts the noise of the held-out loss. Diffusion samples
+    with stochastic DPM-Solver++ (50 steps). A target
     (``role="target"``) keeps its source's architecture, so only the training settings apply to it.
     With ``latent_dim`` the model is the prior ``P_U`` of a latent model; with ``image`` a UNet
     (:class:`ImageKind`).

@@ -81,9 +81,8 @@ class UnconditionalStudy:
         "flow": {"coupling": "affine", "n_layers": 6, "hidden": 64},
         "diffusion": {"hidden": 128, "depth": 3}})
     autoencoder_train: dict[str, Any] = field(default_factory=lambda: {"steps": 4000, "lr": 2e-3, "patience": 20})
-    # per family: coupling flows fit the 8 sharp modes of the default latent better with a longer
-    # budget (benchmarks/README.md: freeze-shared W1 at n_s = 16,000 0.558 -> 0.462 with one start);
-    # early stopping still ends the fits on few rows long before the cap
+    # per family: coupling flows need a longer budget to fit the 8 sharp modes of the default
+    # latent; early stopping still ends the fits on few rows long before the cap
     prior_train: dict[str, dict[str, Any]] = field(default_factory=lambda: {
         "flow": {"steps": 10000, "lr": 2e-3, "patience": 30},
         "diffusion": {"steps": 3000, "lr": 2e-3, "patience": 10}})
@@ -91,7 +90,7 @@ class UnconditionalStudy:
     likelihood_train: dict[str, Any] | None = field(default_factory=lambda: {
         "steps": 3000, "lr": 1e-3, "patience": 10, "batch_size": 64})
     # starts of each latent route's target stage, and the rule that keeps one
-    # (fit_latent(restarts=, select=)); the recorded grids ran one start (benchmarks/README.md)
+    # (fit_latent(restarts=, select=))
     target_restarts: int = 1
     target_select: Literal["w1", "likelihood"] = "w1"
 
