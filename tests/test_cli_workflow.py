@@ -4,26 +4,40 @@ Every bad input gives one line on stderr naming the problem and its fix, exit co
 traceback, and leaves every file already on disk as it was (and creates none).
 """
 
+import contextlib
 import hashlib
+import io
 import json
+import os
 import re
 import shlex
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from gentransfer.cli import main
 from gentransfer.simulation import get_design
 
 README = Path(__file__).resolve().parents[1] / "README.md"
-CLI = [sys.executable, "-m", "gentransfer.cli"]
 FAST = ["--steps", "60", "--eval-every", "20", "--hidden", "16"]
 
 
 def cli(*args, cwd):
-    return subprocess.run([*CLI, *args], capture_output=True, text=True, cwd=cwd, timeout=300)
+    """``gentransfer ARGS`` run in ``cwd`` in this process (the entry point itself is tested in a
+    subprocess by test_cli_foundation.py): its exit code, stdout and stderr."""
+    out, err, here = io.StringIO(), io.StringIO(), os.getcwd()
+    os.chdir(cwd)
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                code = main(list(args))
+            except SystemExit as stop:  # argparse's usage errors
+                code = stop.code if isinstance(stop.code, int) else 1
+    finally:
+        os.chdir(here)
+    return subprocess.CompletedProcess(args, code, out.getvalue(), err.getvalue())
 
 
 @pytest.fixture(scope="module")

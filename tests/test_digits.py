@@ -11,6 +11,7 @@ from gentransfer.digits.study import DigitsStudy, build_jobs, new_model, run_job
 
 TINY_UNET = {"block_out_channels": [8, 16], "layers_per_block": 1, "attention": False, "norm_num_groups": 4}
 TINY_TRAIN = {"steps": 2, "batch_size": 8, "eval_every": 2, "val_fraction": 0.05}
+SCORED = 100  # held-out images scored where a test does not check the floor of all 2,188 (exact W1 is cubic)
 
 
 def tiny_study(**kw) -> DigitsStudy:
@@ -168,7 +169,7 @@ def test_target_size_axis_makes_jobs_per_n_t():
 
 def test_small_target_lora_and_source_only_arms(real_data_root, tmp_path, monkeypatch):
     monkeypatch.setenv("GENTRANSFER_CACHE", str(tmp_path / "cache"))  # the classifier is built there
-    study = tiny_study(strategies=["lora", "source-only"], n_target=[50], feature_metrics=True)
+    study = tiny_study(strategies=["lora", "source-only"], n_target=[50], feature_metrics=True, eval_size=SCORED)
     job = [j for j in build_jobs(study) if j["n_s"] > 0][0]
     lora, source_only = run_job(job, str(tmp_path))
     for row in (lora, source_only):  # an untrained model is far from USPS in the classifier's features
@@ -192,7 +193,7 @@ def test_source_budget_grows_with_the_source():
 
 
 def test_source_is_trained_once_and_reused_across_target_sizes_and_seeds(real_data_root, tmp_path):
-    study = tiny_study(strategies=["freeze-shared"], n_source=[60, 60000], n_target=[50, 200],
+    study = tiny_study(strategies=["freeze-shared"], n_source=[60, 60000], n_target=[50, 200], eval_size=SCORED,
                        n_source_sweep_at=[50], seeds=[0, 1], source_train={**TINY_TRAIN, "steps": 1})
     jobs = [j for j in build_jobs(study) if j["n_s"] > 0]
     # the n_s sweep only where asked: n_t = 50 at both sizes, n_t = 200 at the largest only
@@ -227,7 +228,7 @@ def test_a_digits_job_is_the_command_line_run_by_hand(real_data_root, tmp_path):
     train = {"steps": 2, "batch_size": 8, "eval_every": 2, "val_fraction": 0.05, "lr": 1e-3, "ema_decay": 0.9,
              "patience": 4, "val_repeats": 2}
     study = tiny_study(unet=unet, source_train=train, target_train=train, n_target=[50], warm_start=True,
-                       strategies=["scratch", "freeze-shared", "finetune", "lora"])
+                       eval_size=SCORED, strategies=["scratch", "freeze-shared", "finetune", "lora"])
     for job in build_jobs(study):
         run_job(job, str(tmp_path / "bench"))
 
@@ -267,7 +268,7 @@ def test_a_rerun_reads_finished_fits_back_and_refits_what_changed(real_data_root
 
     from gentransfer.pipeline import fit_source
 
-    study = tiny_study(strategies=["freeze-shared"], n_target=[50])
+    study = tiny_study(strategies=["freeze-shared"], n_target=[50], eval_size=SCORED)
     (job,) = [j for j in build_jobs(study) if j["n_s"] > 0]
     arm = tmp_path / "models" / "mnist-ns60-nt50-seed0" / "target-freeze-shared"
     (first,) = run_job(job, str(tmp_path))
@@ -278,7 +279,8 @@ def test_a_rerun_reads_finished_fits_back_and_refits_what_changed(real_data_root
 
     source = tmp_path / "sources" / "mnist-ns60-seed0"
     source_stamp = (source / "metrics.json").stat().st_mtime_ns
-    longer = tiny_study(strategies=["freeze-shared"], n_target=[50], target_train={**TINY_TRAIN, "steps": 4})
+    longer = tiny_study(strategies=["freeze-shared"], n_target=[50], target_train={**TINY_TRAIN, "steps": 4},
+                        eval_size=SCORED)
     (job4,) = [j for j in build_jobs(longer) if j["n_s"] > 0]
     (row,) = run_job(job4, str(tmp_path))
     assert row["steps"] == 4 and json.loads((arm / "config.json").read_text())["recipe"]["train"]["steps"] == 4
@@ -286,6 +288,7 @@ def test_a_rerun_reads_finished_fits_back_and_refits_what_changed(real_data_root
 
     # another source: the source is fitted again, and so is the arm built on it
     other_source = tiny_study(strategies=["freeze-shared"], n_target=[50], target_train={**TINY_TRAIN, "steps": 4},
+                              eval_size=SCORED,
                               source_train={**TINY_TRAIN, "steps": 3})
     (job3,) = [j for j in build_jobs(other_source) if j["n_s"] > 0]
     run_job(job3, str(tmp_path))
@@ -301,7 +304,7 @@ def test_a_rerun_reads_finished_fits_back_and_refits_what_changed(real_data_root
 
     rng = np.random.default_rng(0)
     noise = Table(x=rng.random((40, 256)), z=rng.integers(0, 10, (40, 1)).astype(float), image_shape=(1, 16, 16))
-    scratch_job = build_jobs(tiny_study(strategies=["scratch"], n_target=[50]))[0]
+    scratch_job = build_jobs(tiny_study(strategies=["scratch"], n_target=[50], eval_size=SCORED))[0]
     run_job(scratch_job, str(tmp_path))
     done = tmp_path / "models" / "mnist-ns0-nt50-seed0" / "target-scratch"
     recipe = json.loads((done / "config.json").read_text())["recipe"]
@@ -319,7 +322,7 @@ def test_a_rerun_reads_finished_fits_back_and_refits_what_changed(real_data_root
 
 def test_arms_on_equal_footing_record_how_their_fit_ended(real_data_root, tmp_path):
     study = tiny_study(strategies=["freeze-shared", "freeze-shared-warm", "finetune", "domain-guidance"],
-                       warm_start=False, target_lr_scale=1.0, n_target=[50],
+                       warm_start=False, target_lr_scale=1.0, n_target=[50], eval_size=SCORED,
                        target_train={**TINY_TRAIN, "steps": 4, "lr": 1e-3, "val_fraction": 0.1})
     job = [j for j in build_jobs(study) if j["n_s"] > 0][0]
     sec, warm, finetune, guided = run_job(job, str(tmp_path))

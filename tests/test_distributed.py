@@ -98,7 +98,7 @@ DIGITS_JOB = textwrap.dedent(
     train = {"steps": 2, "batch_size": 8, "eval_every": 2, "val_fraction": 0.05}
     study = DigitsStudy(n_source=[60], n_target=[50], strategies=["freeze-shared"], sample_steps=2, device="cpu",
                         unet={"block_out_channels": [8, 16], "layers_per_block": 1, "norm_num_groups": 4},
-                        source_train=train, target_train=train)
+                        source_train=train, target_train=train, eval_size=100)
     (job,) = build_jobs(study)
     (row,) = run_job(job, sys.argv[1])
     if world()[0] == 0:
