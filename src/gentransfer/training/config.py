@@ -28,6 +28,9 @@ class TrainSettings:
         val_fraction: share of rows held out for early stopping (0 disables it).
         eval_every: steps between held-out evaluations.
         patience: evaluations without improvement before stopping.
+        min_delta: what counts as an improvement: a fall of the held-out loss by more than this
+            share of its value (0: any fall). With a weight average the loss can fall by a hair for
+            thousands of steps; 0.005 calls that a plateau.
         ema_decay: decay of the exponential moving average of the weights (``None``: the model's
             ``default_ema_decay``, 0.995 for diffusion and off for flows; 0 disables it).
         val_repeats: noise draws per held-out row for a (fixed) stochastic loss.
@@ -45,6 +48,7 @@ class TrainSettings:
     val_fraction: float = 0.2
     eval_every: int = 100
     patience: int = 5
+    min_delta: float = 0.0
     ema_decay: float | None = None
     val_repeats: int = 4
     grad_clip: float = 1.0
@@ -68,6 +72,8 @@ class TrainSettings:
                               "pass values >= 0")
         if self.seed > MAX_SEED:
             raise ConfigError(f"seed must be at most 2^62, got {self.seed}", "pass a smaller --seed")
+        if not 0 <= self.min_delta < 1:
+            raise ConfigError(f"min_delta must be in [0, 1), got {self.min_delta}", "pass e.g. 0.005, or 0")
         if not 0 <= self.val_fraction < 1:
             raise ConfigError(f"val_fraction must be in [0, 1), got {self.val_fraction}", "pass e.g. 0.2")
         if not self.lr > 0:

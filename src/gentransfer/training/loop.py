@@ -172,7 +172,7 @@ def _evaluate(run: _Run, step: int, loss: torch.Tensor, on_evaluate: Callable[[i
         run.ema.swap()
     xva, zva, zcva = run.val_data
     val = _val_loss(run.model, xva, zva, zcva, run.cfg.val_repeats, run.cfg.seed) if len(xva) else loss.item()
-    run.state.record(step, train_loss, val)
+    run.state.record(step, train_loss, val, run.cfg.min_delta)
     if on_evaluate is not None:
         on_evaluate(step, run.model)
     if run.ema is not None:

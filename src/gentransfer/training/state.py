@@ -71,14 +71,19 @@ class TrainingState:
         self.fingerprint = fingerprint
         self.best_val, self.best_step = math.inf, 0
         self.best_weights = copy.deepcopy(model.state_dict())
+        self.reference = math.inf  # the held-out loss at the last improvement by more than min_delta
         self.bad_evals, self.step = 0, 0
         self.history: list[dict[str, float]] = []
 
-    def record(self, step: int, train_loss: float, val: float) -> None:
-        """One evaluation: keep the best weights, count evaluations without improvement."""
+    def record(self, step: int, train_loss: float, val: float, min_delta: float = 0.0) -> None:
+        """One evaluation: keep the best weights; count the evaluations since the held-out loss last
+        fell by more than ``min_delta`` (a share of its value) below the last such improvement, so
+        that a long tail of tiny improvements ends as a plateau (``min_delta = 0``: any fall)."""
         if val < self.best_val:
-            self.best_val, self.best_step, self.bad_evals = val, step, 0
+            self.best_val, self.best_step = val, step
             self.best_weights = copy.deepcopy(self.model.state_dict())
+        if not math.isfinite(self.reference) or val < self.reference - min_delta * abs(self.reference):
+            self.reference, self.bad_evals = val, 0
         else:
             self.bad_evals += 1
         self.history.append({"step": step, "train_loss": train_loss, "val_loss": val})
@@ -92,7 +97,7 @@ class TrainingState:
             tensors.update({f"opt.{i}.{name}": t for name, t in state.items()})
         tensors["rng"] = self.generator.get_state()
         save_checkpoint(directory, tensors, {
-            "step": self.step, "best_val": self.best_val, "best_step": self.best_step,
+            "step": self.step, "best_val": self.best_val, "best_step": self.best_step, "reference": self.reference,
             "bad_evals": self.bad_evals, "history": self.history, "fingerprint": self.fingerprint})
 
     def restore(self, directory: str) -> bool:
@@ -117,6 +122,7 @@ class TrainingState:
         self.generator.set_state(tensors["rng"])
         self.best_weights = {k[5:]: v for k, v in tensors.items() if k.startswith("best.")}
         self.best_val, self.best_step = meta["best_val"], meta["best_step"]
+        self.reference = meta.get("reference", self.best_val)
         self.bad_evals, self.history, self.step = meta["bad_evals"], meta["history"], meta["step"]
         return True
 
