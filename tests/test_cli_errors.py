@@ -148,7 +148,7 @@ def _write_data(d: Path) -> None:
     np.savez(d / "de_nox.npz", z=np.zeros((3, 1)))
     np.savez(d / "de_extra.npz", x=np.zeros((3, 2)), w=np.zeros(3))
     np.savez(d / "de_y.npz", x=np.zeros((3, 2)), y=np.array([0.5, 1, 2]))
-    for name, text in (("dup2", "a,a\n1,2\n"), ("header_only", "a,b\n"), ("blank", ""), ("nonnum", "a,b\n1,x\n"),
+    for name, text in (("dup2", "a,a\n1,2\n"), ("header_only", "a,b\n"), ("blank", ""), ("nonnum", "a,b\n1,inf\n"),
                        ("fields", "a,b\n1,2,3\n"), ("nancsv", "a,b\n1,nan\n")):
         (d / f"de_{name}.csv").write_text(text)
 
@@ -491,9 +491,9 @@ DE = [  # tests/test_data_errors.py: test_bad_npz, test_bad_csv, test_unknown_cs
     Case("de-csv-dup", ev("de_dup2.csv", "real.npz"), "duplicate column"),
     Case("de-csv-header-only", ev("de_header_only.csv", "real.npz"), "no data rows"),
     Case("de-csv-blank", ev("de_blank.csv", "real.npz"), "is empty"),
-    Case("de-csv-non-numeric", ev("de_nonnum.csv", "real.npz"), "non-numeric"),
+    Case("de-csv-non-numeric", ev("de_nonnum.csv", "real.npz"), "infinite values"),
     Case("de-csv-fields", ev("de_fields.csv", "real.npz"), "3 fields"),
-    Case("de-csv-nan", ev("de_nancsv.csv", "real.npz"), "NaN"),
+    Case("de-csv-nan", ev("de_nancsv.csv", "real.npz"), "missing values in b (1)"),
     Case("de-csv-unknown-column", fs("--z-columns", "q", data="data.csv"), "no columns ['q']"),
 ]
 

@@ -127,14 +127,15 @@ def _unwrap(kind: Any) -> Any:
 
 
 def _list_of(convert):
+    """A comma-separated list (a name may hold spaces); an empty item is an error, not skipped."""
     def parse(text: str) -> list:
+        items = [v.strip() for v in text.split(",")]
+        if any(not v for v in items):
+            raise argparse.ArgumentTypeError(f"expected a comma-separated list without empty items, got {text!r}")
         try:
-            values = [convert(v) for v in text.replace(",", " ").split()]
+            return [convert(v) for v in items]
         except ValueError:
             raise argparse.ArgumentTypeError(f"expected a comma-separated list, got {text!r}") from None
-        if not values:
-            raise argparse.ArgumentTypeError("expected at least one value")
-        return values
     return parse
 
 

@@ -28,8 +28,8 @@ def check_out_file(out: str, overwrite: bool) -> Path:
 
 
 def sample(args: argparse.Namespace) -> int:
-    from gentransfer.pipeline import RunFolder, sample_run
-    from gentransfer.pipeline.sample import write_samples
+    from gentransfer.pipeline import RunFolder
+    from gentransfer.pipeline.sample import sample_table, write_samples
 
     out = check_out_file(args.out, args.overwrite)
     cond = Columns(z_columns=args.z_columns, zc_columns=args.zc_columns).load(args.cond, require_x=False) \
@@ -41,9 +41,9 @@ def sample(args: argparse.Namespace) -> int:
         if out.with_suffix(".png").exists() and not args.overwrite:
             raise ConfigError(f"{out.with_suffix('.png')} (the sample grid) already exists",
                               "pass --overwrite to replace it")
-    arrays = sample_run(args.model, args.n, cond, seed=args.seed, device=args.device, guidance=args.domain_guidance)
-    grid = write_samples(arrays, out, grid_title=str(args.model))
-    print(f"{len(arrays['x'])} samples in {args.out}")
+    table = sample_table(args.model, args.n, cond, seed=args.seed, device=args.device, guidance=args.domain_guidance)
+    grid = write_samples(table, out, grid_title=str(args.model))
+    print(f"{len(table)} samples in {args.out}")
     if grid is not None:
         print(f"sample grid in {grid}")
     return 0

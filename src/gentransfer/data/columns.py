@@ -86,10 +86,14 @@ class ColumnTransform:
         return [j for j in range(self.width) if self.lower[j] is not None]
 
     @classmethod
-    def fit(cls, x: np.ndarray, bounds: str | tuple[float, float] = "auto", source: str = "data") -> ColumnTransform:
-        """Detect constant and bounded columns of ``x`` (N x d) and fit the standardisation."""
+    def fit(cls, x: np.ndarray, bounds: str | tuple[float, float] = "auto", source: str = "data", *,
+            fixed: dict[int, tuple[float, float]] | None = None) -> ColumnTransform:
+        """Detect constant and bounded columns of ``x`` (N x d) and fit the standardisation;
+        ``fixed`` gives some columns their range whatever ``bounds`` says (a dequantised integer
+        column's ``[min, max + 1)``)."""
         x = np.asarray(x, dtype=np.float64)
         n, width = x.shape
+        fixed = fixed or {}
         lo, hi = x.min(axis=0), x.max(axis=0)
         constant = {j: float(lo[j]) for j in range(width) if lo[j] == hi[j]}
         if len(constant) == width:
@@ -98,7 +102,7 @@ class ColumnTransform:
         upper: list[float | None] = [None] * width
         if isinstance(bounds, tuple):
             b_lo, b_hi = bounds
-            outside = [j for j in range(width) if lo[j] < b_lo or hi[j] > b_hi]
+            outside = [j for j in range(width) if j not in fixed and (lo[j] < b_lo or hi[j] > b_hi)]
             if outside:
                 raise DataError(f"{source}: x columns {outside[:5]} have values outside --bounds {b_lo:g}:{b_hi:g} "
                                 f"(from {lo.min():g} to {hi.max():g})", "widen --bounds, or pass --bounds auto")
@@ -106,17 +110,20 @@ class ColumnTransform:
             upper = [None if j in constant else float(b_hi) for j in range(width)]
         elif bounds == "auto":
             pile = max(2, math.ceil(PILE * n))
-            for j in range(width):
-                if j not in constant and ((x[:, j] == lo[j]).sum() >= pile or (x[:, j] == hi[j]).sum() >= pile):
+            free = [j for j in range(width) if j not in constant and j not in fixed]
+            for j in free:
+                if (x[:, j] == lo[j]).sum() >= pile or (x[:, j] == hi[j]).sum() >= pile:
                     lower[j], upper[j] = float(lo[j]), float(hi[j])
-            piled = [j for j in range(width) if lower[j] is not None]
-            if 2 * len(piled) > width - len(constant):  # a table on one scale: bound the rest by its range
+            piled = [j for j in free if lower[j] is not None]
+            if 2 * len(piled) > len(free):  # a table on one scale: bound the rest by its range
                 scale_lo, scale_hi = min(lower[j] for j in piled), max(upper[j] for j in piled)
-                for j in range(width):
-                    if j not in constant and lower[j] is None and scale_lo <= lo[j] and hi[j] <= scale_hi:
+                for j in free:
+                    if lower[j] is None and scale_lo <= lo[j] and hi[j] <= scale_hi:
                         lower[j], upper[j] = scale_lo, scale_hi
         elif bounds != "none":
             raise ConfigError(f"unknown bounds {bounds!r}", "pass auto, none or LO:HI")
+        for j, (f_lo, f_hi) in fixed.items():
+            lower[j], upper[j] = (None, None) if j in constant else (float(f_lo), float(f_hi))
         transform = cls(width, constant, lower, upper, [0.0] * (width - len(constant)), [1.0] * (width - len(constant)))
         u = transform._unscaled(x)
         with np.errstate(over="ignore", invalid="ignore"):

@@ -11,11 +11,13 @@ import csv
 import os
 import zipfile
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
+from typing import Any, Literal
 
 import numpy as np
 
+from gentransfer.data.schema import KINDS, ColumnSpec, infer_column, is_missing, parse_number
 from gentransfer.data.table import Table
 from gentransfer.errors import DataError
 
@@ -26,23 +28,48 @@ _ROLES = ("x", "z", "zc", "y")
 
 @dataclass
 class Columns:
-    """Which columns of a ``.csv`` file hold each role (an ``.npz`` file names its arrays instead).
+    """Which columns of a ``.csv`` file hold each role, and their types (an ``.npz`` file names its
+    arrays instead, and every column of it is continuous).
 
     Attributes:
-        x_columns: CSV columns of x (default: every column not named in another role).
+        x_columns: CSV columns of x (default: every column not named in another role or dropped).
         z_columns: CSV columns of the shared condition block z.
         zc_columns: CSV columns of the task-specific conditions zc.
+        categorical_columns: columns to model as categories (default: inferred from the values).
+        integer_columns: columns to model as whole numbers (default: inferred).
+        boolean_columns: columns to model as true / false (default: inferred).
+        continuous_columns: columns to model as real numbers (default: inferred).
+        drop_columns: columns to leave out (free text, identifiers).
+        missing: what an empty or NA cell does: error (one line naming the columns and counts) or
+            drop (leave its row out).
     """
 
     x_columns: list[str] | None = None
     z_columns: list[str] | None = None
     zc_columns: list[str] | None = None
+    categorical_columns: list[str] | None = None
+    integer_columns: list[str] | None = None
+    boolean_columns: list[str] | None = None
+    continuous_columns: list[str] | None = None
+    drop_columns: list[str] | None = None
+    missing: Literal["error", "drop"] = "error"
 
     def load(self, path: str | os.PathLike[str], *, require_x: bool = True) -> Table:
-        """:func:`load_table` with these columns."""
-        return load_table(path, x=self.x_columns, z=self.z_columns, zc=self.zc_columns, require_x=require_x)
+        """:func:`load_table` with these columns and types."""
+        return load_table(path, x=self.x_columns, z=self.z_columns, zc=self.zc_columns, require_x=require_x,
+                          types=self.types(), drop=self.drop_columns, missing=self.missing)
 
-    def to_dict(self) -> dict[str, list[str] | None]:
+    def types(self) -> dict[str, str]:
+        """Column name -> declared type; a column declared twice is an error."""
+        types: dict[str, str] = {}
+        for kind in KINDS:
+            for name in getattr(self, f"{kind}_columns") or ():
+                if name in types and types[name] != kind:
+                    raise DataError(f"column {name!r} is declared both {types[name]} and {kind}", "declare it once")
+                types[name] = kind
+        return types
+
+    def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
@@ -136,15 +163,21 @@ def _load_npz(path: Path, require_x: bool = True) -> Table:
     return _finish(arrays, str(path), require_x)
 
 
-def _load_csv(path: Path, columns: dict[str, Sequence[str] | None], require_x: bool = True) -> Table:
+def _read_csv(path: Path) -> tuple[list[str], list[list[str]]]:
+    """The header and the non-blank rows of a CSV file (a byte-order mark dropped)."""
     try:
-        with open(path, newline="") as fh:
+        with open(path, newline="", encoding="utf-8-sig") as fh:
             rows = list(csv.reader(fh))
-    except (OSError, UnicodeDecodeError) as err:
+    except (OSError, UnicodeDecodeError, csv.Error) as err:
         raise DataError(f"{path} is not a readable text .csv file ({err})", "save it as UTF-8 CSV") from None
     if not rows or not rows[0]:
         raise DataError(f"{path} is empty", "write a header row of column names and data rows")
     header = [h.strip() for h in rows[0]]
+    if all(parse_number(h) is not None for h in header):
+        raise DataError(f"the first row of {path} holds numbers, not column names",
+                        f"add a header row of names (e.g. {','.join(f'x{i}' for i in range(min(3, len(header))))})")
+    if any(not h for h in header):
+        raise DataError(f"{path} has a column without a name (column {header.index('') + 1})", "name every column")
     dupes = sorted({h for h in header if header.count(h) > 1})
     if dupes:
         raise DataError(f"{path} has duplicate column names {dupes}", "give every column a unique name")
@@ -154,22 +187,50 @@ def _load_csv(path: Path, columns: dict[str, Sequence[str] | None], require_x: b
     for i, r in enumerate(body, 2):
         if len(r) != len(header):
             raise DataError(f"{path} line {i} has {len(r)} fields, header has {len(header)}", "fix that row")
-    try:
-        data = np.array([[float(c) for c in r] for r in body], dtype=np.float64)
-    except ValueError as err:
-        raise DataError(f"{path} has a non-numeric value ({err})", "store numbers only") from None
+    return header, body
+
+
+def _load_csv(path: Path, columns: dict[str, Sequence[str] | None], types: dict[str, str], drop: Sequence[str],
+              missing: str, require_x: bool = True) -> Table:
+    header, body = _read_csv(path)
     named = {c for cols in columns.values() if cols for c in cols}
-    missing = sorted(named - set(header))
-    if missing:
-        raise DataError(f"{path} has no columns {missing}; it has {header}", "pick columns from the header")
+    unknown = sorted((named | set(types) | set(drop)) - set(header))
+    if unknown:
+        raise DataError(f"{path} has no columns {unknown}; it has {header}", "pick columns from the header")
     if not columns.get("x") and require_x:
-        columns = {**columns, "x": [h for h in header if h not in named]}
+        columns = {**columns, "x": [h for h in header if h not in named and h not in drop]}
+    used = [c for cols in columns.values() if cols for c in cols]
+    body = _rows_without_missing(path, header, body, used, missing)
     arrays: dict[str, object] = {}
+    specs: dict[str, tuple[ColumnSpec, ...]] = {}
     for role, cols in columns.items():
-        if cols:
-            block = data[:, [header.index(c) for c in cols]]
-            arrays[role] = block[:, 0] if role == "y" else block
-    return _finish(arrays, str(path), require_x)
+        if not cols:
+            continue
+        coded = [infer_column(c, [r[header.index(c)] for r in body], types.get(c), str(path)) for c in cols]
+        block = np.stack([values for _, values in coded], axis=1)
+        arrays[role] = block[:, 0] if role == "y" else block
+        specs[role] = tuple(spec for spec, _ in coded)
+    return replace(_finish(arrays, str(path), require_x), columns={r: s for r, s in specs.items() if r != "y"},
+                   header=tuple(h for h in header if h in used))
+
+
+def _rows_without_missing(path: Path, header: list[str], body: list[list[str]], used: list[str],
+                          missing: str) -> list[list[str]]:
+    """The rows with a value in every used column; with ``missing="error"``, one line naming the
+    columns with empty or NA cells and their counts."""
+    index = [header.index(c) for c in used]
+    holes = {c: sum(is_missing(r[j]) for r in body) for c, j in zip(used, index, strict=True)}
+    holes = {c: n for c, n in holes.items() if n}
+    if not holes:
+        return body
+    if missing != "drop":
+        listed = ", ".join(f"{c} ({n})" for c, n in holes.items())
+        raise DataError(f"{path} has missing values in {listed}",
+                        "pass --missing drop to leave those rows out, or fill them in")
+    kept = [r for r in body if not any(is_missing(r[j]) for j in index)]
+    if not kept:
+        raise DataError(f"{path}: every row has a missing value", "fill them in, or choose other columns")
+    return kept
 
 
 def _check_column_names(named: dict[str, list[str]], path: Path) -> None:
@@ -193,6 +254,9 @@ def load_table(
     zc: Sequence[str] | None = None,
     y: str | None = None,
     require_x: bool = True,
+    types: dict[str, str] | None = None,
+    drop: Sequence[str] | None = None,
+    missing: str = "error",
 ) -> Table:
     """Load and validate user data.
 
@@ -204,6 +268,11 @@ def load_table(
             another role. Each column at most once; an error for ``.npz`` (its arrays are the roles).
         y: CSV column name of an integer label.
         require_x: ``False`` for files of conditions only (``z`` / ``zc``), as ``sample --cond`` reads.
+        types: CSV column name -> declared type (continuous, integer, categorical, boolean); the
+            others are inferred (:mod:`gentransfer.data.schema`).
+        drop: CSV columns left out.
+        missing: ``"error"`` (an empty or NA cell is a one-line error) or ``"drop"`` (its row is
+            left out).
 
     Raises:
         DataError: missing or unreadable file, unsupported format, NaN/inf, empty data,
@@ -228,11 +297,12 @@ def load_table(
     suffix = p.suffix.lower()
     named = {role: list(cols) for role, cols in (("x", x), ("z", z), ("zc", zc), ("y", [y] if y else None)) if cols}
     if suffix == ".npz":
-        if named:
+        if named or types or drop:
             raise DataError(f"columns {sorted(named)} were named, but {p} is an .npz file whose arrays are its roles",
                             "drop the column options (they name .csv columns), or store arrays x, z, zc")
         return _load_npz(p, require_x)
     if suffix == ".csv":
-        _check_column_names(named, p)
-        return _load_csv(p, {"x": x, "z": z, "zc": zc, "y": [y] if y else None}, require_x)
+        _check_column_names({**named, **({"drop": list(drop)} if drop else {})}, p)
+        return _load_csv(p, {"x": x, "z": z, "zc": zc, "y": [y] if y else None}, types or {}, list(drop or ()),
+                         missing, require_x)
     raise DataError(f"unsupported data format '{p.suffix}' for {p}", "use a .npz or .csv file")

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from gentransfer.data.mixed import MixedTransform
 from gentransfer.data.tabular import Table
 from gentransfer.errors import DataError
 from gentransfer.metrics import mmd2_unbiased, wasserstein1
@@ -37,26 +38,39 @@ def heldout_check(model: Any, scaling: Scaling, data: Table, val: np.ndarray, tr
     if len(val) < 2 or len(train) < 2:
         return None
     ref = rng.choice(train, min(len(val), len(train)), replace=False)
-    take = lambda a, rows: None if a is None else a[rows]  # noqa: E731
     gen = torch.Generator().manual_seed(seed + 7)
     with torch.no_grad():
         conditional = data.z is not None or data.zc is not None
-        z, zc = scaling.conditions(take(data.z, ref), take(data.zc, ref))
+        z, zc = scaling.conditions(data.take(ref))
         u = model.sample(z=z, zc=zc, n=None if conditional else len(ref), generator=gen).cpu().numpy()
     fake = scaling.x.inverse(u)
-    sd = np.where(data.x.std(axis=0) > 0, data.x.std(axis=0), 1.0)
-
-    def joint(x: np.ndarray, rows: np.ndarray) -> np.ndarray:
-        parts = [x / sd] + [(a[rows] - a.mean(0)) / np.where(a.std(0) > 0, a.std(0), 1.0)
-                            for a in (data.z, data.zc) if a is not None]
-        return np.concatenate(parts, axis=1)
-
-    w1 = wasserstein1(joint(fake, ref), joint(data.x[val], val))
-    floor = wasserstein1(joint(data.x[ref], ref), joint(data.x[val], val))
-    lo, hi = data.x.min(axis=0), data.x.max(axis=0)
+    x = scaling.codes(data, "x")
+    joint = _joint_scale(scaling, data, x)
+    w1 = wasserstein1(joint(fake, ref), joint(x[val], val))
+    floor = wasserstein1(joint(x[ref], ref), joint(x[val], val))
+    lo, hi = x.min(axis=0), x.max(axis=0)
     outside = float(((fake < lo) | (fake > hi)).mean())
     return {"w1": float(w1), "floor": float(floor), "ratio": float(w1 / floor) if floor > 0 else float("inf"),
             "rows": int(len(val)), "outside_range": outside}
+
+
+def _joint_scale(scaling: Scaling, data: Table, x: np.ndarray):
+    """``joint(x_rows, rows)``: x rows with their rows' conditions as one scaled vector per row: a plain
+    table's columns over their standard deviation, a typed table's encoded (integers at their cells'
+    centres, categories one-hot) and standardised; the conditions as the model sees them, or
+    standardised where it sees them as they are."""
+    if isinstance(scaling.x, MixedTransform):
+        encode = scaling.x.forward
+    else:
+        sd = np.where(x.std(axis=0) > 0, x.std(axis=0), 1.0)
+        encode = lambda rows: rows / sd  # noqa: E731
+    z, zc = scaling.conditions(data) if isinstance(scaling.x, MixedTransform) else (data.z, data.zc)
+    conditions = [(a - a.mean(0)) / np.where(a.std(0) > 0, a.std(0), 1.0) for a in (z, zc) if a is not None]
+
+    def joint(x_rows: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        return np.concatenate([encode(x_rows)] + [c[rows] for c in conditions], axis=1)
+
+    return joint
 
 
 def evaluate_run(run: str | Path, data: Table, *, seed: int = 0, nll_rows: int = NLL_ROWS) -> dict[str, Any]:
@@ -64,55 +78,71 @@ def evaluate_run(run: str | Path, data: Table, *, seed: int = 0, nll_rows: int =
 
     Returns the mean negative log-likelihood per row in the data's units with its standard error
     (flows exact; diffusion through the probability-flow ODE; a latent model by Monte Carlo over
-    4,096 draws of its prior; at most ``nll_rows`` rows, a seeded subset), and sample metrics given
-    the test conditions: the rows are split in halves A and B; the floors are W1 and MMD^2
-    between A and B, the model's scores replace A's x by one sample per row given A's conditions
-    (the same conditions, so only x differs); for a class-label model also W1 within each class,
-    averaged over classes weighted by rows. Constant columns
-    are not scored in the likelihood (they have no density).
+    4,096 draws of its prior; at most ``nll_rows`` rows, a seeded subset; constant columns have no
+    density and are not scored; a typed table's integers and categories are scored at their cells'
+    centres, a density of their encoding that compares runs on one table), and sample metrics given
+    the test conditions: the rows are split in halves A and B; the floors are W1 and MMD^2 between A
+    and B, the model's scores replace A's x by one sample per row given A's conditions (the same
+    conditions, so only x differs); a typed table is compared on its encoded columns (integers at
+    their cells' centres, categories one-hot, standardised). For a class-label model also W1 within
+    each class, averaged over classes weighted by rows.
     """
     model, config, scaling = RunFolder(run).read()
-    columns = scaling.x
-    if data.x is None:
-        raise DataError(f"{data.source} has no x to score", "pass held-out rows with their x")
-    data = image_labels(data, config, run)  # a PNG folder's class names as the run's class indices
-    if data.x.shape[1] != columns.width:
-        raise DataError(f"{data.source}: x has {data.x.shape[1]} columns but the run in {run} models {columns.width}",
-                        "pass held-out rows of the same table")
-    if len(data.x) < 4:
-        raise DataError(f"{data.source} has {len(data.x)} rows: too few to score", "pass at least 4 held-out rows")
-    model.validate(None, data.z, data.zc)  # the conditions the model needs, in the user's units
-    z, zc = scaling.conditions(data.z, data.zc)
+    data, x, (z, zc) = _checked(run, data, model, config, scaling)
     rng = np.random.default_rng(seed)
-    rows = np.sort(rng.choice(len(data.x), min(nll_rows, len(data.x)), replace=False))
-    take = lambda a: None if a is None else a[rows]  # noqa: E731
-    torch.manual_seed(seed)
-    with torch.no_grad() if model.family in ("flow", "latent") else torch.enable_grad():
-        log_u = model.log_prob(columns.forward(data.x[rows]), take(z), take(zc)).detach().cpu().numpy()
-    nll = -(log_u + columns.log_abs_det(data.x[rows]))
+    rows = np.sort(rng.choice(len(x), min(nll_rows, len(x)), replace=False))
+    nll = _nll(model, scaling, x, z, zc, rows, seed)
     # two halves A and B of the rows: the floor is W1(x_A, x_B); the model's W1 replaces x_A by one
     # sample per row of A given A's conditions, so both compare the same conditions with B
-    perm = rng.permutation(len(data.x))
+    perm = rng.permutation(len(x))
     a, b = np.sort(perm[: len(perm) // 2]), np.sort(perm[len(perm) // 2:])
     cond = lambda t: None if t is None else t[a]  # noqa: E731
     gen = torch.Generator().manual_seed(seed + 1)
     with torch.no_grad():
-        fake = columns.inverse(model.sample(z=cond(z), zc=cond(zc), n=None if z is not None or zc is not None
-                                            else len(a), generator=gen).cpu().numpy())
+        fake = scaling.x.inverse(model.sample(z=cond(z), zc=cond(zc), n=None if z is not None or zc is not None
+                                              else len(a), generator=gen).cpu().numpy())
+    scored = scaling.x.forward if isinstance(scaling.x, MixedTransform) else (lambda v: v)
+    fa, xa, xb = scored(fake), scored(x[a]), scored(x[b])
     result = {"run": str(run), "family": config.get("family"), "strategy": config.get("strategy", "source"),
-              "rows": len(data.x), "nll": float(nll.mean()), "nll_se": float(nll.std(ddof=1) / np.sqrt(len(nll))),
-              "nll_rows": len(nll), "w1": wasserstein1(fake, data.x[b]), "w1_floor": wasserstein1(data.x[a], data.x[b]),
-              "mmd2": mmd2_unbiased(data.x[b], fake), "mmd2_floor": mmd2_unbiased(data.x[b], data.x[a])}
+              "rows": len(x), "nll": float(nll.mean()), "nll_se": float(nll.std(ddof=1) / np.sqrt(len(nll))),
+              "nll_rows": len(nll), "w1": wasserstein1(fa, xb), "w1_floor": wasserstein1(xa, xb),
+              "mmd2": mmd2_unbiased(xb, fa), "mmd2_floor": mmd2_unbiased(xb, xa)}
     embedding = getattr(model, "embedding", None)
     if embedding is not None and embedding.config.get("n_classes") and data.z is not None:
-        la, lb = data.z[a, 0], data.z[b, 0]
-        per = {int(c): wasserstein1(fake[la == c], data.x[b][lb == c])
-               for c in np.unique(data.z[:, 0]) if (la == c).sum() >= 2 and (lb == c).sum() >= 2}
-        labels = lb
-        result["w1_per_class"] = per
-        result["w1_class_mean"] = float(sum(per[c] * (labels == c).sum() for c in per) /
-                                        sum((labels == c).sum() for c in per))
+        result.update(_per_class(data.z[a, 0], data.z[b, 0], fake, x[b], np.unique(data.z[:, 0])))
     return result
+
+
+def _checked(run: str | Path, data: Table, model: Any, config: dict[str, Any],
+             scaling: Scaling) -> tuple[Table, np.ndarray, tuple[np.ndarray | None, np.ndarray | None]]:
+    """Held-out rows checked against the run: x in the run's coding, z and zc on the model's scale."""
+    if data.x is None:
+        raise DataError(f"{data.source} has no x to score", "pass held-out rows with their x")
+    data = image_labels(data, config, run)  # a PNG folder's class names as the run's class indices
+    if data.x.shape[1] != scaling.x.width:
+        raise DataError(f"{data.source}: x has {data.x.shape[1]} columns but the run in {run} models "
+                        f"{scaling.x.width}", "pass held-out rows of the same table")
+    if len(data.x) < 4:
+        raise DataError(f"{data.source} has {len(data.x)} rows: too few to score", "pass at least 4 held-out rows")
+    return data, scaling.codes(data, "x"), scaling.checked_conditions(model, data)
+
+
+def _nll(model: Any, scaling: Scaling, x: np.ndarray, z: Any, zc: Any, rows: np.ndarray, seed: int) -> np.ndarray:
+    """Negative log-likelihood per row of ``rows`` in the data's units."""
+    take = lambda a: None if a is None else a[rows]  # noqa: E731
+    torch.manual_seed(seed)
+    with torch.no_grad() if model.family in ("flow", "latent") else torch.enable_grad():
+        log_u = model.log_prob(scaling.x.forward(x[rows]), take(z), take(zc)).detach().cpu().numpy()
+    return -(log_u + scaling.x.log_abs_det(x[rows]))
+
+
+def _per_class(la: np.ndarray, lb: np.ndarray, fake: np.ndarray, real: np.ndarray,
+               classes: np.ndarray) -> dict[str, Any]:
+    """W1 within each class (at least 2 rows in both halves), and its mean weighted by rows."""
+    per = {int(c): wasserstein1(fake[la == c], real[lb == c])
+           for c in classes if (la == c).sum() >= 2 and (lb == c).sum() >= 2}
+    weight = {c: (lb == c).sum() for c in per}
+    return {"w1_per_class": per, "w1_class_mean": float(sum(per[c] * weight[c] for c in per) / sum(weight.values()))}
 
 
 def evaluation_cells(results: list[dict[str, Any]]) -> tuple[list[str], list[list[str]]]:

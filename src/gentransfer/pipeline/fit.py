@@ -13,7 +13,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from gentransfer.data.columns import ColumnTransform
+from gentransfer.data.images import PixelScale
+from gentransfer.data.mixed import MixedTransform
 from gentransfer.data.tabular import Table
 from gentransfer.errors import ConfigError, DataError
 from gentransfer.families import get_family
@@ -68,13 +69,14 @@ def fit_source(data: Table, family: str, out: str | Path, *, model: ModelSetting
     scaling = kind.source_scaling(kind.x_scaler(data, bounds), arch, data)
     torch.manual_seed(cfg.seed if init_seed is None else init_seed)  # before any weights are made
     net = kind.build(family, arch, data, scaling)
-    x, (z, zc) = scaling.training_rows(data.x, cfg.seed), scaling.conditions(data.z, data.zc)
+    x, (z, zc) = scaling.training_rows(data, cfg.seed), scaling.conditions(data)
     net.validate(x, z, zc)
     check_rows(len(x), cfg.val_fraction)
     final = check_out(out, overwrite=overwrite, resume=resume)
     config = {**(settings or {}), "role": "source", "family": family, "model": asdict(arch), "train": asdict(cfg),
-              "columns": scaling.x.describe(), "classes": list(data.classes) if data.classes else None}
-    _log_columns(scaling.x, log)
+              "columns": scaling.x.describe(), "classes": list(data.classes) if data.classes else None,
+              "column_order": list(data.header) if data.header else None}
+    _log_columns(scaling.x, data, log)
     with run_transaction(final, overwrite=overwrite, resume=resume) as run:
         net.to(where)
         result, stages = kind.fit(net, x, z, zc, cfg, run.checkpoints, resume, refine=False)
@@ -115,7 +117,7 @@ def fit_target(source: str | Path, data: Table, strategy: str, out: str | Path, 
     if strategy == GUARD:
         guard_rows(n, cfg.seed, data.source)
     scaling = kind.target_scaling(src.scaling, data, bounds)
-    x, (z, zc) = scaling.training_rows(data.x, cfg.seed), scaling.conditions(data.z, data.zc)
+    x, (z, zc) = scaling.training_rows(data, cfg.seed), scaling.conditions(data)
     names = kind.candidates(src.model) if strategy == GUARD else [strategy]
     targets = {}
     for name in names:  # built (and their inputs checked) before anything is written
@@ -127,8 +129,8 @@ def fit_target(source: str | Path, data: Table, strategy: str, out: str | Path, 
     final = check_out(out, overwrite=overwrite, resume=resume)
     config = {**(settings or {}), "role": "target", "source": str(source), "strategy": strategy,
               "family": src.config.get("family"), "train": asdict(cfg), "columns": scaling.x.describe(),
-              "classes": src.config.get("classes")}
-    _log_columns(scaling.x, log)
+              "classes": src.config.get("classes"), "column_order": list(data.header) if data.header else None}
+    _log_columns(scaling.x, data, log)
     with run_transaction(final, overwrite=overwrite, resume=resume) as run:
         for model in targets.values():
             model.to(where)
@@ -176,9 +178,13 @@ def _say_adapters(target: Any, log) -> None:
             f"1/{WIDTH_PER_RANK} of their median width, at least {MIN_RANK}); every source weight frozen")
 
 
-def _log_columns(columns: Any, log) -> None:
-    if not isinstance(columns, ColumnTransform):
+def _log_columns(columns: Any, data: Table, log) -> None:
+    """Say what the columns are: a typed table's types (as SDV's metadata detection prints them),
+    then the constant and bounded columns found."""
+    if isinstance(columns, PixelScale):
         return
+    if isinstance(columns, MixedTransform):
+        log("x columns: " + "; ".join(s.describe(data.x[:, j]) for j, s in enumerate(columns.specs)))
     d = columns.describe()
     if d["constant_columns"] or d["bounded_columns"]:
         log(f"x: {len(d['constant_columns'])} constant columns left out (restored exactly), "

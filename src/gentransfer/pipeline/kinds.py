@@ -22,13 +22,14 @@ import numpy as np
 
 from gentransfer.data.columns import ColumnTransform
 from gentransfer.data.images import PixelScale
+from gentransfer.data.mixed import MixedConditions
 from gentransfer.data.tabular import Table
 from gentransfer.errors import ConfigError, DataError
 from gentransfer.families import get_family
 from gentransfer.latent import LatentModel, fit_latent
 from gentransfer.models.base import GenerativeModel
 from gentransfer.nn import SharedEmbedding
-from gentransfer.pipeline.scaling import Scaling
+from gentransfer.pipeline.scaling import Scaling, fit_conditions, fit_x
 from gentransfer.pipeline.settings import IMAGE_ONLY, ModelSettings
 from gentransfer.training import FitResult, TrainSettings, fit
 from gentransfer.transfer import GUARD_CANDIDATES, SourceKind
@@ -86,8 +87,8 @@ class Kind:
                  "val_repeats": repeats}
         return (model if role == "source" else {}), train
 
-    def x_scaler(self, data: Table, bounds: str | tuple[float, float]) -> ColumnTransform | PixelScale:
-        return ColumnTransform.fit(data.x, bounds, data.source)
+    def x_scaler(self, data: Table, bounds: str | tuple[float, float]) -> Any:
+        return fit_x(data, bounds)
 
     def check_source(self, arch: ModelSettings, family: str, data: Table, log) -> None:
         """The source's settings against its data."""
@@ -109,8 +110,8 @@ class Kind:
             kwargs["embedding"] = SharedEmbedding(1, arch.embed_dim or 4, n_classes=arch.n_classes)
         elif arch.embed_dim is not None:
             kwargs["embed_dim"] = arch.embed_dim
-        return get_family(family)(x_dim=scaling.x.model_width, z_dim=0 if data.z is None else data.z.shape[1],
-                                  zc_dim=0 if data.zc is None else data.zc.shape[1], **kwargs)
+        return get_family(family)(x_dim=scaling.x.model_width, z_dim=scaling.width("z", data),
+                                  zc_dim=scaling.width("zc", data), **kwargs)
 
     def fit(self, model: Any, x: np.ndarray, z: np.ndarray | None, zc: np.ndarray | None, cfg: TrainSettings,
             checkpoint_dir: Path, resume: bool, *, refine: bool) -> tuple[FitResult, dict[str, Any]]:
@@ -138,6 +139,8 @@ class Kind:
         elif data.z is None:
             raise DataError(f"{data.source} has no shared conditions z",
                             f"give the target the source's shared block z ({src.model.z_dim} columns)")
+        elif isinstance(src.scaling.z, MixedConditions):
+            src.scaling.codes(data, "z")  # the source's columns by name, and only categories it saw
         elif data.z.shape[1] != src.model.z_dim:
             raise DataError(f"{data.source}: z has {data.z.shape[1]} columns but the source's shared block has "
                             f"{src.model.z_dim}", "give the target the same shared condition columns as the source")
@@ -145,11 +148,10 @@ class Kind:
 
     def target_scaling(self, src: Scaling, data: Table, bounds: str | tuple[float, float]) -> Scaling:
         """The target's own x scaler, the source's z (h was learned on its scale), its own zc."""
-        return Scaling(ColumnTransform.fit(data.x, bounds, data.source), src.z,
-                       Scaling.fit(src.x, data, z=False).zc)
+        return Scaling(fit_x(data, bounds), src.z, fit_conditions(data, "zc"))
 
     def target_dims(self, scaling: Scaling, data: Table) -> dict[str, int]:
-        return {"x_dim": scaling.x.model_width, "zc_dim": 0 if data.zc is None else data.zc.shape[1]}
+        return {"x_dim": scaling.x.model_width, "zc_dim": scaling.width("zc", data)}
 
 
 class TableKind(Kind):
@@ -237,7 +239,7 @@ class ImageKind(Kind):
                  "eval_every": max(100, steps // 20), "patience": 4, "val_repeats": 2}
         return ({"hidden": 16, "sampler": "sde-dpm++", "sample_steps": 20} if role == "source" else {}), train
 
-    def x_scaler(self, data: Table, bounds: str | tuple[float, float]) -> ColumnTransform | PixelScale:
+    def x_scaler(self, data: Table, bounds: str | tuple[float, float]) -> Any:
         return PixelScale(data.image_shape)
 
     def check_source(self, arch: ModelSettings, family: str, data: Table, log) -> None:

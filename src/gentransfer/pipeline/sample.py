@@ -9,27 +9,23 @@ import numpy as np
 import torch
 
 from gentransfer.data.images import PixelScale
+from gentransfer.data.mixed import MixedTransform
 from gentransfer.data.tabular import Table
 from gentransfer.errors import CheckpointError, ConfigError, DataError
 from gentransfer.pipeline.runfolder import RunFolder
 from gentransfer.pipeline.scaling import Scaling
 from gentransfer.training.distributed import device as device_of
 
-__all__ = ["sample_run", "write_samples", "MAX_SAMPLE_BYTES"]
+__all__ = ["sample_run", "sample_table", "write_samples", "MAX_SAMPLE_BYTES"]
 
 MAX_SAMPLE_BYTES = 4 * 2**30  # sample refuses, before allocating, an output larger than this
 
 
-def sample_run(run: str | Path, n: int, cond: Table | None, *, seed: int = 0, device: str = "cpu",
-               guidance: float | None = None) -> dict[str, np.ndarray]:
-    """``n`` samples per condition row (or ``n`` in all for a model without conditions), in data units.
-
-    An image run returns ``x`` as ``N x C x H x W`` images in [0, 1]; a class-conditional one
-    given no conditions draws ``n`` images of every class (``z`` holds the class index).
-    ``device``: cpu, cuda or auto (the noise comes from a CPU generator either way).
-    ``guidance``: sample a diffusion target with Domain Guidance at this weight, guided by the
-    source run it was fitted from (:class:`~gentransfer.diffusion.guidance.DomainGuidance`; 1 is
-    the target as it is)."""
+def sample_table(run: str | Path, n: int, cond: Table | None, *, seed: int = 0, device: str = "cpu",
+                 guidance: float | None = None) -> Table:
+    """``n`` samples per condition row (or ``n`` in all for a model without conditions), as a table in
+    the data's units: a typed table's columns (their names, types and categories) kept, so
+    :func:`write_samples` writes the user's values. See :func:`sample_run` for the arguments."""
     if not isinstance(n, int) or isinstance(n, bool) or n < 1:
         raise ConfigError(f"--n must be a positive integer, got {n!r}", "pass --n 1 or more")
     where = device_of(device)
@@ -51,23 +47,43 @@ def sample_run(run: str | Path, n: int, cond: Table | None, *, seed: int = 0, de
         raise ConfigError(f"{total:,} samples would need about {size / 2**30:,.0f} GiB of memory",
                           f"ask for fewer (--n), at most {MAX_SAMPLE_BYTES // 2**30} GiB in one call")
     gen = torch.Generator().manual_seed(seed)
-    out: dict[str, np.ndarray] = {}
     if cond is None:
         x = draw(n=n, generator=gen).cpu().numpy()
     else:
-        model.validate(None, cond.z, cond.zc)  # widths and presence, in the user's units
-        z = None if cond.z is None else np.repeat(cond.z, n, axis=0)
-        zc = None if cond.zc is None else np.repeat(cond.zc, n, axis=0)
-        x = draw(*scaling.conditions(z, zc), generator=gen).cpu().numpy()
-        out.update({k: v for k, v in (("z", z), ("zc", zc)) if v is not None})
-    if not np.isfinite(x).all():
+        cond = cond.repeat(n)
+        x = draw(*scaling.checked_conditions(model, cond), generator=gen).cpu().numpy()
+    codes = scaling.x.inverse(x) if np.isfinite(x).all() else x
+    if not np.isfinite(codes).all():
         raise CheckpointError(f"the model in {run} generated NaN or inf values", "re-fit the run (lower lr)")
-    out["x"] = scaling.x.inverse(x)
-    if not np.isfinite(out["x"]).all():
-        raise CheckpointError(f"the model in {run} generated NaN or inf values", "re-fit the run (lower lr)")
-    if image:
-        out["x"] = out["x"].reshape(len(x), *scaling.x.shape)
-    return out
+    columns = {"x": scaling.x.specs} if isinstance(scaling.x, MixedTransform) else {}
+    if cond is not None and cond.columns:
+        columns.update({r: s for r, s in cond.columns.items() if r in ("z", "zc")})
+    return Table(x=codes, z=None if cond is None else cond.z, zc=None if cond is None else cond.zc,
+                 source=f"samples of {run}", image_shape=scaling.x.shape if image else None,
+                 columns=columns or None, header=_order(config, columns))
+
+
+def sample_run(run: str | Path, n: int, cond: Table | None, *, seed: int = 0, device: str = "cpu",
+               guidance: float | None = None) -> dict[str, np.ndarray]:
+    """``n`` samples per condition row (or ``n`` in all for a model without conditions), in data units.
+
+    An image run returns ``x`` as ``N x C x H x W`` images in [0, 1]; a class-conditional one
+    given no conditions draws ``n`` images of every class (``z`` holds the class index). A typed
+    table's categorical and boolean columns hold category codes (:func:`sample_table` keeps their
+    names). ``device``: cpu, cuda or auto (the noise comes from a CPU generator either way).
+    ``guidance``: sample a diffusion target with Domain Guidance at this weight, guided by the
+    source run it was fitted from (:class:`~gentransfer.diffusion.guidance.DomainGuidance`; 1 is
+    the target as it is)."""
+    table = sample_table(run, n, cond, seed=seed, device=device, guidance=guidance)
+    x = table.x.reshape(len(table.x), *table.image_shape) if table.image_shape else table.x
+    return {**{r: getattr(table, r) for r in ("z", "zc") if getattr(table, r) is not None}, "x": x}
+
+
+def _order(config: dict[str, Any], columns: dict[str, tuple]) -> tuple[str, ...] | None:
+    """The run's data columns in the order of its CSV file, where it came from one."""
+    order = config.get("column_order")
+    names = {s.name for specs in columns.values() for s in specs}
+    return tuple(c for c in order if c in names) if order and names else None
 
 
 def _guided(model: Any, config: dict[str, Any], scaling: Scaling, run: str | Path, weight: float,
@@ -88,28 +104,62 @@ def _guided(model: Any, config: dict[str, Any], scaling: Scaling, run: str | Pat
 
 
 
-def write_samples(arrays: dict[str, np.ndarray], out: str | Path, *, grid_title: str | None = None) -> Path | None:
-    """Write ``sample_run``'s arrays to ``out``: ``.npz`` as they are, ``.csv`` as columns x0.., z0..,
-    zc0..; images also as a sample grid PNG beside ``out`` (a row per class; ``grid_title``). Returns
-    the grid's path, if one was written."""
+def write_samples(table: Table, out: str | Path, *, grid_title: str | None = None) -> Path | None:
+    """Write :func:`sample_table`'s table to ``out``: ``.npz`` as arrays (``x`` as ``N x C x H x W``
+    images for an image run; a typed table's categories as their codes), ``.csv`` as columns: a typed
+    table's own names, in its file's order, with its values (categories as their names, whole
+    numbers as integers), otherwise x0.., z0.., zc0..; images also as a sample grid PNG beside
+    ``out`` (a row per class; ``grid_title``). Returns the grid's path, if one was written."""
     import io
 
     from gentransfer.files import atomic_write_bytes
 
     out = Path(out)
     buf = io.BytesIO()
+    x = table.x.reshape(len(table.x), *table.image_shape) if table.image_shape else table.x
     if out.suffix == ".npz":
-        np.savez(buf, **arrays)
+        np.savez(buf, x=x, **{r: getattr(table, r) for r in ("z", "zc") if getattr(table, r) is not None})
     else:
-        cols = [(f"{k}{i}", arrays[k][:, i]) for k in ("x", "z", "zc") if k in arrays
-                for i in range(arrays[k].shape[1])]
-        text = ",".join(c for c, _ in cols) + "\n" + "\n".join(
-            ",".join(repr(float(v[r])) for _, v in cols) for r in range(len(arrays["x"]))) + "\n"
-        buf.write(text.encode())
+        names, cells = _csv_columns(table)
+        rows = "".join(_csv_line(row) + "\n" for row in zip(*cells, strict=True))
+        buf.write((_csv_line(names) + "\n" + rows).encode())
     atomic_write_bytes(out, buf.getvalue())
-    if arrays["x"].ndim != 4:
+    if not table.image_shape:
         return None
     from gentransfer.data.images import save_image_grid
 
-    labels = arrays["z"][:, 0] if "z" in arrays else None
-    return save_image_grid(arrays["x"], out.with_suffix(".png"), labels, title=grid_title or str(out))
+    labels = table.z[:, 0] if table.z is not None else None
+    return save_image_grid(x, out.with_suffix(".png"), labels, title=grid_title or str(out))
+
+
+def _csv_columns(table: Table) -> tuple[list[str], list[list[str]]]:
+    """Each column's name and its values as text."""
+    columns = []
+    for role in ("x", "z", "zc"):
+        values = getattr(table, role)
+        if values is None:
+            continue
+        specs = table.specs(role)
+        for j in range(values.shape[1]):
+            spec = specs[j] if specs else None
+            name = spec.name if spec else f"{role}{j}"
+            if spec is not None and spec.discrete:
+                text = [spec.categories[int(v)] for v in values[:, j]]
+            elif spec is not None and spec.kind == "integer":
+                text = [str(int(v)) for v in values[:, j]]
+            else:
+                text = [repr(float(v)) for v in values[:, j]]
+            columns.append((name, text))
+    if table.header:
+        position = {name: i for i, name in enumerate(table.header)}
+        columns.sort(key=lambda c: position.get(c[0], len(position)))
+    return [c[0] for c in columns], [c[1] for c in columns]
+
+
+def _csv_line(fields) -> str:
+    import csv
+    import io
+
+    buf = io.StringIO()
+    csv.writer(buf, lineterminator="").writerow(fields)
+    return buf.getvalue()
