@@ -39,7 +39,7 @@ def evaluate(args: argparse.Namespace) -> int:
     if not (args.real and args.fake):
         raise ConfigError("evaluate needs --real and --fake (two sample files), or --model RUN --data TEST",
                           "pass one of the two forms")
-    result = compare_samples(load_table(args.real).x, load_table(args.fake).x, args.metric, seed=args.seed,
+    result = compare_samples(load_table(args.real), load_table(args.fake), args.metric, seed=args.seed,
                              floor=args.floor, real_name=args.real, fake_name=args.fake)
     print(json.dumps(result))
     return 0

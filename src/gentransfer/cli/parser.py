@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Sequence
 
 __all__ = ["Parser"]
+
+# flags whose value may start with "-" (a range "-1:1"), which argparse would take for a flag
+NEGATIVE_VALUES = ("--bounds",)
 
 
 class Parser(argparse.ArgumentParser):
@@ -12,3 +16,19 @@ class Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> None:  # type: ignore[override]
         self.exit(2, f"gentransfer: error: {message}; fix: see `{self.prog} --help`\n")
+
+    def parse_args(self, args: Sequence[str] | None = None, namespace=None):  # type: ignore[override]
+        """As argparse, but ``--bounds -1:1`` reads as ``--bounds=-1:1``."""
+        import sys
+
+        argv = list(sys.argv[1:] if args is None else args)
+        merged: list[str] = []
+        i = 0
+        while i < len(argv):
+            if argv[i] in NEGATIVE_VALUES and i + 1 < len(argv) and argv[i + 1].startswith("-"):
+                merged.append(f"{argv[i]}={argv[i + 1]}")
+                i += 2
+                continue
+            merged.append(argv[i])
+            i += 1
+        return super().parse_args(merged, namespace)

@@ -34,7 +34,7 @@ from gentransfer.data.columns import ColumnTransform, Standardize
 from gentransfer.data.schema import ColumnSpec
 from gentransfer.errors import CheckpointError, DataError
 
-__all__ = ["MixedTransform", "MixedConditions", "recode"]
+__all__ = ["MixedTransform", "MixedConditions", "recode", "union_codes"]
 
 FIX = "re-create the run (scaling.json is written by fit-source / fit-target)"
 
@@ -67,6 +67,30 @@ def recode(codes: np.ndarray, given: tuple[ColumnSpec, ...] | None, fitted: tupl
         index = {c: i for i, c in enumerate(theirs.categories)}
         out[:, j] = [index[mine.categories[int(k)]] for k in codes[:, j]]
     return out
+
+
+def union_codes(a: Any, b: Any) -> tuple[tuple[ColumnSpec, ...], np.ndarray, np.ndarray]:
+    """Two typed tables' x on one coding: the same columns by name (and kind), each category's
+    code its place among the categories of both tables."""
+    sa, sb = a.specs("x"), b.specs("x")
+    if sa is None or sb is None or [c.name for c in sa] != [c.name for c in sb]:
+        names = [[c.name for c in s] if s else None for s in (sa, sb)]
+        raise DataError(f"{a.source} and {b.source} have different columns ({names[0]} and {names[1]})",
+                        "compare two files of the same columns")
+    specs, xa, xb = [], np.array(a.x, copy=True), np.array(b.x, copy=True)
+    for j, (ca, cb) in enumerate(zip(sa, sb, strict=True)):
+        if ca.discrete != cb.discrete:
+            raise DataError(f"column {ca.name!r} is {ca.kind} in {a.source} but {cb.kind} in {b.source}",
+                            f"declare it the same in both (--{ca.kind}-columns {ca.name})")
+        if not ca.discrete:
+            specs.append(ca)
+            continue
+        union = tuple(sorted(set(ca.categories) | set(cb.categories)))
+        index = {c: i for i, c in enumerate(union)}
+        xa[:, j] = [index[ca.categories[int(k)]] for k in a.x[:, j]]
+        xb[:, j] = [index[cb.categories[int(k)]] for k in b.x[:, j]]
+        specs.append(ColumnSpec(ca.name, ca.kind, union))
+    return tuple(specs), xa, xb
 
 
 def _blocks(specs: tuple[ColumnSpec, ...]) -> list[tuple[int, int]]:

@@ -110,6 +110,10 @@ def evaluate_run(run: str | Path, data: Table, *, seed: int = 0, nll_rows: int =
     embedding = getattr(model, "embedding", None)
     if embedding is not None and embedding.config.get("n_classes") and data.z is not None:
         result.update(_per_class(data.z[a, 0], data.z[b, 0], fake, x[b], np.unique(data.z[:, 0])))
+    if isinstance(scaling.x, MixedTransform):  # a typed table: column shapes, pair trends, detection
+        from gentransfer.metrics.tabular import table_report
+
+        result["table"] = table_report(x, fake, [c.kind for c in scaling.x.specs], seed=seed)
     return result
 
 
@@ -166,16 +170,22 @@ def evaluation_table(results: list[dict[str, Any]]) -> str:
     return "\n".join(lines + ["| " + " | ".join(cells) + " |" for cells in rows]) + "\n"
 
 
-def compare_samples(real: np.ndarray, fake: np.ndarray, metric: str = "w1", *, seed: int = 0,
+def compare_samples(real: np.ndarray | Table, fake: np.ndarray | Table, metric: str = "w1", *, seed: int = 0,
                     floor: bool = False, real_name: str = "real", fake_name: str = "fake") -> dict[str, Any]:
-    """Compare two sample sets (rows x columns) with ``metric``: ``w1`` (exact 1-Wasserstein),
-    ``sliced-w1`` (its sliced approximation) or ``mmd`` (unbiased MMD^2); with ``floor``, also the W1
-    between two halves of the real rows at the fake rows' size (the real-vs-real floor)."""
+    """Compare two sample sets (rows x columns, or tables) with ``metric``: ``w1`` (exact
+    1-Wasserstein), ``sliced-w1`` (its sliced approximation) or ``mmd`` (unbiased MMD^2); with
+    ``floor``, also the W1 between two halves of the real rows at the fake rows' size (the
+    real-vs-real floor). Two typed tables (CSV files) are matched column by column and category by
+    name, compared on their encoded columns (categories one-hot, numbers over the real rows'
+    standard deviation), and scored by column shapes, pair trends and detection too (``table``)."""
     import time
 
     from gentransfer.errors import ConfigError, GentransferError
     from gentransfer.metrics import sliced_wasserstein1, wasserstein1_floor
 
+    table = None
+    if isinstance(real, Table) or isinstance(fake, Table):
+        real, fake, table = _typed_pair(_as_table(real, real_name), _as_table(fake, fake_name), seed)
     if real.shape[1] != fake.shape[1]:
         raise GentransferError(f"{real_name} has x of width {real.shape[1]} but {fake_name} has width {fake.shape[1]}",
                                "compare samples of the same variable")
@@ -194,4 +204,26 @@ def compare_samples(real: np.ndarray, fake: np.ndarray, metric: str = "w1", *, s
         n = min(len(fake), len(real) // 2)
         result["floor_w1"] = wasserstein1_floor(real, n, seed=seed)
         result["floor_n"] = n
+    if table is not None:
+        result["table"] = table
     return result
+
+
+def _as_table(a: np.ndarray | Table, name: str) -> Table:
+    return a if isinstance(a, Table) else Table(x=np.asarray(a, dtype=np.float64), source=name)
+
+
+def _typed_pair(real: Table, fake: Table, seed: int) -> tuple[np.ndarray, np.ndarray, dict[str, Any] | None]:
+    """Two tables' x on one encoding: untyped ones as they are; typed ones matched by column name,
+    each category coded by its name over both files, then one-hot (with the table report)."""
+    from gentransfer.data.mixed import union_codes
+    from gentransfer.metrics.tabular import table_report
+
+    if not (real.typed("x") or fake.typed("x")):
+        return real.x, fake.x, None
+    specs, a, b = union_codes(real, fake)
+    report = table_report(a, b, [c.kind for c in specs], seed=seed)
+    sd = np.where(a.std(axis=0) > 0, a.std(axis=0), 1.0)
+    encode = lambda v: np.concatenate([np.eye(len(c.categories))[v[:, j].astype(int)] if c.discrete  # noqa: E731
+                                       else (v[:, j:j + 1] / sd[j]) for j, c in enumerate(specs)], axis=1)
+    return encode(a), encode(b), report
