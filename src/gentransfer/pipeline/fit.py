@@ -21,7 +21,7 @@ from gentransfer.pipeline.evaluate import heldout_check
 from gentransfer.pipeline.kinds import Kind, SourceRun, kind_of_data
 from gentransfer.pipeline.runfolder import RunFolder, check_out, run_transaction
 from gentransfer.pipeline.scaling import Scaling
-from gentransfer.pipeline.settings import ModelSettings
+from gentransfer.pipeline.settings import MAX_PARAMETERS, ModelSettings
 from gentransfer.training import MAX_SEED, TrainSettings, check_rows, split_rows
 from gentransfer.training.distributed import device as device_of
 from gentransfer.transfer import GUARD, check_choice, run_guard, transfer
@@ -66,6 +66,7 @@ def fit_source(data: Table, family: str, out: str | Path, *, model: ModelSetting
     kind = kind_of_data(data, arch)
     kind.check_source(arch, family, data, log)
     scaling = kind.source_scaling(kind.x_scaler(data, bounds), arch, data)
+    _check_size(kind, family, arch, data, scaling)
     torch.manual_seed(cfg.seed if init_seed is None else init_seed)  # before any weights are made
     net = kind.build(family, arch, data, scaling)
     x, (z, zc) = scaling.training_rows(data.x, cfg.seed), scaling.conditions(data.z, data.zc)
@@ -147,6 +148,17 @@ def fit_target(source: str | Path, data: Table, strategy: str, out: str | Path, 
             _say_check(metrics["heldout_check"], log)
         run.write(target, config, scaling, metrics)
     return final
+
+
+def _check_size(kind: Kind, family: str, arch: ModelSettings, data: Table, scaling: Scaling) -> None:
+    """Refuse a model of more than ``MAX_PARAMETERS`` parameters, counted on PyTorch's meta device
+    (shapes only: nothing is allocated)."""
+    with torch.device("meta"):
+        n = sum(p.numel() for p in kind.build(family, arch, data, scaling).parameters())
+    if n > MAX_PARAMETERS:
+        raise ConfigError(f"these model settings make {n:,} parameters, more than {MAX_PARAMETERS:,} (2^31; "
+                          f"{4 * n / 2**30:,.0f} GiB of float32 weights before the optimiser's copies)",
+                          "pass a smaller --hidden, --embed-dim or --block-out-channels, or fewer layers")
 
 
 def _guard(run: RunFolder, kind: Kind, targets: dict[str, Any], rows: tuple, cfg: TrainSettings, resume: bool,
