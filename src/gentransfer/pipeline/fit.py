@@ -17,7 +17,7 @@ from gentransfer.data.columns import ColumnTransform
 from gentransfer.data.tabular import Table
 from gentransfer.errors import ConfigError, DataError
 from gentransfer.families import get_family
-from gentransfer.pipeline.evaluate import heldout_check
+from gentransfer.pipeline.evaluate import FAR_ABOVE_FLOOR, heldout_check
 from gentransfer.pipeline.kinds import Kind, SourceRun, kind_of_data
 from gentransfer.pipeline.runfolder import RunFolder, check_out, run_transaction
 from gentransfer.pipeline.scaling import Scaling
@@ -29,8 +29,6 @@ from gentransfer.transfer.adapters import MIN_RANK, WIDTH_PER_RANK
 from gentransfer.transfer.guard import guard_rows
 
 __all__ = ["fit_source", "fit_target", "FAR_ABOVE_FLOOR"]
-
-FAR_ABOVE_FLOOR = 1.5  # the held-out check says plainly when W1 is more than this times the floor
 
 
 def _settings(model: ModelSettings | dict[str, Any] | None, train: TrainSettings | dict[str, Any] | None,
@@ -201,9 +199,10 @@ def _say_check(check: dict[str, Any] | None, log) -> None:
     if check is None:
         log("held-out check: too few held-out rows to score")
         return
-    log(f"held-out check: W1 {check['w1']:.4f} on {check['rows']} held-out rows, real-vs-real floor "
-        f"{check['floor']:.4f} ({check['ratio']:.2f}x); {check['outside_range']:.1%} of sampled values "
-        "outside the data's range")
-    if check["ratio"] > FAR_ABOVE_FLOOR:
+    against = (f"{check['floor']:.4f} ({check['ratio']:.2f}x)" if check["ratio"] is not None
+               else "0: cannot compare (the held-out rows repeat training rows exactly)")
+    log(f"held-out check: W1 {check['w1']:.4f} on {check['rows']} held-out rows, real-vs-real floor {against}; "
+        f"{check['outside_range']:.1%} of sampled values outside the data's range")
+    if check["ratio"] is not None and check["ratio"] > FAR_ABOVE_FLOOR:
         log(f"warning: the model is far above the floor ({check['ratio']:.1f}x): it has not learnt the data "
             "well; try more --steps, a larger model (--hidden), or check the data")
