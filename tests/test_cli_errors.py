@@ -13,12 +13,16 @@ and ``--resume`` of a SIGKILLed run with other data of the same shape.
 The table holds the project's earlier bad-input cases (ids ``wf-*``: the 31 of
 ``tests/test_cli_workflow.py::BAD``; ``fd-*``: the 7 of ``tests/test_cli_foundation.py``; ``de-*``:
 the 14 table cases of ``tests/test_data_errors.py`` for ``load_table``, driven through the CLI)
-and the cases of the adversarial review (``loss-*``, ``half-*``, ``resume-*``, ``silent-*``, ``tb-*``).
+and the cases of the adversarial review (``loss-*``, ``half-*``, ``resume-*``, ``silent-*``, ``tb-*``)
+and of the review of limits and process faults (``df-*``: 16-bit and 32-bit images, lora on other
+widths, size settings, seeds, subnormal data, outputs that are inputs, ignored flags, a full or
+read-only disk, simulated by atomic writes that fail with that ``errno``).
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import shutil
@@ -193,6 +197,16 @@ def _write_data(d: Path) -> None:
     (d / "img_corrupt" / "a" / "1.png").write_bytes(b"\x89PNG but not really")
     np.savez(d / "img_range.npz", x=rng.uniform(0, 2, size=(12, 1, 8, 8)))
 
+    # df-*: the review of limits and process faults
+    np.savez(d / "wide.npz", x=np.c_[xt, xt[:, :1] ** 2], z=zt, zc=zct)  # x 3 columns; the source's 2
+    np.savez(d / "nozc.npz", x=xt, z=zt)  # no zc; the source has 1 column
+    np.savez(d / "sub.npz", x=rng.normal(size=(N, 2)) * 1e-323)  # subnormal: the spread underflows
+    np.savez(d / "subz.npz", x=x, z=rng.normal(size=(N, 3)) * 1e-320, zc=zc)
+    for name, a in (("img_int32", np.full((8, 8), 70000, np.int32)), ("img_float", np.full((8, 8), 0.5, np.float32))):
+        for c in ("a", "b"):  # 32-bit images: TIFF content under a .png name (PNG itself stops at 16 bits)
+            (d / name / c).mkdir(parents=True)
+            Image.fromarray(a).save(d / name / c / "0.png", format="TIFF")
+
 
 @contextlib.contextmanager
 def _chdir(path: Path):
@@ -208,6 +222,7 @@ FIXTURE_SOURCE = fs(out="src")  # reused verbatim by the --resume cases
 FIXTURE_LABELS = fs("--n-classes", "3", data="labels.npz", out="lab")
 FIXTURE_IMAGES = fs("--family", "diffusion", data="imgs", out="img")
 FIXTURE_LATENT = fs("--latent-dim", "2", data="real.npz", out="lat")
+FIXTURE_PLAIN = fs(data="real.npz", out="plain")
 
 
 @pytest.fixture(autouse=True)
@@ -228,7 +243,8 @@ def base(tmp_path_factory) -> Path:
     d = tmp_path_factory.mktemp("cli-errors-base")
     _write_data(d)
     with _chdir(d):
-        for argv in (FIXTURE_SOURCE, FIXTURE_LABELS, ft(strategy="auto", out="tgt"), FIXTURE_IMAGES, FIXTURE_LATENT):
+        for argv in (FIXTURE_SOURCE, FIXTURE_LABELS, ft(strategy="auto", out="tgt"), FIXTURE_IMAGES, FIXTURE_LATENT,
+                     FIXTURE_PLAIN):
             assert main(argv) == 0, argv
     for part in ("model", "metrics.json", "transfer_report.json", "candidates", "config.json", "scaling.json"):
         assert (d / "tgt" / part).exists(), f"the finished target run lacks {part}"
@@ -347,6 +363,7 @@ class Case:
     needle: str | None = None  # words the one line must hold (only where the fix is settled)
     setup: Setup | None = None
     memory_cap: bool = False
+    disk_error: int | None = None  # every atomic write fails with this errno (ENOSPC: a full disk)
 
 
 def copy_run(src: str, dst: str, edit: Callable[[Path], None]) -> Setup:
@@ -403,6 +420,10 @@ def run_in_cwd(w: Path) -> None:
 
 def old_report(w: Path) -> None:
     (w / "old.html").write_text("<html>a report the user keeps</html>")
+
+
+def old_scores(w: Path) -> None:
+    (w / "old.json").write_text('{"scores": "the user keeps them"}')
 
 
 def folder_named_npz(w: Path) -> None:
@@ -581,7 +602,8 @@ EV = [  # evaluate --model RUN --data TEST (issue 16)
     Case("ev-data-z-width", ["evaluate", "--model", "src", "--data", "labels.npz"],
          "'z' has 1 columns but the model expects 3"),
     Case("ev-data-three-rows", ["evaluate", "--model", "src", "--data", "two.npz"], "too few to score"),
-    Case("ev-out-exists", ["evaluate", "--model", "src", "--data", "tgt.npz", "--out", "real.npz"], "already exists"),
+    Case("ev-out-exists", ["evaluate", "--model", "src", "--data", "tgt.npz", "--out", "old.json"], "already exists",
+         setup=old_scores),
     Case("ev-bounds-typo", fs("--bounds", "0-16"), "is not auto, none or LO:HI"),
     Case("ev-bounds-too-narrow", fs("--bounds", "0:1"), "outside --bounds"),
     Case("rp-out-not-html", ["report", "src", "--out", "report.txt"], "must end in .html"),
@@ -643,7 +665,80 @@ if not torch.cuda.is_available():  # a machine without a GPU refuses --device cu
     PR += [Case("pr-cuda-without-gpu", fs("--device", "cuda"), "no CUDA GPU"),
            Case("pr-target-cuda-without-gpu", ft("--device", "cuda"), "no CUDA GPU")]
 
-CASES = WF + FD + DE + LOSS + HALF + RESUME + SILENT + TB + EV + IM + UC + EX + PR
+EVM = ["evaluate", "--model", "src", "--data", "tgt.npz"]
+ENOSPC, EROFS = errno.ENOSPC, errno.EROFS
+DF = [  # the review of limits and process faults
+    # 1. images whose pixel scale is unknown (16-bit PNGs are read: tests/test_images.py)
+    Case("df-image-32-bit-integer", fs(*IMG, data="img_int32"), "32-bit"),
+    Case("df-image-32-bit-float", fs(*IMG, data="img_float"), "32-bit"),
+    # 2. lora freezes every source weight: a head of other shapes would start random and stay so
+    Case("df-lora-other-x-width", ft(data="wide.npz", strategy="lora"), "x has 3 modelled columns, the source's 2"),
+    Case("df-lora-other-zc-width", ft(data="nozc.npz", strategy="lora"), "zc has 0 columns, the source's 1"),
+    # 3. size settings: caps, the parameter count, and the data's own sizes
+    Case("df-hidden-1e7", fs("--hidden", "10000000"), "hidden must be at most", memory_cap=True),
+    Case("df-embed-dim-1e9", fs("--embed-dim", "1000000000"), "embed_dim must be at most", memory_cap=True),
+    Case("df-widths-1e8", fs(*IMG, "--block-out-channels", "8,100000000", data="imgs"),
+         "block_out_channels must be", memory_cap=True),
+    Case("df-layers-per-block-1e5", fs(*IMG, "--layers-per-block", "100000", data="imgs"),
+         "layers_per_block must be at most", memory_cap=True),
+    Case("df-parameters-above-cap", fs("--hidden", "40000", "--depth", "4"), "parameters", memory_cap=True),
+    Case("df-n-classes-1e8", fs("--n-classes", "100000000", data="labels.npz"), "labels in labels.npz run 0..2",
+         memory_cap=True),
+    Case("df-latent-dim-above-columns", fs("--latent-dim", "100000", data="real.npz"), "2 modelled columns",
+         memory_cap=True),
+    Case("df-sample-steps-1e12", fs("--family", "diffusion", "--sample-steps", "1000000000000"),
+         "sample_steps must be at most 10000", memory_cap=True),
+    # 4. one seed type for every command
+    Case("df-sample-seed-2-64", sm("--seed", str(2**64)), "seed must be at most 2^62"),
+    Case("df-sample-seed-negative", sm("--seed", "-5"), "seed must be >= 0"),
+    Case("df-sample-seed-text", sm("--seed", "1e3"), "seed must be an integer"),
+    Case("df-evaluate-floor-seed-negative", ev("real.npz", "fake.npz", "--floor", "--seed", "-5"), "seed must be >= 0"),
+    Case("df-evaluate-sliced-seed-2-64", ev("real.npz", "fake.npz", "--metric", "sliced-w1", "--seed", str(2**64)),
+         "seed must be at most 2^62"),
+    Case("df-evaluate-model-seed-negative", [*EVM, "--seed", "-1"], "seed must be >= 0"),
+    Case("df-report-seed-2-64", ["report", "src", "--out", "new.html", "--seed", str(2**64)],
+         "seed must be at most 2^62"),
+    Case("df-export-seed-negative", ["data", "export", "usps-fit", "--out", "u.npz", "--format", "npz", "--n", "20",
+                                     "--seed", "-1"], "seed must be >= 0"),
+    Case("df-fit-source-seed-negative", fs("--seed", "-1"), "seed must be >= 0"),
+    Case("df-fit-target-seed-2-64", ft("--seed", str(2**64)), "seed must be at most 2^62"),
+    Case("df-demo-seed-negative", ["demo", "--seed", "-1", "--out", "d"], "seed must be >= 0"),
+    # 5. columns whose spread underflows
+    Case("df-subnormal-x", fs(data="sub.npz"), "too little to standardise"),
+    Case("df-subnormal-z", fs(data="subz.npz"), "too little to standardise"),
+    # 6. an --out that is an input, or lies in a run folder
+    Case("df-sample-out-is-cond", sm("--overwrite", out="cond.npz"), "is the --cond file"),
+    Case("df-sample-out-in-run", sm(out="tgt/s.npz"), "inside the run folder"),
+    Case("df-evaluate-out-txt", [*EVM, "--out", "scores.txt"], "must end in .json"),
+    Case("df-evaluate-out-run-config", [*EVM, "--out", "src/config.json", "--overwrite"], "inside the run folder"),
+    # 8. flags that were accepted and ignored
+    Case("df-warm-start-auto-plain-source", ft("--warm-start", source="plain", data="fake.npz", strategy="auto"),
+         "no shared part"),
+    Case("df-bounds-on-images", fs(*IMG, "--bounds", "0.2:0.3", data="imgs"), "holds images"),
+    Case("df-bounds-on-image-target", ft("--bounds", "none", source="img", data="imgs"), "holds images"),
+    # 9. a full disk, a read-only one
+    Case("df-fit-source-disk-full", fs(), "No space left on device", disk_error=ENOSPC),
+    Case("df-fit-source-overwrite-disk-full", fs("--overwrite", out="src"), "No space left", disk_error=ENOSPC),
+    Case("df-fit-target-auto-disk-full", ft(strategy="auto"), "No space left", disk_error=ENOSPC),
+    Case("df-sample-disk-full", sm(), "No space left", disk_error=ENOSPC),
+    Case("df-evaluate-out-disk-full", [*EVM, "--out", "s.json"], "No space left", disk_error=ENOSPC),
+    Case("df-report-disk-full", ["report", "src", "--out", "new.html"], "No space left", disk_error=ENOSPC),
+    Case("df-report-read-only-disk", ["report", "src", "--out", "new.html"], "Read-only file system",
+         disk_error=EROFS),
+    Case("df-report-out-read-only-folder", ["report", "src", "--out", "ro/r.html"], "not a writable folder",
+         setup=read_only_folder),
+    Case("df-evaluate-out-read-only-folder", [*EVM, "--out", "ro/s.json"], "not a writable folder",
+         setup=read_only_folder),
+    # 10. evaluate --real / --fake: the column flags and --out apply
+    Case("df-evaluate-real-fake-unknown-column", ev("data.csv", "data.csv", "--x-columns", "nosuch"),
+         "no columns ['nosuch']"),
+    Case("df-evaluate-real-fake-out-exists", ev("real.npz", "fake.npz", "--out", "old.json"), "already exists",
+         setup=old_scores),
+    Case("df-evaluate-real-fake-out-disk-full", ev("real.npz", "fake.npz", "--out", "s.json"), "No space left",
+         disk_error=ENOSPC),
+]
+
+CASES = WF + FD + DE + LOSS + HALF + RESUME + SILENT + TB + EV + IM + UC + EX + PR + DF
 assert len({c.id for c in CASES}) == len(CASES), "case ids must be unique"
 
 
@@ -665,10 +760,26 @@ def check_one_line(code, err: str, escaped: str | None, needle: str | None) -> l
     return problems
 
 
+def fail_writes(monkeypatch, code: int) -> None:
+    """Every atomic write (run files, checkpoints, samples, scores, reports) fails with ``code``."""
+    import gentransfer.files
+
+    real = gentransfer.files.atomic_write_bytes
+
+    def refuse(path, data):
+        raise OSError(code, os.strerror(code), str(path))
+
+    for name, module in list(sys.modules.items()):
+        if name.startswith("gentransfer") and getattr(module, "atomic_write_bytes", None) is real:
+            monkeypatch.setattr(module, "atomic_write_bytes", refuse)
+
+
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
-def test_bad_input(case: Case, work: Path, capsys):
+def test_bad_input(case: Case, work: Path, capsys, monkeypatch):
     if case.setup:
         case.setup(work)
+    if case.disk_error is not None:
+        fail_writes(monkeypatch, case.disk_error)
     before = snapshot(work)
     code, err, escaped = run_main(case.argv, capsys, memory_cap=case.memory_cap)
     problems = check_one_line(code, err, escaped, case.needle)
@@ -692,7 +803,7 @@ def test_evaluate_w1_on_huge_values_is_the_scaled_distance(work, capsys):
 
 def test_table_is_complete():
     assert len(WF) == 32 and len(FD) == 9 and len(DE) == 14 and len(HALF) == 22 and len(EV) == 14
-    assert len(IM) == 11 and len(UC) == 5 and len(EX) == 4
+    assert len(IM) == 11 and len(UC) == 5 and len(EX) == 4 and len(DF) == 44
 
 
 # -- cases that need real processes ------------------------------------------------------------------
@@ -792,3 +903,27 @@ def test_killed_run_resumes_to_the_uninterrupted_weights_SUBPROCESS(work, capsys
     assert not (work / ".killed.partial").exists()
     a = (work / "killed" / "model" / "model.safetensors").read_bytes()
     assert a == (work / "clean" / "model" / "model.safetensors").read_bytes()
+
+
+# -- what the review of limits found silently ignored, now honoured -----------------------------------
+
+def test_evaluate_real_fake_honours_the_column_flags_and_out(work, capsys):
+    """``evaluate --real/--fake`` compares only the x columns named, and ``--out`` keeps the JSON."""
+    rng = np.random.default_rng(3)
+    a = rng.normal(size=40).tolist()
+    for name, shift in (("one.csv", 0.0), ("two.csv", 100.0)):
+        (work / name).write_text("a,b\n" + "".join(f"{u!r},{u + shift!r}\n" for u in a))
+    assert main(ev("one.csv", "two.csv", "--x-columns", "a", "--out", "a.json")) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["value"] == 0.0 and json.loads((work / "a.json").read_text()) == printed
+    assert main(ev("one.csv", "two.csv")) == 0
+    assert json.loads(capsys.readouterr().out)["value"] > 99
+
+
+def test_every_seed_in_range_is_taken(work, capsys):
+    """The shared seed type's upper end is a valid seed of every command (POT's sliced W1 takes 32 bits)."""
+    top = str(2**62)
+    assert main(ev("real.npz", "fake.npz", "--metric", "sliced-w1", "--seed", top)) == 0
+    assert main(ev("real.npz", "fake.npz", "--floor", "--seed", top)) == 0
+    assert main(sm("--seed", top, out="top.npz")) == 0
+    assert main(["evaluate", "--model", "src", "--data", "tgt.npz", "--seed", top]) == 0

@@ -162,6 +162,28 @@ def test_cli_says_what_the_data_chose_and_scores_the_heldout_rows(tmp_path, caps
     assert check["ratio"] == pytest.approx(check["w1"] / check["floor"])
 
 
+def test_heldout_check_with_a_floor_of_0_says_it_cannot_compare():
+    """Held-out rows that repeat the training rows exactly give a floor of 0: no ratio, no warning."""
+    import torch
+
+    from gentransfer.pipeline.evaluate import heldout_check
+    from gentransfer.pipeline.fit import _say_check
+    from gentransfer.pipeline.scaling import Scaling
+
+    class Shifted(torch.nn.Module):
+        def sample(self, z=None, zc=None, n=None, generator=None):
+            return torch.ones(n, 2, dtype=torch.float64)
+
+    x = np.random.default_rng(0).normal(size=(20, 2))
+    data = Table(x=x, source="d")
+    rows = np.arange(10)
+    check = heldout_check(Shifted(), Scaling(ColumnTransform.fit(x)), data, rows, rows)
+    assert check["floor"] == 0.0 and check["ratio"] is None and check["w1"] > 0
+    said = []
+    _say_check(check, said.append)
+    assert len(said) == 1 and "floor 0: cannot compare" in said[0] and "inf" not in said[0]
+
+
 def test_evaluate_scores_runs_side_by_side_on_heldout_rows(tmp_path, capsys):
     from gentransfer.cli import main
     from gentransfer.pipeline import evaluate_run

@@ -32,6 +32,33 @@ def test_class_folders_become_sorted_labels_and_flat_unit_pixels(tmp_path):
     assert np.array_equal(t.x[3].reshape(4, 4), pixels[("zebra", 0)] / 255.0)  # exact, row order kept
 
 
+def test_numeric_class_folders_sort_as_numbers(tmp_path):
+    for c in ("10", "9", "100"):
+        _png(tmp_path / "d" / c / "0.png", np.full((4, 4), int(c), np.uint8))
+    t = load_image_folder(tmp_path / "d")
+    assert t.classes == ("9", "10", "100") and t.z[:, 0].tolist() == [0, 1, 2]
+    assert t.x[:, 0].tolist() == [9 / 255, 10 / 255, 100 / 255]
+    for c in ("b10", "a9"):  # names, not numbers: text order
+        _png(tmp_path / "n" / c / "0.png", np.zeros((4, 4), np.uint8))
+    assert load_image_folder(tmp_path / "n").classes == ("a9", "b10")
+
+
+def test_16_bit_pngs_keep_their_16_bits_beside_8_bit_ones(tmp_path):
+    dark = np.full((4, 4), 200, np.uint16)
+    dark[0, 0] = 65535
+    _png(tmp_path / "d" / "a" / "0.png", dark)
+    _png(tmp_path / "d" / "a" / "1.png", np.full((4, 4), 30000, np.uint16))
+    _png(tmp_path / "d" / "b" / "0.png", np.full((4, 4), 51, np.uint8))  # 8 bits: 51 / 255 = 0.2
+    assert Image.open(tmp_path / "d" / "a" / "0.png").mode == "I;16"
+    t = load_image_folder(tmp_path / "d")
+    assert t.x[0, 0] == 1.0 and t.x[0, 1] == 200 / 65535 and np.all(t.x[1] == 30000 / 65535)
+    assert np.all(t.x[2] == 0.2)
+    x = np.full((2, 1, 4, 4), 65535, np.uint16)
+    x[0] = 0
+    np.savez(tmp_path / "u16.npz", x=x)
+    assert load_table(tmp_path / "u16.npz").x[:, 0].tolist() == [0.0, 1.0]
+
+
 def test_flat_folder_is_unconditional_and_rgb_keeps_channels_first(tmp_path):
     a = np.zeros((4, 4, 3), np.uint8)
     a[..., 2] = 255

@@ -36,20 +36,30 @@ def _snapshot(module):
 @pytest.mark.parametrize("strategy", list(STRATEGIES))
 def test_strategy_moves_the_right_parts(fitted_source, strategy):
     source_state = _snapshot(fitted_source)
-    target = transfer(fitted_source, strategy, x_dim=2, zc_dim=1)
+    dims = {"x_dim": 3, "zc_dim": 2} if strategy == "lora" else {"x_dim": 2, "zc_dim": 1}  # lora: the source's
+    target = transfer(fitted_source, strategy, **dims)
     assert target.transfer_plan.strategy == strategy and target.family == fitted_source.family
     assert target.embedding is not fitted_source.embedding
     same_h = all(torch.equal(a, b) for a, b in zip(target.embedding.state_dict().values(),
                                                     fitted_source.embedding.state_dict().values(), strict=True))
     assert same_h == (strategy != "scratch")
     before = _snapshot(target.embedding)
-    result = fit(target, *_data(120, 2, 1, seed=1), steps=30, eval_every=10)
+    result = fit(target, *_data(120, dims["x_dim"], dims["zc_dim"], seed=1), steps=30, eval_every=10)
     after = _snapshot(target.embedding)
     frozen = all(torch.equal(before[k], after[k]) for k in before)
     assert frozen == (strategy in ("freeze-shared", "lora"))
     assert result.strategy == strategy
     # the source is never modified by fitting a target
     assert all(torch.equal(source_state[k], v) for k, v in fitted_source.state_dict().items())
+
+
+def test_lora_refuses_a_head_of_other_widths(fitted_source):
+    """lora freezes every source weight: head layers of other shapes would start random and stay so."""
+    with pytest.raises(ConfigError, match="x has 2 modelled columns, the source's 3; the target's zc has 1 columns"):
+        transfer(fitted_source, "lora", x_dim=2, zc_dim=1)
+    with pytest.raises(ConfigError, match="zc has 0 columns, the source's 2"):
+        transfer(fitted_source, "lora", zc_dim=0)
+    assert transfer(fitted_source, "finetune", x_dim=2, zc_dim=1).transfer_plan.strategy == "finetune"
 
 
 def test_frozen_embedding_gets_no_gradient(fitted_source):

@@ -11,11 +11,23 @@ from typing import Any
 __all__ = ["atomic_write_bytes", "write_json"]
 
 
+def _umask() -> int:
+    """The process's umask (``os.umask`` can only read it by setting it, so it is set back)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file and a rename: never half-written."""
+    """Write ``data`` to ``path`` through a temporary file and a rename: never half-written.
+
+    The file gets the mode a plain ``open`` would give it (``0o666`` less the umask), not the
+    ``0o600`` of the temporary file it starts as.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.fchmod(fd, 0o666 & ~_umask())
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()

@@ -3,7 +3,8 @@
 Every flag of a command that trains or runs a study is a field of a settings dataclass
 (:class:`~gentransfer.training.TrainSettings`, :class:`~gentransfer.workflow.ModelSettings`, a
 study, ...): its name (``batch_size`` -> ``--batch-size``), its type (which parses and checks
-the value) and its help text (the ``Attributes:`` entry of the class docstring). A TOML file
+the value; a field's ``metadata["parse"]``, e.g. :func:`parse_seed`, replaces it on the command
+line) and its help text (the ``Attributes:`` entry of the class docstring). A TOML file
 passed with ``--config`` sets the same keys; flags given on the command line win. Tables
 (``dict`` fields, e.g. a study's training settings) are set in TOML only.
 """
@@ -22,10 +23,32 @@ from typing import Any
 
 from gentransfer.errors import ConfigError
 
-__all__ = ["CONFIG_VERSION", "field_docs", "add_flags", "read_toml", "resolve", "check_value", "check_fields",
-           "settings_from_dict", "type_name"]
+__all__ = ["CONFIG_VERSION", "MAX_SEED", "field_docs", "add_flags", "read_toml", "resolve", "check_value",
+           "check_fields", "settings_from_dict", "type_name", "parse_seed"]
 
 CONFIG_VERSION = 1  # the `gentransfer_config` key of a TOML file
+MAX_SEED = 2**62  # a seed plus the small offsets the code adds to it stays a valid torch seed (< 2^64)
+
+
+def parse_seed(text: str) -> int:
+    """A ``--seed`` flag: an integer in 0..2^62, the one seed type of every command.
+
+    Used as an argparse ``type``; its error message carries its own fix, so the command prints one
+    line (``gentransfer: error: argument --seed: seed must be >= 0, got -5; fix: ...``).
+
+    Example:
+        >>> parse_seed("7")
+        7
+    """
+    fix = "fix: pass a seed in 0..2^62, e.g. --seed 0"
+    if not re.fullmatch(r"[+-]?[0-9]+", text.strip()):
+        raise argparse.ArgumentTypeError(f"seed must be an integer in 0..2^62, got {text!r}; {fix}")
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"seed must be >= 0, got {value}; {fix}")
+    if value > MAX_SEED:
+        raise argparse.ArgumentTypeError(f"seed must be at most 2^62, got {value}; {fix}")
+    return value
 
 
 def check_value(value: Any, kind: Any) -> bool:
@@ -159,7 +182,7 @@ def add_flags(parser: argparse.ArgumentParser, cls: type, *, skip: Iterable[str]
     """One ``--flag`` per field of ``cls`` (default ``None``: only what the user gives is set)."""
     docs, hints = field_docs(cls), typing.get_type_hints(cls)
     for f in fields(cls):
-        kwargs = _flag_kwargs(hints[f.name])
+        kwargs = {"type": f.metadata["parse"]} if "parse" in f.metadata else _flag_kwargs(hints[f.name])
         if f.name in skip or kwargs is None:
             continue
         default = f.default if f.default is not MISSING else None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from gentransfer.cli.parser import Parser
+from gentransfer.settings import parse_seed
 
 ROOT_HELP = "data root (default: $GENTRANSFER_DATA or ~/.cache/gentransfer)"
 
@@ -57,7 +58,7 @@ def register(sub) -> None:
                                                 "an .npz file (x: N x 1 x 16 x 16, z: labels)")
     p.add_argument("--n", type=int, help="images: a seeded, class-balanced (MNIST) or class-stratified and nested "
                                          "(USPS) subset; default all")
-    p.add_argument("--seed", type=int, default=0, help="seed of the subset (the benchmark's seed)")
+    p.add_argument("--seed", type=parse_seed, default=0, help="seed of the subset (the benchmark's seed)")
     p.add_argument("--format", choices=["png", "npz"], default="png")
     p.add_argument("--root", help=ROOT_HELP)
     p.set_defaults(handler=export)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from gentransfer.settings import parse_seed
+
 
 def demo(args: argparse.Namespace) -> int:
     from gentransfer.demo import run_demo
@@ -15,6 +17,6 @@ def demo(args: argparse.Namespace) -> int:
 def register(sub) -> None:
     p = sub.add_parser("demo", help="the built-in default job")
     p.add_argument("--root", help="data root")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=parse_seed, default=0)
     p.add_argument("--out", default="demo-runs", help="folder for the demo's run folders and report.html")
     p.set_defaults(handler=demo)

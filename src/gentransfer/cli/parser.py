@@ -12,10 +12,12 @@ NEGATIVE_VALUES = ("--bounds",)
 
 
 class Parser(argparse.ArgumentParser):
-    """argparse exits 2 on usage errors already; keep its message to one line."""
+    """argparse exits 2 on usage errors already; keep its message to one line (a flag's type, e.g.
+    :func:`gentransfer.settings.parse_seed`, may name its own fix)."""
 
     def error(self, message: str) -> None:  # type: ignore[override]
-        self.exit(2, f"gentransfer: error: {message}; fix: see `{self.prog} --help`\n")
+        fix = "" if "; fix: " in message else f"; fix: see `{self.prog} --help`"
+        self.exit(2, f"gentransfer: error: {message}{fix}\n")
 
     def parse_args(self, args: Sequence[str] | None = None, namespace=None):  # type: ignore[override]
         """As argparse, but ``--bounds -1:1`` reads as ``--bounds=-1:1``."""

@@ -3,20 +3,17 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
+from gentransfer.cli.outputs import check_out_file
 from gentransfer.data.tabular import Columns
-from gentransfer.errors import ConfigError
-from gentransfer.settings import add_flags
+from gentransfer.settings import add_flags, parse_seed
 
 
 def report(args: argparse.Namespace) -> int:
     from gentransfer.pipeline import write_report
 
-    if not args.out.endswith((".html", ".htm")):
-        raise ConfigError(f"--out {args.out} must end in .html", "pass e.g. --out report.html")
-    if Path(args.out).exists() and not args.overwrite:
-        raise ConfigError(f"--out {args.out} already exists", "pass --overwrite to replace it")
+    check_out_file(args.out, overwrite=args.overwrite, suffixes=(".html", ".htm"), example="report.html",
+                   reads=[("--data", args.data)])
     columns = Columns(x_columns=args.x_columns, z_columns=args.z_columns, zc_columns=args.zc_columns)
     data = columns.load(args.data) if args.data else None
     print(f"report in {write_report(args.runs, args.out, data, seed=args.seed)}")
@@ -28,7 +25,7 @@ def register(sub) -> None:
     rp.add_argument("runs", nargs="+", help="run folders written by fit-source or fit-target")
     rp.add_argument("--out", required=True, help="the page to write (.html)")
     rp.add_argument("--data", help="held-out rows: pair plots of real vs generated, and the runs scored side by side")
-    rp.add_argument("--seed", type=int, default=0)
+    rp.add_argument("--seed", type=parse_seed, default=0)
     rp.add_argument("--overwrite", action="store_true", help="replace --out")
     add_flags(rp, Columns)
     rp.set_defaults(handler=report)

@@ -3,35 +3,20 @@
 from __future__ import annotations
 
 import argparse
-import os
-from pathlib import Path
 
+from gentransfer.cli.outputs import check_out_file
 from gentransfer.data.tabular import Columns
 from gentransfer.errors import ConfigError
-from gentransfer.settings import add_flags
+from gentransfer.settings import add_flags, parse_seed
 from gentransfer.training.distributed import DEVICES
-
-
-def check_out_file(out: str, overwrite: bool) -> Path:
-    """An output file's path: a new (or, with ``overwrite``, existing) .npz or .csv in a writable folder."""
-    path = Path(out)
-    if not out.endswith((".npz", ".csv")):
-        raise ConfigError(f"--out {out} must end in .npz or .csv", "pass e.g. --out samples.npz")
-    if path.is_dir():
-        raise ConfigError(f"--out {out} is a folder", "pass a file name ending in .npz or .csv")
-    if path.exists() and not overwrite:
-        raise ConfigError(f"--out {out} already exists", "pass --overwrite to replace it")
-    parent = path.absolute().parent
-    if not parent.is_dir() or not os.access(parent, os.W_OK):
-        raise ConfigError(f"cannot write {out}: {parent} is not a writable folder", "pass a writable path")
-    return path
 
 
 def sample(args: argparse.Namespace) -> int:
     from gentransfer.pipeline import RunFolder
     from gentransfer.pipeline.sample import sample_table, write_samples
 
-    out = check_out_file(args.out, args.overwrite)
+    out = check_out_file(args.out, overwrite=args.overwrite, suffixes=(".npz", ".csv"), example="samples.npz",
+                         reads=[("--cond", args.cond)], runs=[args.model])
     cond = Columns(z_columns=args.z_columns, zc_columns=args.zc_columns).load(args.cond, require_x=False) \
         if args.cond else None
     if RunFolder(args.model).is_image_run():
@@ -55,7 +40,7 @@ def register(sub) -> None:
     sm.add_argument("--n", type=int, required=True, help="samples per condition row (or in all)")
     sm.add_argument("--cond", help="file of conditions (z, zc) for a conditional model")
     sm.add_argument("--out", required=True, help="output .npz or .csv")
-    sm.add_argument("--seed", type=int, default=0)
+    sm.add_argument("--seed", type=parse_seed, default=0)
     sm.add_argument("--device", choices=DEVICES, default="cpu",
                     help="where to sample: cpu, cuda, or auto (CUDA when there is one)")
     sm.add_argument("--domain-guidance", type=float, metavar="W",

@@ -26,11 +26,25 @@ import numpy as np
 
 from gentransfer.errors import CheckpointError, ConfigError, DataError
 
-__all__ = ["ColumnTransform", "Standardize", "parse_bounds", "EDGE"]
+__all__ = ["ColumnTransform", "Standardize", "parse_bounds", "check_spread", "EDGE"]
 
 EDGE = 0.01  # a bounded value within EDGE of its range's ends (as a share of the range) sits at the end
 PILE = 0.01  # auto: the share of rows at an edge that marks a column as bounded
 SPREAD = 0.1  # training rows at an end are spread over [SPREAD * EDGE, EDGE] of the range next to it
+
+
+def check_spread(a: np.ndarray, name: str, source: str) -> None:
+    """One line for columns of ``a`` that vary (min < max) by too little to standardise: their
+    standard deviation underflows to 0 or to a subnormal number (values near 1e-320, or a spread
+    below about 1e-154, whose squares underflow)."""
+    lo, hi = a.min(axis=0), a.max(axis=0)
+    with np.errstate(under="ignore", over="ignore", invalid="ignore"):  # overflow is the callers' own error
+        sd = a.std(axis=0)
+    bad = [j for j in range(a.shape[1]) if lo[j] < hi[j] and sd[j] < np.finfo(np.float64).tiny]
+    if bad:
+        spread = max(float(hi[j] - lo[j]) for j in bad)
+        raise DataError(f"{source}: {name} columns {bad[:5]} vary by at most {spread:.3g}, too little to standardise "
+                        "(their spread underflows)", f"rescale {name} (e.g. change its units)")
 
 
 def parse_bounds(text: str | None) -> str | tuple[float, float]:
@@ -98,6 +112,7 @@ class ColumnTransform:
         constant = {j: float(lo[j]) for j in range(width) if lo[j] == hi[j]}
         if len(constant) == width:
             raise DataError(f"{source}: every x column is constant", "there is nothing to model: check the columns")
+        check_spread(x, "x", source)
         lower: list[float | None] = [None] * width
         upper: list[float | None] = [None] * width
         if isinstance(bounds, tuple):
@@ -241,12 +256,14 @@ class Standardize:
 
     @classmethod
     def fit(cls, a: np.ndarray, name: str, source: str) -> Standardize:
-        """The standardisation of ``a``'s columns; one line where they overflow (|values| near 1e308)."""
+        """The standardisation of ``a``'s columns; one line where they overflow (|values| near 1e308)
+        or vary by too little (:func:`check_spread`)."""
         with np.errstate(over="ignore", invalid="ignore"):
             mean, sd = a.mean(axis=0), a.std(axis=0)
         if not (np.isfinite(mean).all() and np.isfinite(sd).all()):
             raise DataError(f"{source}: '{name}' has values too large to standardise (|{name}| up to "
                             f"{np.abs(a).max():.3g})", f"rescale {name} (e.g. change its units)")
+        check_spread(a, name, source)
         return cls(tuple(mean.tolist()), tuple(np.where(sd > 0, sd, 1.0).tolist()))
 
     @property

@@ -1,8 +1,11 @@
 """Image data: an ``.npz`` array of ``N x C x H x W`` images, or a folder of PNG files.
 
-A folder holds one subfolder of PNG files per class (the subfolder's name is the class), or PNG
-files only (unconditional data). An ``.npz`` file holds ``x`` (``N x C x H x W``: floats in
-``[0, 1]``, or ``uint8`` 0-255) and optional class labels ``z`` (``N`` whole numbers 0..K-1).
+A folder holds one subfolder of PNG files per class (the subfolder's name is the class; class
+indices follow the names in order, by number when every name is a number), or PNG files only
+(unconditional data). PNGs of 8 bits a channel are read as 0-255, 16-bit greyscale ones as
+0-65535; 32-bit images (modes ``I`` and ``F``, which PNG itself cannot hold) have no known pixel
+scale and are refused. An ``.npz`` file holds ``x`` (``N x C x H x W``: floats in ``[0, 1]``,
+``uint8`` 0-255 or ``uint16`` 0-65535) and optional class labels ``z`` (``N`` whole numbers 0..K-1).
 Either becomes a :class:`~gentransfer.data.table.Table` whose ``x`` is the flattened images
 in ``[0, 1]`` (so every metric and check of the tables applies), with the image shape and the
 class names beside it; the model reshapes them back (:func:`gentransfer.diffusion.unet.unet_diffusion`).
@@ -17,6 +20,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,6 +35,7 @@ from gentransfer.errors import CheckpointError, DataError
 __all__ = ["PixelScale", "image_table", "load_image_folder", "image_grid_figure", "save_image_grid", "resize_images"]
 
 MAX_CHANNELS = 4
+SIXTEEN_BIT = ("I;16", "I;16B", "I;16L", "I;16N")  # Pillow's modes of 16-bit greyscale
 
 
 @dataclass(frozen=True)
@@ -79,9 +84,9 @@ class PixelScale:
 
 
 def _as_unit(images: np.ndarray, source: str) -> np.ndarray:
-    """Pixels as float64 in [0, 1]: uint8 divided by 255, floats checked."""
-    if images.dtype == np.uint8:
-        return images.astype(np.float64) / 255.0
+    """Pixels as float64 in [0, 1]: uint8 divided by 255, uint16 by 65535, floats checked."""
+    if images.dtype in (np.uint8, np.uint16):
+        return images.astype(np.float64) / float(np.iinfo(images.dtype).max)
     try:
         x = images.astype(np.float64)
     except (TypeError, ValueError) as err:
@@ -90,7 +95,7 @@ def _as_unit(images: np.ndarray, source: str) -> np.ndarray:
         raise DataError(f"{source}: images have NaN or inf pixels", "drop or repair those images")
     if x.min() < 0.0 or x.max() > 1.0:
         raise DataError(f"{source}: pixel values run from {x.min():g} to {x.max():g}, outside [0, 1]",
-                        "store floats in [0, 1] or uint8 0-255")
+                        "store floats in [0, 1], uint8 0-255 or uint16 0-65535")
     return x
 
 
@@ -119,19 +124,46 @@ def image_table(images: np.ndarray, labels: np.ndarray | None, source: str, clas
     return Table(x=x, z=z, source=source, image_shape=(c, h, w), classes=tuple(classes) if classes else None)
 
 
+def _pixels(im: Any, path: Path) -> np.ndarray:
+    """An opened image's pixels: uint16 for 16-bit greyscale, uint8 (8 bits a channel) otherwise."""
+    if im.mode in SIXTEEN_BIT or (im.mode == "I" and im.format == "PNG"):  # a PNG holds at most 16 bits
+        return np.asarray(im).astype(np.uint16)
+    if im.mode in ("I", "F"):
+        kind = "integer" if im.mode == "I" else "floating-point"
+        raise DataError(f"{path} is a 32-bit {kind} image (mode {im.mode}), whose pixel scale is unknown",
+                        "save it as an 8- or 16-bit greyscale or RGB PNG")
+    if im.mode not in ("L", "RGB", "RGBA"):  # 8 bits a channel: greyscale-like modes to L
+        im = im.convert("L" if im.mode in ("P", "1", "LA") else "RGB")
+    return np.asarray(im)
+
+
 def _read_png(path: Path) -> np.ndarray:
     from PIL import Image, UnidentifiedImageError
 
     try:
         with Image.open(path) as im:
             im.load()
-            if im.mode not in ("L", "RGB", "RGBA"):  # 8 bits a channel: greyscale-like modes to L
-                im = im.convert("L" if im.mode in ("P", "1", "I;16", "I", "F", "LA") else "RGB")
-            a = np.asarray(im)
+            a = _pixels(im, path)
+    except DataError:
+        raise
     except (UnidentifiedImageError, OSError, ValueError) as err:
         raise DataError(f"{path} is not a readable image ({type(err).__name__})",
                         "keep only PNG images in the data folder") from None
     return a[None] if a.ndim == 2 else np.moveaxis(a, -1, 0)
+
+
+def _class_order(dirs: list[Path]) -> list[Path]:
+    """Class folders by name; by number when every name is one (9 before 10)."""
+    if all(re.fullmatch(r"[0-9]+", d.name) for d in dirs):
+        return sorted(dirs, key=lambda d: (int(d.name), d.name))
+    return dirs
+
+
+def _stack(arrays: list[np.ndarray]) -> np.ndarray:
+    """One array of the images; beside 16-bit ones, 8-bit ones widen exactly (x 257: 255 -> 65535)."""
+    if any(a.dtype == np.uint16 for a in arrays):
+        arrays = [a.astype(np.uint16) * 257 if a.dtype == np.uint8 else a for a in arrays]
+    return np.stack(arrays)
 
 
 def load_image_folder(folder: str | Path):
@@ -141,7 +173,7 @@ def load_image_folder(folder: str | Path):
     """
     root = Path(folder)
     entries = sorted(p for p in root.iterdir() if not p.name.startswith("."))
-    dirs, files = [p for p in entries if p.is_dir()], [p for p in entries if p.is_file()]
+    dirs, files = _class_order([p for p in entries if p.is_dir()]), [p for p in entries if p.is_file()]
     if dirs and files:
         raise DataError(f"{root} mixes class folders {[d.name for d in dirs][:3]} and files "
                         f"{[f.name for f in files][:3]}",
@@ -166,7 +198,7 @@ def load_image_folder(folder: str | Path):
                                 f"{_describe(images[0][1])}", "resize / convert every image to one size and mode")
             images.append((p, a))
             labels.append(index)
-    stacked = np.stack([a for _, a in images])  # uint8: every mode was converted to 8 bits a channel
+    stacked = _stack([a for _, a in images])
     classes = [name for name, _ in groups] if dirs else None
     return image_table(stacked, np.array(labels) if dirs else None, str(root), classes)
 

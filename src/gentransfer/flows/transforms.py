@@ -25,7 +25,7 @@ def alternating_masks(dim: int, n_layers: int) -> list[torch.Tensor]:
 
     For ``dim == 1`` nothing can be kept: the single coordinate is transformed given ``e`` alone.
     """
-    first = torch.arange(dim) < dim // 2
+    first = torch.arange(dim, device="cpu") < dim // 2
     return [first if i % 2 == 0 else ~first if dim > 1 else first for i in range(n_layers)]
 
 

@@ -144,9 +144,11 @@ def sliced_wasserstein1(x: object, y: object, *, n_projections: int = 256, seed:
         SW_1(\mu, \nu) = \mathbb{E}_{\theta \sim U(S^{d-1})} W_1(\theta_\# \mu, \theta_\# \nu)
 
     estimated with ``n_projections`` random directions. Always at most ``W1``; not comparable
-    in value with :func:`wasserstein1`.
+    in value with :func:`wasserstein1`. POT draws the directions from a 32-bit seed: a ``seed``
+    of 2^32 or more is hashed to one (``numpy.random.SeedSequence``), a smaller one is used as it is.
     """
     xa, ya = paired_points(x, y)
+    pot_seed = seed if seed < 2**32 else int(np.random.SeedSequence(seed).generate_state(1)[0])
     return float(
-        ot.sliced_wasserstein_distance(xa, ya, n_projections=n_projections, p=1, seed=seed)
+        ot.sliced_wasserstein_distance(xa, ya, n_projections=n_projections, p=1, seed=pot_seed)
     )

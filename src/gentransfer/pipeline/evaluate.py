@@ -17,10 +17,11 @@ from gentransfer.pipeline.runfolder import RunFolder
 from gentransfer.pipeline.scaling import Scaling
 
 __all__ = ["heldout_check", "evaluate_run", "evaluation_cells", "evaluation_table", "compare_samples", "CHECK_ROWS",
-           "NLL_ROWS"]
+           "NLL_ROWS", "FAR_ABOVE_FLOOR"]
 
 CHECK_ROWS = 2000  # the held-out check scores at most this many rows (exact W1 is cubic)
 NLL_ROWS = 1000  # evaluate scores the likelihood on at most this many rows (a diffusion ODE per row)
+FAR_ABOVE_FLOOR = 1.5  # the held-out check says plainly when W1 is more than this times the floor
 
 
 def heldout_check(model: Any, scaling: Scaling, data: Table, val: np.ndarray, train: np.ndarray,
@@ -31,7 +32,9 @@ def heldout_check(model: Any, scaling: Scaling, data: Table, val: np.ndarray, tr
     rows; the model's W1 replaces those training rows by one sample each, drawn given that row's
     conditions, so both see the same conditions and differ only in x. Scored on (x, z, z^c)
     jointly, each column divided by its standard deviation in the data. Also the share of
-    generated values outside the range of the data. ``None`` when fewer than 2 rows are held out.
+    generated values outside the range of the data. ``ratio`` is W1 over the floor, ``None`` when
+    the floor is 0 (held-out rows that repeat training rows exactly: nothing to compare with).
+    ``None`` when fewer than 2 rows are held out.
     """
     rng = np.random.default_rng(seed)
     val = val if len(val) <= CHECK_ROWS else rng.choice(val, CHECK_ROWS, replace=False)
@@ -50,7 +53,7 @@ def heldout_check(model: Any, scaling: Scaling, data: Table, val: np.ndarray, tr
     floor = wasserstein1(joint(x[ref], ref), joint(x[val], val))
     lo, hi = x.min(axis=0), x.max(axis=0)
     outside = float(((fake < lo) | (fake > hi)).mean())
-    return {"w1": float(w1), "floor": float(floor), "ratio": float(w1 / floor) if floor > 0 else float("inf"),
+    return {"w1": float(w1), "floor": float(floor), "ratio": float(w1 / floor) if floor > 0 else None,
             "rows": int(len(val)), "outside_range": outside}
 
 

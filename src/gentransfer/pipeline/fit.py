@@ -18,11 +18,11 @@ from gentransfer.data.mixed import MixedTransform
 from gentransfer.data.tabular import Table
 from gentransfer.errors import ConfigError, DataError
 from gentransfer.families import get_family
-from gentransfer.pipeline.evaluate import heldout_check
+from gentransfer.pipeline.evaluate import FAR_ABOVE_FLOOR, heldout_check
 from gentransfer.pipeline.kinds import Kind, SourceRun, kind_of_data
 from gentransfer.pipeline.runfolder import RunFolder, check_out, run_transaction
 from gentransfer.pipeline.scaling import Scaling
-from gentransfer.pipeline.settings import ModelSettings
+from gentransfer.pipeline.settings import MAX_PARAMETERS, ModelSettings
 from gentransfer.training import MAX_SEED, TrainSettings, check_rows, split_rows
 from gentransfer.training.distributed import device as device_of
 from gentransfer.transfer import GUARD, check_choice, run_guard, transfer
@@ -30,8 +30,6 @@ from gentransfer.transfer.adapters import MIN_RANK, WIDTH_PER_RANK
 from gentransfer.transfer.guard import guard_rows
 
 __all__ = ["fit_source", "fit_target", "FAR_ABOVE_FLOOR"]
-
-FAR_ABOVE_FLOOR = 1.5  # the held-out check says plainly when W1 is more than this times the floor
 
 
 def _settings(model: ModelSettings | dict[str, Any] | None, train: TrainSettings | dict[str, Any] | None,
@@ -67,6 +65,7 @@ def fit_source(data: Table, family: str, out: str | Path, *, model: ModelSetting
     kind = kind_of_data(data, arch)
     kind.check_source(arch, family, data, log)
     scaling = kind.source_scaling(kind.x_scaler(data, bounds), arch, data)
+    _check_size(kind, family, arch, data, scaling)
     torch.manual_seed(cfg.seed if init_seed is None else init_seed)  # before any weights are made
     net = kind.build(family, arch, data, scaling)
     x, (z, zc) = scaling.training_rows(data, cfg.seed), scaling.conditions(data)
@@ -151,6 +150,17 @@ def fit_target(source: str | Path, data: Table, strategy: str, out: str | Path, 
     return final
 
 
+def _check_size(kind: Kind, family: str, arch: ModelSettings, data: Table, scaling: Scaling) -> None:
+    """Refuse a model of more than ``MAX_PARAMETERS`` parameters, counted on PyTorch's meta device
+    (shapes only: nothing is allocated)."""
+    with torch.device("meta"):
+        n = sum(p.numel() for p in kind.build(family, arch, data, scaling).parameters())
+    if n > MAX_PARAMETERS:
+        raise ConfigError(f"these model settings make {n:,} parameters, more than {MAX_PARAMETERS:,} (2^31; "
+                          f"{4 * n / 2**30:,.0f} GiB of float32 weights before the optimiser's copies)",
+                          "pass a smaller --hidden, --embed-dim or --block-out-channels, or fewer layers")
+
+
 def _guard(run: RunFolder, kind: Kind, targets: dict[str, Any], rows: tuple, cfg: TrainSettings, resume: bool,
            config: dict[str, Any], scaling: Scaling, log) -> tuple[Any, dict[str, Any], tuple[np.ndarray, np.ndarray]]:
     """``auto``: every candidate fitted on the guard's rows into a run folder of its own, the choice
@@ -195,9 +205,10 @@ def _say_check(check: dict[str, Any] | None, log) -> None:
     if check is None:
         log("held-out check: too few held-out rows to score")
         return
-    log(f"held-out check: W1 {check['w1']:.4f} on {check['rows']} held-out rows, real-vs-real floor "
-        f"{check['floor']:.4f} ({check['ratio']:.2f}x); {check['outside_range']:.1%} of sampled values "
-        "outside the data's range")
-    if check["ratio"] > FAR_ABOVE_FLOOR:
+    against = (f"{check['floor']:.4f} ({check['ratio']:.2f}x)" if check["ratio"] is not None
+               else "0: cannot compare (the held-out rows repeat training rows exactly)")
+    log(f"held-out check: W1 {check['w1']:.4f} on {check['rows']} held-out rows, real-vs-real floor {against}; "
+        f"{check['outside_range']:.1%} of sampled values outside the data's range")
+    if check["ratio"] is not None and check["ratio"] > FAR_ABOVE_FLOOR:
         log(f"warning: the model is far above the floor ({check['ratio']:.1f}x): it has not learnt the data "
             "well; try more --steps, a larger model (--hidden), or check the data")

@@ -30,7 +30,7 @@ from gentransfer.latent import LatentModel, fit_latent
 from gentransfer.models.base import GenerativeModel
 from gentransfer.nn import SharedEmbedding
 from gentransfer.pipeline.scaling import Scaling, fit_conditions, fit_x
-from gentransfer.pipeline.settings import IMAGE_ONLY, ModelSettings
+from gentransfer.pipeline.settings import CLASSES_PER_LABEL, IMAGE_ONLY, ModelSettings
 from gentransfer.training import FitResult, TrainSettings, fit
 from gentransfer.transfer import GUARD_CANDIDATES, SourceKind
 
@@ -98,6 +98,8 @@ class Kind:
         elif arch.n_classes is not None and data.z.shape[1] != 1:
             raise DataError(f"{data.source}: class labels need one z column, got {data.z.shape[1]}",
                             "pass a single label column as z")
+        elif arch.n_classes is not None:
+            _classes_fit_labels(arch.n_classes, data)
         _no_unet_settings(arch, data)
 
     def source_scaling(self, x: ColumnTransform | PixelScale, arch: ModelSettings, data: Table) -> Scaling:
@@ -158,6 +160,26 @@ class TableKind(Kind):
     """A table's x given shared conditions z, or alone (a plain model)."""
 
 
+def _classes_fit_labels(n_classes: int, data: Table) -> None:
+    """``n_classes`` at most ``CLASSES_PER_LABEL`` x (the largest label + 1): room for classes only
+    the targets have, not a lookup table of a hundred million rows for labels 0..2."""
+    lo, hi = float(data.z.min()), float(data.z.max())
+    top = int(max(hi, 0.0)) + 1
+    if n_classes > CLASSES_PER_LABEL * top:
+        raise ConfigError(f"--n-classes {n_classes} but the labels in {data.source} run {lo:g}..{hi:g} (at most "
+                          f"{CLASSES_PER_LABEL} x (the largest label + 1) classes)",
+                          f"pass --n-classes {top} (the largest label + 1), or a few more for classes only the "
+                          "targets have")
+
+
+def _no_bounds(bounds: str | tuple[float, float], data: Table) -> None:
+    """Images are always pixels in [0, 1]: ``--bounds`` applies to tables only."""
+    if bounds != "auto":
+        text = f"{bounds[0]:g}:{bounds[1]:g}" if isinstance(bounds, tuple) else bounds
+        raise ConfigError(f"--bounds {text} applies to tables, but {data.source} holds images (pixels are scaled "
+                          "to [0, 1])", "drop --bounds")
+
+
 def _no_unet_settings(arch: ModelSettings, data: Table) -> None:
     given = [k for k in IMAGE_ONLY if getattr(arch, k) is not None]
     if given:
@@ -194,7 +216,12 @@ class LatentKind(Kind):
         _no_unet_settings(arch, data)
 
     def build(self, family: str, arch: ModelSettings, data: Table, scaling: Scaling) -> Any:
-        return LatentModel(x_dim=scaling.x.model_width, latent_dim=arch.latent_dim, prior_family=family,
+        """The latent model; its latent summarises x, so it has at most x's modelled columns."""
+        width = scaling.x.model_width
+        if arch.latent_dim > width:
+            raise ConfigError(f"--latent-dim {arch.latent_dim} is more than the {width} modelled columns of x in "
+                              f"{data.source}", f"pass --latent-dim {width} or less")
+        return LatentModel(x_dim=width, latent_dim=arch.latent_dim, prior_family=family,
                            prior_config=arch.constructor_args(family))
 
     def fit(self, model: Any, x: np.ndarray, z: np.ndarray | None, zc: np.ndarray | None, cfg: TrainSettings,
@@ -240,6 +267,7 @@ class ImageKind(Kind):
         return ({"hidden": 16, "sampler": "sde-dpm++", "sample_steps": 20} if role == "source" else {}), train
 
     def x_scaler(self, data: Table, bounds: str | tuple[float, float]) -> Any:
+        _no_bounds(bounds, data)
         return PixelScale(data.image_shape)
 
     def check_source(self, arch: ModelSettings, family: str, data: Table, log) -> None:
@@ -274,6 +302,7 @@ class ImageKind(Kind):
         return data
 
     def target_scaling(self, src: Scaling, data: Table, bounds: str | tuple[float, float]) -> Scaling:
+        _no_bounds(bounds, data)
         return Scaling(src.x, src.z, None)
 
 

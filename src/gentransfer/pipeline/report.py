@@ -21,7 +21,7 @@ import numpy as np
 from gentransfer.data.tabular import Table
 from gentransfer.errors import CheckpointError, DataError
 from gentransfer.files import atomic_write_bytes
-from gentransfer.pipeline.evaluate import evaluate_run, evaluation_cells
+from gentransfer.pipeline.evaluate import FAR_ABOVE_FLOOR, evaluate_run, evaluation_cells
 from gentransfer.pipeline.runfolder import RunFolder
 from gentransfer.pipeline.sample import sample_run
 
@@ -102,6 +102,18 @@ def _pairs(real: np.ndarray, fake: np.ndarray, title: str, columns: int = 4) -> 
     return _png(fig)
 
 
+def _check_paragraph(check: dict[str, Any]) -> str:
+    """The held-out check against its floor (a floor of 0, or a run's recorded ``inf``, compares nothing)."""
+    ratio = check.get("ratio")
+    comparable = ratio is not None and np.isfinite(ratio) and check["floor"] > 0
+    warn = comparable and ratio > FAR_ABOVE_FLOOR
+    against = (f"{check['floor']:.4f} (<b>{ratio:.2f}x</b>)" if comparable
+               else "0: cannot compare (the held-out rows repeat training rows exactly)")
+    return (f"<p class=\"{'warn' if warn else ''}\">Held-out check: W1 {check['w1']:.4f} on {check['rows']} "
+            f"held-out rows against a real-vs-real floor of {against}; {check['outside_range']:.1%} of sampled "
+            "values outside the data's range." + (" Far above the floor." if warn else "") + "</p>")
+
+
 def _run_section(run: Path, data: Table | None, seed: int) -> str:
     folder = RunFolder(run)
     try:
@@ -114,11 +126,7 @@ def _run_section(run: Path, data: Table | None, seed: int) -> str:
              f" · strategy {html.escape(str(metrics.get('strategy', config.get('strategy', '—'))))}</p>"]
     check = metrics.get("heldout_check")
     if check:
-        warn = check["ratio"] > 1.5
-        parts.append(f"<p class=\"{'warn' if warn else ''}\">Held-out check: W1 {check['w1']:.4f} on {check['rows']} "
-                     f"held-out rows against a real-vs-real floor of {check['floor']:.4f} "
-                     f"(<b>{check['ratio']:.2f}x</b>); {check['outside_range']:.1%} of sampled values outside the "
-                     "data's range." + (" Far above the floor." if warn else "") + "</p>")
+        parts.append(_check_paragraph(check))
     parts.append("<h3>Settings</h3>" + _table(_flat({k: v for k, v in config.items()})))
     fit = {k: v for k, v in metrics.items() if k not in ("history", "heldout_check", "auto")}
     parts.append("<h3>Fit</h3>" + _table(_flat(fit)))

@@ -214,8 +214,9 @@ def run_transaction(final: Path, *, overwrite: bool, resume: bool) -> Iterator[R
 
     Yields the staging folder as a :class:`RunFolder` (``.<name>.partial`` beside ``final``; a
     resumed run's checkpoints are there), locked against other runs for the whole transaction. On
-    success it replaces ``final``; on a one-line error the staging folder of a fresh run is
-    removed; after a kill it stays, for ``--resume``.
+    success it replaces ``final``; on a one-line error or a failed write (a full disk) the staging
+    folder of a fresh run is removed, and ``final`` is left as it was; after a kill it stays, for
+    ``--resume``.
     """
     staging = staging_folder(final)
     final.parent.mkdir(parents=True, exist_ok=True)
@@ -229,7 +230,7 @@ def run_transaction(final: Path, *, overwrite: bool, resume: bool) -> Iterator[R
                 shutil.rmtree(child) if child.is_dir() and not child.is_symlink() else child.unlink()
         try:
             yield RunFolder(staging)
-        except GentransferError:
+        except (GentransferError, OSError):
             if not resume:
                 shutil.rmtree(staging, ignore_errors=True)
             raise

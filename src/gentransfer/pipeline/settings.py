@@ -9,9 +9,17 @@ from gentransfer.diffusion.samplers import SamplerName
 from gentransfer.errors import ConfigError
 from gentransfer.settings import check_fields, settings_from_dict
 
-__all__ = ["ModelSettings", "IMAGE_ONLY"]
+__all__ = ["ModelSettings", "IMAGE_ONLY", "MAX_WIDTH", "MAX_LAYERS", "MAX_SAMPLE_STEPS", "MAX_PARAMETERS",
+           "CLASSES_PER_LABEL"]
 
 IMAGE_ONLY = ("block_out_channels", "layers_per_block", "attention", "norm_num_groups")  # the UNet's settings
+MAX_WIDTH = 65536  # hidden, embed_dim and every UNet width: one square layer of it is 2^32 weights
+MAX_LAYERS = 256  # depth, n_layers and layers_per_block
+MAX_SAMPLE_STEPS = 10000  # DDPM's 1,000 steps are the most any sampler here needs
+MAX_PARAMETERS = 2**31  # a source model's parameters (8 GiB of float32 weights, ~5x that to train)
+CLASSES_PER_LABEL = 10  # n_classes is at most this times (the largest label + 1)
+_CAPS = {"embed_dim": MAX_WIDTH, "hidden": MAX_WIDTH, "depth": MAX_LAYERS, "n_layers": MAX_LAYERS,
+         "layers_per_block": MAX_LAYERS, "sample_steps": MAX_SAMPLE_STEPS}
 
 
 @dataclass
@@ -56,15 +64,24 @@ class ModelSettings:
         return settings_from_dict(cls, dict(values or {}), "model settings")
 
     def check(self, where: str = "model settings") -> None:
+        """Types and ranges; sizes are capped (``MAX_WIDTH``, ``MAX_LAYERS``, ``MAX_SAMPLE_STEPS``)
+        before anything is built. The settings measured against the data (``n_classes``,
+        ``latent_dim``, the parameter count) are checked by the fit."""
         check_fields(self, where)
         for name in ("embed_dim", "hidden", "depth", "n_layers", "sample_steps", "latent_dim", "layers_per_block",
                      "norm_num_groups"):
             value = getattr(self, name)
             if value is not None and value < 1:
                 raise ConfigError(f"{name} must be >= 1, got {value}", f"pass {name} >= 1")
+            if value is not None and value > _CAPS.get(name, value):
+                raise ConfigError(f"{name} must be at most {_CAPS[name]}, got {value}",
+                                  f"pass a smaller --{name.replace('_', '-')}")
         if self.block_out_channels is not None and (not self.block_out_channels or min(self.block_out_channels) < 1):
             raise ConfigError(f"block_out_channels must be widths >= 1, got {self.block_out_channels}",
                               "pass e.g. --block-out-channels 16,32,32")
+        if self.block_out_channels is not None and max(self.block_out_channels) > MAX_WIDTH:
+            raise ConfigError(f"block_out_channels must be widths of at most {MAX_WIDTH}, got "
+                              f"{self.block_out_channels}", "pass e.g. --block-out-channels 16,32,32")
         if self.block_out_channels is not None and self.hidden is not None:
             raise ConfigError("hidden and block_out_channels both set the UNet's widths", "pass one of them")
         if self.n_classes is not None and self.n_classes < 2:

@@ -9,11 +9,9 @@ import numpy as np
 import torch
 
 from gentransfer.errors import ConfigError, DataError
-from gentransfer.settings import check_fields, settings_from_dict
+from gentransfer.settings import MAX_SEED, check_fields, parse_seed, settings_from_dict
 
 __all__ = ["TrainSettings", "FitResult", "MAX_SEED", "check_rows", "split_indices", "split_rows"]
-
-MAX_SEED = 2**62  # a seed plus the small offsets the code adds to it stays a valid torch seed (< 2^64)
 
 
 @dataclass
@@ -52,7 +50,7 @@ class TrainSettings:
     ema_decay: float | None = None
     val_repeats: int = 4
     grad_clip: float = 1.0
-    seed: int = 0
+    seed: int = field(default=0, metadata={"parse": parse_seed})
     progress: bool = False
     checkpoint_every: int = 0
 

@@ -44,14 +44,27 @@ def shared_module(model: nn.Module) -> nn.Module | None:
     return getattr(model, model.shared_part, None)
 
 
-def _copy_matching_head(source: nn.Module, target: nn.Module) -> int:
-    """Copy head tensors whose name and shape agree; returns how many were copied."""
+_WIDTHS = {"x_dim": "x has {} modelled columns", "zc_dim": "zc has {} columns"}
+
+
+def _copy_matching_head(source: nn.Module, target: nn.Module) -> list[str]:
+    """Copy head tensors whose name and shape agree; returns the head parameters left as they were
+    made (no tensor of their name and shape in the source)."""
     prefix = f"{source.shared_part}."
     src = {k: v for k, v in source.state_dict().items() if not k.startswith(prefix)}
     dst = target.state_dict()
     matched = {k: v for k, v in src.items() if k in dst and dst[k].shape == v.shape}
     target.load_state_dict(matched, strict=False)
-    return len(matched)
+    return [k for k, _ in target.named_parameters() if not k.startswith(prefix) and k not in matched]
+
+
+def _frozen_fresh(source: nn.Module, target_config: dict[str, Any], fresh: list[str]) -> ConfigError:
+    """The error for adapters on a head whose fresh layers would stay frozen at their random start."""
+    widths = [f"the target's {_WIDTHS.get(k, k + ' is {}').format(v)}, the source's {source.config.get(k)}"
+              for k, v in sorted(target_config.items()) if v != source.config.get(k)]
+    return ConfigError(f"lora keeps every source weight frozen, but {'; '.join(widths) or 'the heads differ'} "
+                       f"({len(fresh)} head weights would start random and never train)",
+                       "use --strategy finetune or scratch, or give the target the source's columns")
 
 
 def transfer(source: nn.Module, strategy: StrategyName, *, warm_start: bool | None = None,
@@ -105,7 +118,9 @@ def transfer(source: nn.Module, strategy: StrategyName, *, warm_start: bool | No
         raise ConfigError(f"invalid target settings for {type(source).__name__}: {err}",
                           "pass only arguments of the source model's constructor") from None
     if warm:
-        _copy_matching_head(source, target)
+        fresh = _copy_matching_head(source, target)
+        if plan.adapters and fresh:
+            raise _frozen_fresh(source, target_config, fresh)
     if shared_module(target) is not None:  # a copy keeps the source's flags: set them from the plan
         shared_module(target).requires_grad_(True)
     frozen = (part,) if plan.freeze_shared and shared_module(target) is not None else ()
