@@ -203,7 +203,7 @@ def test_evaluate_scores_runs_side_by_side_on_heldout_rows(tmp_path, capsys):
     table = capsys.readouterr().out
     assert table.startswith("| run | family | strategy | NLL per row (± se) | W1 | W1 floor | MMD^2 | MMD^2 floor | "
                             "W1 within class |")
-    good, bad = json.loads((tmp_path / "scores.json").read_text())
+    good, bad = json.loads((tmp_path / "scores.json").read_text())["runs"]
     assert good["nll_rows"] == 200 and good["nll"] + 3 * good["nll_se"] < bad["nll"]  # 300 steps beat 5
     assert good["w1"] < bad["w1"] and set(good["w1_per_class"]) == {"0", "1", "2"}
     direct = evaluate_run(tmp_path / "good", Table(x=x[400:], z=labels[400:, None].astype(float)))
@@ -250,12 +250,13 @@ def test_report_is_one_page_with_settings_guard_curves_and_pictures(tmp_path, ca
     parsed = Page()
     parsed.feed(page.read_text())
     text = " ".join(parsed.text)
-    assert parsed.images == 4  # a training curve and a pair plot per run
-    assert parsed.headings.count("Settings") == 2
-    assert "Negative-transfer guard (held-out loss per row)" in parsed.headings
+    # a training curve and a pair plot per run: the source, the auto run and the candidate it is compared with
+    assert parsed.images == 6
+    assert parsed.headings.count("Settings") == 3
+    assert "Negative-transfer guard" in parsed.headings and "Did the source help?" in text
     assert "Held-out check: W1" in text and "W1 within class" in text and "← chosen" in text
     assert main(["report", str(tmp_path / "src"), "--out", str(page)]) == 2  # exists: refused, page kept
-    assert "already exists" in capsys.readouterr().err and parsed.images == 4
+    assert "already exists" in capsys.readouterr().err and parsed.images == 6
 
 
 def test_unconditional_tables_fit_transfer_sample_and_score(tmp_path, capsys):

@@ -21,7 +21,8 @@ def _write(out: Path | None, result: Any) -> None:
 
 
 def evaluate_runs(args: argparse.Namespace, columns: Columns, out: Path | None) -> int:
-    from gentransfer.pipeline import evaluate_run, evaluation_table
+    from gentransfer.pipeline.evaluate import evaluation_table, score_run
+    from gentransfer.pipeline.verdict import comparison_runs, verdict
 
     if args.real or args.fake:
         raise ConfigError("--model scores runs on --data; --real / --fake compare two sample files",
@@ -29,9 +30,16 @@ def evaluate_runs(args: argparse.Namespace, columns: Columns, out: Path | None) 
     if not args.data:
         raise ConfigError("--model needs --data: the held-out rows to score on", "pass --data TEST.npz")
     table = columns.load(args.data)
-    results = [evaluate_run(run, table, seed=args.seed) for run in args.model]
+    runs = comparison_runs(args.model)  # an auto run brings the candidate its choice is compared with
+    scored = [score_run(run, table, seed=args.seed) for run in runs]
+    results = [result for result, _ in scored]
+    answer = verdict(scored)
     print(evaluation_table(results), end="")
-    _write(out, results)
+    print("lower is better; NLL: nats per test row, in the data's units; W1 and MMD^2 beside their real-vs-real "
+          "floors; MMD^2 is unbiased, so a value below 0 reads as 0")
+    if answer is not None:
+        print(f"\n{answer.headline()}\n{answer.sentence()}")
+    _write(out, {"runs": results, "versus_scratch": None if answer is None else answer.to_dict()})
     return 0
 
 

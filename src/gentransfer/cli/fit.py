@@ -65,6 +65,8 @@ class TargetJob:
             adapters; unset: the training --seed, which also fixes the split and the batches).
         lr_scale: factor on --lr (unset: the strategy's own: 0.3 for a head that starts from the
             source's weights, 1 otherwise; 1 trains every strategy at one rate).
+        refit: auto: fit the chosen strategy again on every target row (the candidate saw about two
+            thirds of them), for as many passes as the candidate's kept step.
         device: where to train: cpu, cuda, or auto (CUDA when there is one).
     """
 
@@ -78,6 +80,7 @@ class TargetJob:
     warm_start: bool = False
     init_seed: int | None = None
     lr_scale: float | None = None
+    refit: bool = False
     device: DeviceName = "cpu"
 
 
@@ -159,7 +162,8 @@ def fit_target(args: argparse.Namespace) -> int:
     train = TrainSettings.from_dict({**train_defaults, **s[TrainSettings]})
     run = fit_target(job.source, table, job.strategy, job.out, train=train, overwrite=job.overwrite,
                      resume=job.resume, bounds=parse_bounds(job.bounds), settings={**asdict(job), **columns.to_dict()},
-                     init_seed=job.init_seed, warm_start=job.warm_start, lr_scale=job.lr_scale, device=job.device)
+                     init_seed=job.init_seed, warm_start=job.warm_start, lr_scale=job.lr_scale, refit=job.refit,
+                     device=job.device)
     _clamp_note(train, len(table))
     print(f"target model in {run}")
     return 0

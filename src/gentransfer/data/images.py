@@ -208,8 +208,9 @@ def _describe(a: np.ndarray) -> str:
 
 
 def image_grid_figure(images: np.ndarray, labels: np.ndarray | None = None, per_row: int = 10,
-                      title: str | None = None):
-    """A matplotlib figure of ``N x C x H x W`` images in [0, 1]: one row per class when labelled."""
+                      title: str | None = None, names: list[str] | None = None):
+    """A matplotlib figure of ``N x C x H x W`` images in [0, 1]: one row per class when labelled,
+    each row named (``names[label]`` when given, else the label)."""
     import matplotlib.pyplot as plt
 
     rows: list[list[int]]
@@ -220,7 +221,12 @@ def image_grid_figure(images: np.ndarray, labels: np.ndarray | None = None, per_
         rows = [order[i:i + per_row] for i in range(0, len(order), per_row)]
     fig, axes = plt.subplots(len(rows), per_row, figsize=(per_row * 0.6, len(rows) * 0.6 + (0.4 if title else 0)),
                              squeeze=False)
+    classes = np.unique(labels) if labels is not None else []
     for r, idx in enumerate(rows):
+        if labels is not None:
+            c = int(classes[r])
+            axes[r][0].text(-0.15, 0.5, names[c] if names and c < len(names) else str(c), fontsize=7,
+                            ha="right", va="center", transform=axes[r][0].transAxes)
         for k in range(per_row):
             ax = axes[r][k]
             ax.axis("off")

@@ -16,12 +16,24 @@ from gentransfer.pipeline.kinds import image_labels
 from gentransfer.pipeline.runfolder import RunFolder
 from gentransfer.pipeline.scaling import Scaling
 
-__all__ = ["heldout_check", "evaluate_run", "evaluation_cells", "evaluation_table", "compare_samples", "CHECK_ROWS",
-           "NLL_ROWS", "FAR_ABOVE_FLOOR"]
+__all__ = ["heldout_check", "evaluate_run", "score_run", "evaluation_cells", "evaluation_table", "compare_samples", "CHECK_ROWS",
+           "NLL_ROWS", "FAR_ABOVE_FLOOR", "FEW_CHECK_ROWS", "SCORE_NOTES", "few_rows_note"]
 
 CHECK_ROWS = 2000  # the held-out check scores at most this many rows (exact W1 is cubic)
 NLL_ROWS = 1000  # evaluate scores the likelihood on at most this many rows (a diffusion ODE per row)
 FAR_ABOVE_FLOOR = 1.5  # the held-out check says plainly when W1 is more than this times the floor
+# below this many held-out rows the check's ratio cannot tell a fair model from a good one: a perfect
+# model's ratio spreads ±0.10-0.16 around 1 at 20-100 rows (benchmarks/check_rows.py)
+FEW_CHECK_ROWS = 100
+SCORE_NOTES = (  # what each score of evaluate and the report means; lower is better for all of them
+    "Lower is better for every score.",
+    "NLL per row: the negative log-likelihood of each test row in nats, in the data's own units (flows "
+    "exactly, diffusion through its probability-flow ODE, a latent model by Monte Carlo over its prior); the ± is its standard error over rows.",
+    "W1: exact 1-Wasserstein distance between generated rows and half of the test rows; its floor is W1 "
+    "between the two halves of the test rows, what a perfect model would score at this size.",
+    "MMD^2: unbiased squared maximum mean discrepancy (Gaussian kernel), with the same floor; being unbiased "
+    "it falls below 0 when the two sets are as close as chance allows: read a negative value as 0.",
+)
 
 
 def heldout_check(model: Any, scaling: Scaling, data: Table, val: np.ndarray, train: np.ndarray,
@@ -57,6 +69,15 @@ def heldout_check(model: Any, scaling: Scaling, data: Table, val: np.ndarray, tr
             "rows": int(len(val)), "outside_range": outside}
 
 
+def few_rows_note(rows: int) -> str | None:
+    """What a held-out check on ``rows`` rows cannot say, or ``None`` when the rows are enough."""
+    if rows >= FEW_CHECK_ROWS:
+        return None
+    return (f"{rows} held-out rows are too few to tell a good model from a fair one (a perfect model's ratio "
+            f"spreads about ±0.15 around 1.0x at this size); score it on more rows with `gentransfer evaluate "
+            f"--model RUN --data TEST`")
+
+
 def _joint_scale(scaling: Scaling, data: Table, x: np.ndarray):
     """``joint(x_rows, rows)``: x rows with their rows' conditions as one scaled vector per row: a plain
     table's columns over their standard deviation, a typed table's encoded (integers at their cells'
@@ -88,9 +109,18 @@ def evaluate_run(run: str | Path, data: Table, *, seed: int = 0, nll_rows: int =
     and B, the model's scores replace A's x by one sample per row given A's conditions (the same
     conditions, so only x differs); a typed table is compared on its encoded columns (integers at
     their cells' centres, categories one-hot, standardised). For a class-label model also W1 within
-    each class, averaged over classes weighted by rows.
+    each class, averaged over classes weighted by rows. ``strategy`` is as a user reads it
+    (``"auto -> finetune"``).
     """
-    model, config, scaling = RunFolder(run).read()
+    return score_run(run, data, seed=seed, nll_rows=nll_rows)[0]
+
+
+def score_run(run: str | Path, data: Table, *, seed: int = 0,
+              nll_rows: int = NLL_ROWS) -> tuple[dict[str, Any], np.ndarray]:
+    """:func:`evaluate_run`'s scores and the NLL of each scored row (the same rows for every run
+    scored with the same ``data`` and ``seed``: a paired comparison)."""
+    folder = RunFolder(run)
+    model, config, scaling = folder.read()
     data, x, (z, zc) = _checked(run, data, model, config, scaling)
     rng = np.random.default_rng(seed)
     rows = np.sort(rng.choice(len(x), min(nll_rows, len(x)), replace=False))
@@ -106,7 +136,8 @@ def evaluate_run(run: str | Path, data: Table, *, seed: int = 0, nll_rows: int =
                                               else len(a), generator=gen).cpu().numpy())
     scored = scaling.x.forward if isinstance(scaling.x, MixedTransform) else (lambda v: v)
     fa, xa, xb = scored(fake), scored(x[a]), scored(x[b])
-    result = {"run": str(run), "family": config.get("family"), "strategy": config.get("strategy", "source"),
+    result = {"run": str(run), "family": config.get("family"), "strategy": folder.strategy_label(),
+              "refit": bool(folder.metrics().get("refit")),
               "rows": len(x), "nll": float(nll.mean()), "nll_se": float(nll.std(ddof=1) / np.sqrt(len(nll))),
               "nll_rows": len(nll), "w1": wasserstein1(fa, xb), "w1_floor": wasserstein1(xa, xb),
               "mmd2": mmd2_unbiased(xb, fa), "mmd2_floor": mmd2_unbiased(xb, xa)}
@@ -117,7 +148,7 @@ def evaluate_run(run: str | Path, data: Table, *, seed: int = 0, nll_rows: int =
         from gentransfer.metrics.tabular import table_report
 
         result["table"] = table_report(x, fake, [c.kind for c in scaling.x.specs], seed=seed)
-    return result
+    return result, nll
 
 
 def _checked(run: str | Path, data: Table, model: Any, config: dict[str, Any],

@@ -18,7 +18,7 @@ from gentransfer.data.mixed import MixedTransform
 from gentransfer.data.tabular import Table
 from gentransfer.errors import ConfigError, DataError
 from gentransfer.families import get_family
-from gentransfer.pipeline.evaluate import FAR_ABOVE_FLOOR, heldout_check
+from gentransfer.pipeline.evaluate import FAR_ABOVE_FLOOR, few_rows_note, heldout_check
 from gentransfer.pipeline.kinds import Kind, SourceRun, kind_of_data
 from gentransfer.pipeline.runfolder import RunFolder, check_out, run_transaction
 from gentransfer.pipeline.scaling import Scaling
@@ -27,7 +27,7 @@ from gentransfer.training import MAX_SEED, TrainSettings, check_rows, split_rows
 from gentransfer.training.distributed import device as device_of
 from gentransfer.transfer import GUARD, check_choice, run_guard, transfer
 from gentransfer.transfer.adapters import MIN_RANK, WIDTH_PER_RANK
-from gentransfer.transfer.guard import guard_rows
+from gentransfer.transfer.guard import LOSS_UNITS, guard_rows
 
 __all__ = ["fit_source", "fit_target", "FAR_ABOVE_FLOOR"]
 
@@ -92,7 +92,7 @@ def fit_target(source: str | Path, data: Table, strategy: str, out: str | Path, 
                train: TrainSettings | dict[str, Any] | None = None, overwrite: bool = False, resume: bool = False,
                bounds: str | tuple[float, float] = "auto", settings: dict[str, Any] | None = None,
                init_seed: int | None = None, warm_start: bool = False, lr_scale: float | None = None,
-               device: str = "cpu", score_heldout: bool = True, log=print) -> Path:
+               refit: bool = False, device: str = "cpu", score_heldout: bool = True, log=print) -> Path:
     """Transfer the model in run folder ``source`` to ``data`` under ``strategy`` (or ``auto``).
 
     The target's x columns get their own transform (its constant and bounded columns); where
@@ -104,7 +104,9 @@ def fit_target(source: str | Path, data: Table, strategy: str, out: str | Path, 
     start; 1.0 trains every strategy at one rate); ``device`` and ``score_heldout`` as in
     :func:`fit_source`. ``auto`` (the negative-transfer guard, :mod:`gentransfer.transfer.guard`)
     fits every candidate on 80% of the rows, keeps each as a run folder in ``candidates/NAME``, and
-    keeps the one its rule chooses.
+    keeps the one its rule chooses; with ``refit`` it then fits the chosen strategy again on every
+    target row, for as many passes over the data as the chosen candidate's kept step had made, with
+    no rows held out (:func:`_refit`; tables and images; the held-out check is then the candidate's).
     """
     _, cfg = _settings(None, train, init_seed)
     where = device_of(device)
@@ -113,6 +115,9 @@ def fit_target(source: str | Path, data: Table, strategy: str, out: str | Path, 
     data = kind.check_target(src, data)
     check_choice(strategy, warm_start=warm_start, kind=kind.source_kind(src.model), where=f"the source in {source}")
     n = len(data.x)
+    if refit and strategy != GUARD:
+        raise ConfigError(f"--refit refits the strategy --strategy auto chooses; {strategy} is fitted once",
+                          "drop --refit, or pass --strategy auto")
     if strategy == GUARD:
         guard_rows(n, cfg.seed, data.source)
     scaling = kind.target_scaling(src.scaling, data, bounds)
@@ -130,12 +135,17 @@ def fit_target(source: str | Path, data: Table, strategy: str, out: str | Path, 
               "family": src.config.get("family"), "train": asdict(cfg), "columns": scaling.x.describe(),
               "classes": src.config.get("classes"), "column_order": list(data.header) if data.header else None}
     _log_columns(scaling.x, data, log)
+    refitted = None
     with run_transaction(final, overwrite=overwrite, resume=resume) as run:
         for model in targets.values():
             model.to(where)
         if strategy == GUARD:
             target, metrics, (train_rows, val_rows) = _guard(run, kind, targets, (x, z, zc), cfg, resume, config,
                                                              scaling, log)
+            if refit:
+                refitted = _refit(run, kind, src, metrics, (x, z, zc), cfg, resume, log,
+                                  seed=cfg.seed if init_seed is None else init_seed, warm_start=warm_start,
+                                  lr_scale=lr_scale, dims=kind.target_dims(scaling, data), where=where)
         else:
             target = targets[strategy]
             _say_adapters(target, log)
@@ -146,6 +156,8 @@ def fit_target(source: str | Path, data: Table, strategy: str, out: str | Path, 
         if score_heldout:
             metrics["heldout_check"] = heldout_check(target, scaling, data, val_rows, train_rows, cfg.seed)
             _say_check(metrics["heldout_check"], log)
+        if refitted is not None:  # the check above scored the guard's candidate
+            target, metrics["refit"] = refitted
         run.write(target, config, scaling, metrics)
     return final
 
@@ -174,11 +186,36 @@ def _guard(run: RunFolder, kind: Kind, targets: dict[str, Any], rows: tuple, cfg
 
     guard = run_guard(targets, *rows, seed=cfg.seed, fit_candidate=fit_candidate)
     run.write_guard_report(guard.choice.to_dict())
-    log(guard.choice.table())
+    log(guard.choice.table(LOSS_UNITS.get("latent" if guard.choice.rule == "lowest" else config.get("family"))))
     chosen = guard.choice.chosen
     metrics = {**guard.fits[chosen], "strategy": chosen, "auto": guard.choice.to_dict()}
     metrics.pop("heldout_check")
     return targets[chosen], metrics, (guard.fit_rows, guard.val_rows)
+
+
+def _refit(run: RunFolder, kind: Kind, src: SourceRun, chosen: dict[str, Any], rows: tuple, cfg: TrainSettings,
+           resume: bool, log, *, seed: int, warm_start: bool, lr_scale: float | None, dims: dict[str, Any],
+           where: torch.device) -> tuple[Any, dict[str, Any]] | None:
+    """The guard's choice fitted again on every target row: the candidate saw 64% of them (80% fitted
+    on, a fifth of that held out for early stopping). As many passes over the rows as the candidate's
+    kept step had made, no early stopping, the weight average kept. ``None`` on the latent route
+    (its stages stop on held-out rows of their own)."""
+    from dataclasses import replace
+
+    if kind.name == "latent":
+        log("refit: the latent route keeps the guard's candidate (its stages need held-out rows)")
+        return None
+    name, x = chosen["strategy"], rows[0]
+    steps = max(1, round(chosen["best_step"] * len(x) / max(1, chosen["n_train"])))
+    torch.manual_seed(seed)
+    model = transfer(src.model, name, warm_start=True if warm_start and name == "freeze-shared" else None,
+                     lr_scale=lr_scale, **dims).to(where)
+    log(f"refit: {name} on all {len(x)} target rows for {steps} steps (the candidate kept step "
+        f"{chosen['best_step']} on {chosen['n_train']} rows)")
+    result, _ = kind.fit(model, *rows, replace(cfg, steps=steps, val_fraction=0.0), run.checkpoints,
+                         resume, refine=True)
+    return model, {"steps": result.steps, "rows": len(x), "candidate_best_step": chosen["best_step"],
+                   "candidate_rows": chosen["n_train"], "seconds": round(result.seconds, 3)}
 
 
 def _say_adapters(target: Any, log) -> None:
@@ -209,6 +246,8 @@ def _say_check(check: dict[str, Any] | None, log) -> None:
                else "0: cannot compare (the held-out rows repeat training rows exactly)")
     log(f"held-out check: W1 {check['w1']:.4f} on {check['rows']} held-out rows, real-vs-real floor {against}; "
         f"{check['outside_range']:.1%} of sampled values outside the data's range")
+    if check["ratio"] is not None and few_rows_note(check["rows"]):
+        log(f"note: {few_rows_note(check['rows'])}")
     if check["ratio"] is not None and check["ratio"] > FAR_ABOVE_FLOOR:
         log(f"warning: the model is far above the floor ({check['ratio']:.1f}x): it has not learnt the data "
             "well; try more --steps, a larger model (--hidden), or check the data")

@@ -1,10 +1,12 @@
 """One self-contained HTML page about fitted runs: what a user opens or sends after a job.
 
-For each run folder: its settings (``config.json``), what the data chose, its metrics and the
-held-out check against the floor, the negative-transfer guard's table (``--strategy auto``), the
-training curve, and pictures: a sample grid of an image run (a row per class), or, given held-out
-rows, a pair plot of real against generated rows of a table. With
-held-out rows, the runs are also scored side by side (:func:`gentransfer.pipeline.evaluate_run`).
+Read top down: given held-out rows, first the answer (did the source help, by how much: the
+transfer run against scratch on those rows, :mod:`gentransfer.pipeline.verdict`), then the runs'
+scores with 95% intervals and what each score means; then, for each run folder, the held-out
+check against the floor, the negative-transfer guard's table (``--strategy auto``), the training
+curve, pictures (a sample grid of an image run with a row per class, beside real images when
+held-out rows are given; a pair plot of real against generated rows of a table), and its
+settings folded away. An ``auto`` run brings its own comparison (its scratch candidate).
 Figures are matplotlib PNGs embedded as base64, so the page is one file.
 """
 
@@ -21,16 +23,20 @@ import numpy as np
 from gentransfer.data.tabular import Table
 from gentransfer.errors import CheckpointError, DataError
 from gentransfer.files import atomic_write_bytes
-from gentransfer.pipeline.evaluate import FAR_ABOVE_FLOOR, evaluate_run, evaluation_cells
+from gentransfer.pipeline.evaluate import FAR_ABOVE_FLOOR, SCORE_NOTES, evaluation_cells, few_rows_note, score_run
 from gentransfer.pipeline.runfolder import RunFolder
 from gentransfer.pipeline.sample import sample_run
+from gentransfer.pipeline.verdict import Verdict, comparison_runs, verdict
+from gentransfer.transfer.guard import LOSS_UNITS
 
 __all__ = ["write_report"]
 
 _STYLE = """body{font-family:sans-serif;max-width:1100px;margin:2em auto;color:#222}
 table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ccc;padding:3px 8px;text-align:left}
 th{background:#f3f3f3}h2{border-bottom:2px solid #ddd;padding-top:1em}.warn{color:#a40000}
-pre{background:#f7f7f7;padding:.5em}"""
+pre{background:#f7f7f7;padding:.5em}.answer{font-size:1.25em;padding:.6em .8em;border-left:6px solid #888;
+background:#fafafa}.helped{border-color:#2a7d2a}.hurt{border-color:#a40000}.unclear{border-color:#b08000}
+.small{color:#555;font-size:.9em}details{margin:.5em 0}"""
 
 
 def _png(fig) -> str:
@@ -48,12 +54,13 @@ def _table(rows: list[tuple[str, Any]]) -> str:
 
 
 def _flat(d: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
+    """Nested settings as dotted keys; unset ones left out, floats to 4 significant digits."""
     out: list[tuple[str, Any]] = []
     for k, v in d.items():
         if isinstance(v, dict):
             out += _flat(v, f"{prefix}{k}.")
-        else:
-            out.append((f"{prefix}{k}", v))
+        elif v is not None and v != []:
+            out.append((f"{prefix}{k}", f"{v:.4g}" if isinstance(v, float) else v))
     return out
 
 
@@ -111,40 +118,69 @@ def _check_paragraph(check: dict[str, Any]) -> str:
                else "0: cannot compare (the held-out rows repeat training rows exactly)")
     return (f"<p class=\"{'warn' if warn else ''}\">Held-out check: W1 {check['w1']:.4f} on {check['rows']} "
             f"held-out rows against a real-vs-real floor of {against}; {check['outside_range']:.1%} of sampled "
-            "values outside the data's range." + (" Far above the floor." if warn else "") + "</p>")
+            "values outside the data's range." + (" Far above the floor." if warn else "")
+            + (f" {html.escape(few_rows_note(check['rows']))}." if comparable and few_rows_note(check["rows"])
+               else "") + "</p>")
+
+
+def _guard_section(auto: dict[str, Any], family: str) -> str:
+    """The guard's table, its units, and what its rule did with the p-value."""
+    rows = [(name, f"{loss:.4f}" + ("  ← chosen" if name == auto["chosen"] else ""))
+            for name, loss in auto["losses"].items()]
+    rows += [("gain of best transfer over scratch", f"{auto['gain']:+.4f} ± {auto['gain_se']:.4f} "
+              f"(signed-rank p = {auto['p_value']:.3g}, n = {auto['n_validation']})")]
+    units = LOSS_UNITS.get("latent" if auto.get("rule") == "lowest" else family, "held-out loss per row")
+    if auto.get("rule") == "lowest":
+        rule = ("The latent route keeps the lowest W1, scratch included; the p-value is shown for information "
+                "only (the shares of one transport plan are not independent, so no test decides).")
+    else:
+        rule = ("Transfer is kept only if it beats scratch row by row (one-sided signed-rank test, p < 0.05); "
+                "otherwise scratch is kept.")
+    return (f"<h3>Negative-transfer guard</h3><p class=\"small\">On {auto['n_validation']} validation rows the "
+            f"guard held out of the target data; {html.escape(units)}; lower is better. {rule}</p>" + _table(rows))
+
+
+def _samples(run: Path, data: Table | None, config: dict[str, Any], seed: int) -> str:
+    """An image run's sample grid, a row per class (named), beside real images of ``data``."""
+    from gentransfer.data.images import image_grid_figure
+    from gentransfer.pipeline.kinds import image_labels
+
+    names = config.get("classes")
+    drawn = sample_run(run, 8, None, seed=seed)
+    labels = drawn["z"][:, 0] if "z" in drawn else None
+    out = "<h3>Samples</h3>" + _png(image_grid_figure(drawn["x"], labels, per_row=8, title=f"generated: {run}",
+                                                       names=names))
+    if data is not None and data.x is not None and data.image_shape is not None:
+        try:
+            real = image_labels(data, config, run)
+        except DataError:
+            return out
+        images = real.x.reshape(len(real.x), *real.image_shape)
+        real_labels = real.z[:, 0] if real.z is not None and labels is not None else None
+        out += _png(image_grid_figure(images, real_labels, per_row=8, title=f"real: {data.source}", names=names))
+    return out
 
 
 def _run_section(run: Path, data: Table | None, seed: int) -> str:
     folder = RunFolder(run)
     try:
         config, metrics = folder.config(), folder.metrics()
+        strategy = folder.strategy_label()
     except CheckpointError as err:
         raise CheckpointError(f"{run} is not a finished gentransfer run ({err.problem})",
                               "point to a folder written by fit-source or fit-target") from None
     parts = [f"<h2>{html.escape(str(run))}</h2>",
              f"<p>{html.escape(str(config.get('role', '?')))} run · family {html.escape(str(config.get('family')))}"
-             f" · strategy {html.escape(str(metrics.get('strategy', config.get('strategy', '—'))))}</p>"]
+             f" · strategy <b>{html.escape(strategy)}</b></p>"]
     check = metrics.get("heldout_check")
     if check:
         parts.append(_check_paragraph(check))
-    parts.append("<h3>Settings</h3>" + _table(_flat({k: v for k, v in config.items()})))
-    fit = {k: v for k, v in metrics.items() if k not in ("history", "heldout_check", "auto")}
-    parts.append("<h3>Fit</h3>" + _table(_flat(fit)))
     if "auto" in metrics:
-        auto = metrics["auto"]
-        rows = [(name, f"{loss:.4f}" + ("  ← chosen" if name == auto["chosen"] else ""))
-                for name, loss in auto["losses"].items()]
-        rows += [("gain of best transfer over scratch", f"{auto['gain']:+.4f} ± {auto['gain_se']:.4f} "
-                  f"(signed-rank p = {auto['p_value']:.3g}, n = {auto['n_validation']})")]
-        parts.append("<h3>Negative-transfer guard (held-out loss per row)</h3>" + _table(rows))
+        parts.append(_guard_section(metrics["auto"], str(config.get("family"))))
     if metrics.get("history"):
         parts.append("<h3>Training curve</h3>" + _curve(metrics["history"], str(run)))
     if folder.is_image_run():  # a sample grid (every class), no pair plot
-        from gentransfer.data.images import image_grid_figure
-
-        drawn = sample_run(run, 8, None, seed=seed)
-        labels = drawn["z"][:, 0] if "z" in drawn else None
-        parts.append("<h3>Samples</h3>" + _png(image_grid_figure(drawn["x"], labels, per_row=8, title=str(run))))
+        parts.append(_samples(run, data, config, seed))
     elif data is not None and data.x is not None:
         cond = Table(z=data.z, zc=data.zc, source=data.source) if data.z is not None or data.zc is not None else None
         try:
@@ -155,12 +191,46 @@ def _run_section(run: Path, data: Table | None, seed: int) -> str:
             parts.append("<h3>Real against generated (held-out rows)</h3>" + _pairs(data.x, fake, str(run)))
         except DataError as err:  # e.g. a source run of another table than the held-out rows
             parts.append(f"<p>Not drawn against {html.escape(data.source)}: {html.escape(err.problem)}</p>")
+    fit = {k: v for k, v in metrics.items() if k not in ("history", "heldout_check", "auto")}
+    parts.append("<details><summary>Settings and fit</summary><h3>Settings</h3>" + _table(_flat(config))
+                 + "<h3>Fit</h3>" + _table(_flat(fit)) + "</details>")
     return "\n".join(parts)
+
+
+def _answer(answer: Verdict | None, data: Table | None) -> str:
+    """The page's first section: did the source help, on the user's rows."""
+    if data is None or data.x is None:
+        return ("<p class=\"answer unclear\">Did the source help? Pass held-out rows (<code>report RUN --data "
+                "TEST</code>) to see the transferred model beside scratch on your own test rows.</p>")
+    if answer is None:
+        return ("<p class=\"answer unclear\">Did the source help? No comparison here: pass an <code>auto</code> "
+                "run (it brings its scratch candidate) or a transfer run beside a scratch run.</p>")
+    return (f"<h2>Did the source help?</h2><p class=\"answer {answer.outcome}\">{html.escape(answer.sentence())}</p>"
+            f"<p class=\"small\">{html.escape(answer.headline())}. The gain is paired row by row (both models "
+            "scored on the same rows); |t| of 2 or more is a difference these rows resolve.</p>")
+
+
+def _scores(results: list[dict[str, Any]], data: Table) -> str:
+    """The runs scored side by side, NLL with its 95% interval, and what each score means."""
+    if not results:
+        return f"<h2>Scores on {html.escape(data.source)}</h2><p>No run fits these rows.</p>"
+    columns, rows = evaluation_cells(results)
+    at = columns.index("NLL per row (± se)")
+    columns[at] = "NLL per row, nats [95% interval]"
+    for cells, r in zip(rows, results):
+        lo, hi = r["nll"] - 1.96 * r["nll_se"], r["nll"] + 1.96 * r["nll_se"]
+        cells[at] = f"{r['nll']:.3f} [{lo:.3f}, {hi:.3f}]"
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in columns)
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in r) + "</tr>" for r in rows)
+    notes = "".join(f"<li>{html.escape(n)}</li>" for n in SCORE_NOTES)
+    return (f"<h2>Scores on {html.escape(data.source)} ({results[0]['rows']} rows)</h2><table><tr>{head}</tr>"
+            f"{body}</table><ul class=\"small\">{notes}</ul>")
 
 
 def write_report(runs: list[str | Path], out: str | Path, data: Table | None = None, *, seed: int = 0) -> Path:
     """Write the HTML page about ``runs`` to ``out``; ``data`` are held-out rows (x with the runs'
-    conditions) for the pair plots and the side-by-side scores. Returns the page's path.
+    conditions) for the answer, the side-by-side scores and the pictures. An ``auto`` run's
+    comparison candidate is added to ``runs``. Returns the page's path.
 
     Example (after ``gentransfer fit-source ... --out source-run``):
         >>> write_report(["source-run"], "report.html")  # doctest: +SKIP
@@ -168,21 +238,21 @@ def write_report(runs: list[str | Path], out: str | Path, data: Table | None = N
     import matplotlib
 
     matplotlib.use("Agg")
+    runs = comparison_runs(runs)
     sections = [_run_section(Path(r), data, seed) for r in runs]
-    scores = ""
+    scores, answer = "", None
     if data is not None and data.x is not None:
         scored = []
         for r in runs:
             try:
-                scored.append(evaluate_run(r, data, seed=seed))
+                scored.append(score_run(r, data, seed=seed))
             except DataError:  # another table (a source run); its section says why
                 continue
-        columns, rows = evaluation_cells(scored) if scored else (["(no run fits these rows)"], [])
-        head = "".join(f"<th>{html.escape(c)}</th>" for c in columns)
-        body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in r) + "</tr>" for r in rows)
-        scores = f"<h2>Scores on {html.escape(data.source)}</h2><table><tr>{head}</tr>{body}</table>"
+        answer = verdict(scored)
+        scores = _scores([result for result, _ in scored], data)
     page = (f"<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>gentransfer report</title>"
-            f"<style>{_STYLE}</style></head><body><h1>gentransfer report</h1>{scores}{''.join(sections)}</body></html>")
+            f"<style>{_STYLE}</style></head><body><h1>gentransfer report</h1>{_answer(answer, data)}{scores}"
+            f"{''.join(sections)}</body></html>")
     path = Path(out)
     atomic_write_bytes(path, page.encode())
     return path

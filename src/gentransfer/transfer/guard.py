@@ -27,8 +27,12 @@ import numpy as np
 from gentransfer.errors import DataError
 
 __all__ = ["StrategyChoice", "choose_strategy", "GuardRun", "run_guard", "guard_rows", "VALIDATION_FRACTION",
-           "MIN_VALIDATION"]
+           "MIN_VALIDATION", "LOSS_UNITS"]
 
+# what each family's held-out loss per row is (the guard's table states its units)
+LOSS_UNITS = {"flow": "negative log-likelihood per row, nats, on the model's standardised scale",
+              "diffusion": "denoising loss per row (mean squared error of the predicted noise)",
+              "latent": "W1 to the validation rows, in per-row shares"}
 VALIDATION_FRACTION = 0.2  # of the target rows, held out to compare the candidates
 MIN_VALIDATION = 10  # held-out rows, at least
 
@@ -48,14 +52,17 @@ class StrategyChoice:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
-    def table(self) -> str:
-        lines = [f"{'strategy':15s} held-out loss"]
+    def table(self, units: str | None = None) -> str:
+        """The guard's choice for a terminal; ``units``: what the held-out loss is (lower is better)."""
+        lines = [f"held-out loss on {self.n_validation} validation rows"
+                 + (f": {units}" if units else "") + "; lower is better", f"{'strategy':15s} held-out loss"]
         lines += [f"{name:15s} {loss:.4f}" + ("  <- chosen" if name == self.chosen else "")
                   for name, loss in self.losses.items()]
         lines.append(f"gain of {self.best_transfer} over scratch: {self.gain:+.4f} ± {self.gain_se:.4f} "
                      f"(per validation row, n = {self.n_validation}; signed-rank p = {self.p_value:.3g})")
         if self.rule == "lowest":
-            lines.append(f"{self.chosen} has the lowest held-out loss: using it")
+            lines.append(f"{self.chosen} has the lowest held-out loss: using it (this route keeps the lowest; "
+                         "the p-value is for information, no test decides)")
         elif self.no_significant_gain:
             what = "negative transfer" if self.gain < 0 else "no significant gain"
             lines.append(f"{what} from {self.best_transfer} (signed-rank p >= alpha): using scratch")

@@ -1,0 +1,131 @@
+"""Did the source help? A transferred model beside scratch on the user's own test rows.
+
+The question gentransfer exists to answer, put first in ``evaluate`` and the report. Both runs are
+scored on the same rows (:func:`~gentransfer.pipeline.evaluate.score_run`), so the gain in
+log-likelihood is paired row by row: its mean, standard error and t statistic say whether the
+difference is larger than the test rows can resolve. W1 to the test rows, beside its real-vs-real
+floor, is the second opinion (a set-level score: no per-row pairing, so no standard error).
+
+An ``auto`` run brings its own comparison: the guard fitted scratch (and every transfer strategy)
+as run folders in ``candidates/``; :func:`comparison_runs` adds the one to compare with.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from gentransfer.errors import CheckpointError
+from gentransfer.pipeline.runfolder import RunFolder
+
+__all__ = ["Verdict", "comparison_runs", "verdict", "CLEAR_T"]
+
+CLEAR_T = 2.0  # |mean gain / se| at least this: the test rows resolve the difference (about 95%, two-sided)
+
+
+@dataclass
+class Verdict:
+    """A transfer run against scratch on ``rows`` test rows (NLL in nats per row; lower is better)."""
+
+    transfer: str  # the transfer run's strategy as a user reads it ("auto -> finetune")
+    transfer_run: str
+    scratch_run: str
+    rows: int  # rows the NLL was compared on
+    nll_transfer: float
+    nll_scratch: float
+    gain: float  # mean over rows of NLL(scratch) - NLL(transfer): > 0 when the source helped
+    gain_se: float
+    w1_transfer: float
+    w1_scratch: float
+    w1_floor: float
+    test_rows: int
+    uneven: bool = False  # the transfer run was refitted on every target row, the scratch run was not
+
+    @property
+    def t(self) -> float:
+        return self.gain / self.gain_se if self.gain_se > 0 else (np.inf if self.gain > 0 else -np.inf
+                                                                   if self.gain < 0 else 0.0)
+
+    @property
+    def outcome(self) -> str:
+        """``helped``, ``hurt`` or ``unclear`` (|t| below :data:`CLEAR_T`)."""
+        return "helped" if self.t >= CLEAR_T else "hurt" if self.t <= -CLEAR_T else "unclear"
+
+    def headline(self) -> str:
+        """One line of numbers: who beat whom, by how much, on how many rows."""
+        name = self.transfer.split(" -> ")[-1]
+        who = {"helped": f"{name} beat scratch", "hurt": f"scratch beat {name}",
+               "unclear": f"{name} and scratch within noise"}[self.outcome]
+        return (f"{who}: NLL {self.nll_transfer:.3f} vs {self.nll_scratch:.3f} nats per row, W1 "
+                f"{self.w1_transfer:.4f} vs {self.w1_scratch:.4f} (real-vs-real floor {self.w1_floor:.4f}) on "
+                f"{self.test_rows} test rows; gain {self.gain:+.3f} ± {self.gain_se:.3f} nats per row "
+                f"(t = {self.t:.1f}, {self.rows} rows)")
+
+    def sentence(self) -> str:
+        """The answer in plain words."""
+        return self._sentence() + (" The transferred model was refitted on every target row and scratch was "
+                                   "not (a candidate of auto): fit-target --strategy scratch gives an even "
+                                   "comparison." if self.uneven else "")
+
+    def _sentence(self) -> str:
+        w1_agrees = (self.w1_transfer < self.w1_scratch) == (self.gain > 0)
+        w1 = ("W1 to the test rows agrees" if w1_agrees else
+              "W1 to the test rows points the other way, so look at both")
+        if self.outcome == "helped":
+            return (f"The source helped: on your {self.rows} test rows the transferred model ({self.transfer}) "
+                    f"gives each row {self.gain:.3f} ± {self.gain_se:.3f} nats more log-likelihood than a model "
+                    f"fitted on the target alone; {w1}.")
+        if self.outcome == "hurt":
+            return (f"The source hurt: on your {self.rows} test rows the model fitted on the target alone gives "
+                    f"each row {-self.gain:.3f} ± {self.gain_se:.3f} nats more log-likelihood than the transferred "
+                    f"one ({self.transfer}); {w1}. Use scratch (fit-target --strategy scratch).")
+        return (f"No detectable difference: on your {self.rows} test rows the transferred model "
+                f"({self.transfer}) and scratch differ by {self.gain:+.3f} ± {self.gain_se:.3f} nats per row, "
+                f"within what these rows can resolve (|t| < {CLEAR_T:g}); {w1}. More test rows would narrow it.")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "t": self.t, "outcome": self.outcome, "headline": self.headline(),
+                "sentence": self.sentence()}
+
+
+def comparison_runs(runs: list[str | Path]) -> list[str]:
+    """``runs`` and, for an ``auto`` run, the candidate to compare its choice with: scratch when it
+    chose a transfer strategy, its best transfer candidate when it chose scratch (unless already given)."""
+    out = [str(r) for r in runs]
+    for run in runs:
+        folder = RunFolder(run)
+        try:
+            config = folder.config()
+        except CheckpointError:  # not a run: evaluate says so when it scores it
+            continue
+        if config.get("strategy") != "auto":
+            continue
+        chosen = folder.strategy()
+        report = folder.metrics().get("auto", {})
+        other = "scratch" if chosen != "scratch" else report.get("best_transfer")
+        candidate = folder.candidates().get(other) if other else None
+        if candidate is not None and str(candidate.path) not in out:
+            out.append(str(candidate.path))
+    return out
+
+
+def _is_scratch(result: dict[str, Any]) -> bool:
+    return result["strategy"].split(" -> ")[-1] == "scratch"
+
+
+def verdict(scored: list[tuple[dict[str, Any], np.ndarray]]) -> Verdict | None:
+    """The first transfer run against the first scratch run among ``scored`` (``(result, nll per
+    row)`` pairs from :func:`~gentransfer.pipeline.evaluate.score_run` on one data set and seed);
+    ``None`` without both."""
+    scratch = next((s for s in scored if _is_scratch(s[0])), None)
+    transfer = next((s for s in scored if not _is_scratch(s[0]) and s[0]["strategy"] != "source"), None)
+    if scratch is None or transfer is None or len(scratch[1]) != len(transfer[1]):
+        return None
+    (rt, nt), (rs, ns) = transfer, scratch
+    diff = ns - nt
+    se = float(diff.std(ddof=1) / np.sqrt(len(diff))) if len(diff) > 1 else 0.0
+    return Verdict(rt["strategy"], rt["run"], rs["run"], len(diff), rt["nll"], rs["nll"], float(diff.mean()), se,
+                   rt["w1"], rs["w1"], rt["w1_floor"], rt["rows"], bool(rt.get("refit")) and not rs.get("refit"))

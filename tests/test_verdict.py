@@ -1,0 +1,119 @@
+"""Did the source help? ``evaluate`` and ``report`` put the transfer run beside scratch on the user's rows."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import numpy as np
+import pytest
+
+from gentransfer.pipeline.verdict import CLEAR_T, verdict
+from gentransfer.simulation import get_design
+from test_cli_workflow import FAST, cli
+
+
+def _scored(strategy: str, nll: np.ndarray, w1: float = 0.5) -> tuple[dict, np.ndarray]:
+    return ({"run": strategy, "strategy": strategy, "nll": float(nll.mean()), "w1": w1, "w1_floor": 0.3,
+             "rows": len(nll)}, nll)
+
+
+def test_verdict_reads_the_paired_gain():
+    rng = np.random.default_rng(0)
+    scratch = rng.normal(3.0, 1.0, 400)
+    helped = verdict([_scored("auto -> finetune", scratch - 0.3 + rng.normal(0, 0.2, 400)), _scored("scratch", scratch)])
+    assert helped.outcome == "helped" and helped.t > CLEAR_T
+    assert helped.gain == pytest.approx(0.3, abs=0.05)
+    assert helped.sentence().startswith("The source helped") and "finetune beat scratch" in helped.headline()
+    hurt = verdict([_scored("scratch", scratch), _scored("lora", scratch + 0.3 + rng.normal(0, 0.2, 400))])
+    assert hurt.outcome == "hurt" and "Use scratch" in hurt.sentence()
+    # a difference far below what 400 rows resolve (se about 0.05)
+    unclear = verdict([_scored("finetune", scratch + rng.normal(0, 1.0, 400) * 1.0), _scored("scratch", scratch)])
+    assert abs(unclear.t) < CLEAR_T and unclear.outcome == "unclear"
+    assert unclear.sentence().startswith("No detectable difference")
+    assert verdict([_scored("scratch", scratch)]) is None  # nothing to compare with
+
+
+@pytest.fixture(scope="module")
+def auto_run(tmp_path_factory):
+    d = tmp_path_factory.mktemp("verdict")
+    design, rng = get_design("default"), np.random.default_rng(1)
+    for name, n, sampler in (("source", 2000, design.sample_source), ("target", 150, design.sample_target),
+                             ("test", 400, design.sample_target)):
+        x, z, zc = sampler(n, rng)
+        np.savez(d / f"{name}.npz", x=x, z=z, zc=zc)
+    assert cli("fit-source", "--data", "source.npz", "--family", "flow", "--out", "src", *FAST, cwd=d).returncode == 0
+    out = cli("fit-target", "--source", "src", "--data", "target.npz", "--strategy", "auto", "--out", "tgt", *FAST[:4],
+              cwd=d)
+    assert out.returncode == 0, out.stderr
+    assert "validation rows: negative log-likelihood per row, nats" in out.stdout  # the guard states its units
+    return d
+
+
+def test_evaluate_puts_auto_beside_its_scratch_candidate(auto_run):
+    out = cli("evaluate", "--model", "tgt", "--data", "test.npz", "--out", "scores.json", cwd=auto_run)
+    assert out.returncode == 0, out.stderr
+    scores = json.loads((auto_run / "scores.json").read_text())
+    runs = {r["run"]: r for r in scores["runs"]}
+    chosen = json.loads((auto_run / "tgt" / "metrics.json").read_text())["strategy"]
+    assert runs["tgt"]["strategy"] == f"auto -> {chosen}"  # what auto chose, wherever a strategy is shown
+    assert f"auto -> {chosen}" in out.stdout
+    other = "scratch" if chosen != "scratch" else scores["versus_scratch"]["transfer_run"].split("/")[-1]
+    candidate = f"tgt/candidates/{other}"
+    assert candidate in runs  # the comparison candidate scored on the same rows
+    v = scores["versus_scratch"]
+    transfer, scratch = runs[v["transfer_run"]], runs[v["scratch_run"]]
+    # the headline's numbers are evaluate's numbers
+    assert v["nll_transfer"] == transfer["nll"] and v["nll_scratch"] == scratch["nll"]
+    assert v["gain"] == pytest.approx(scratch["nll"] - transfer["nll"], abs=1e-9)
+    assert v["w1_transfer"] == transfer["w1"] and v["w1_scratch"] == scratch["w1"]
+    assert v["headline"] in out.stdout and v["sentence"] in out.stdout
+    assert v["rows"] == 400 and v["outcome"] in ("helped", "hurt", "unclear")
+
+
+def test_candidates_are_run_folders_every_command_accepts(auto_run):
+    for name in ("scratch", "freeze-shared", "finetune"):
+        run = f"tgt/candidates/{name}"
+        out = cli("evaluate", "--model", run, "--data", "test.npz", cwd=auto_run)
+        assert out.returncode == 0 and f"| {name} |" in out.stdout, out.stderr
+        assert cli("sample", "--model", run, "--cond", "test.npz", "--n", "1", "--out", f"{name}.npz",
+                   cwd=auto_run).returncode == 0
+    out = cli("report", "tgt/candidates/finetune", "tgt/candidates/scratch", "--data", "test.npz",
+              "--out", "candidates.html", cwd=auto_run)
+    assert out.returncode == 0, out.stderr
+    page = (auto_run / "candidates.html").read_text()
+    assert "Did the source help?" in page and "finetune" in page
+
+
+def test_report_opens_with_the_answer_and_its_numbers(auto_run):
+    assert cli("evaluate", "--model", "tgt", "--data", "test.npz", "--out", "s.json", "--overwrite",
+               cwd=auto_run).returncode == 0
+    v = json.loads((auto_run / "s.json").read_text())["versus_scratch"]
+    out = cli("report", "tgt", "--data", "test.npz", "--out", "report.html", cwd=auto_run)
+    assert out.returncode == 0, out.stderr
+    page = (auto_run / "report.html").read_text()
+    body = page[page.index("<body>"):]
+    answer = body.index("Did the source help?")
+    assert answer < body.index("Scores on") < body.index("Negative-transfer guard") < body.index("Settings and fit")
+    import html
+
+    assert html.escape(v["sentence"]) in page and html.escape(v["headline"]) in page
+    assert "read a negative value as 0" in page  # units and direction stated
+    assert re.search(r"\d\.\d{3} \[\d\.\d{3}, \d\.\d{3}\]", page)  # NLL with its 95% interval
+    assert (auto_run / "report.html").stat().st_mode & 0o044 == 0o044  # readable by others
+
+
+def test_report_without_data_says_how_to_get_the_answer(auto_run):
+    assert cli("report", "tgt", "--out", "bare.html", cwd=auto_run).returncode == 0
+    assert "report RUN --data" in (auto_run / "bare.html").read_text()
+
+
+@pytest.mark.parametrize("rows, noted", [(30, True), (150, False)])
+def test_a_check_on_few_rows_says_it_cannot_tell(rows, noted):
+    """On 30-40 held-out rows nearly any model scores about 1.0x the floor: say so (benchmarks/check_rows.py)."""
+    from gentransfer.pipeline.fit import _say_check
+
+    check = {"w1": 1.01, "floor": 1.0, "ratio": 1.01, "rows": rows, "outside_range": 0.0}
+    said = []
+    _say_check(check, said.append)
+    assert ("too few to tell" in " ".join(said)) == noted
