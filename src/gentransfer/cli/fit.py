@@ -11,11 +11,10 @@ from pathlib import Path
 from gentransfer.data.columns import parse_bounds
 from gentransfer.data.tabular import Columns
 from gentransfer.errors import ConfigError
-from gentransfer.families import FamilyName
+from gentransfer.names import DeviceName, FamilyName
 from gentransfer.pipeline.settings import ModelSettings
 from gentransfer.settings import add_flags, resolve
 from gentransfer.training.config import TrainSettings
-from gentransfer.training.distributed import DeviceName
 from gentransfer.transfer.strategies import StrategyChoice
 
 

@@ -7,8 +7,8 @@ import argparse
 from gentransfer.cli.outputs import check_out_file
 from gentransfer.data.tabular import Columns
 from gentransfer.errors import ConfigError
+from gentransfer.names import DEVICES
 from gentransfer.settings import add_flags, parse_seed
-from gentransfer.training.distributed import DEVICES
 
 
 def sample(args: argparse.Namespace) -> int:

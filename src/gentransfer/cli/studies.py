@@ -57,9 +57,8 @@ def _study_flags(p: argparse.ArgumentParser, experiment: str, settings: type, de
 
 
 def register(sub) -> None:
-    from gentransfer.digits.study import DigitsStudy
-    from gentransfer.simulation.conditional import ConditionalStudy
-    from gentransfer.simulation.unconditional import UnconditionalStudy
+    from gentransfer.digits.settings import DigitsStudy
+    from gentransfer.simulation.settings import ConditionalStudy, UnconditionalStudy
 
     sim = sub.add_parser("simulate", help="simulation studies with known true densities")
     sim_sub = sim.add_subparsers(dest="sim_command", required=True, parser_class=Parser)
