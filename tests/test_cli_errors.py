@@ -762,8 +762,16 @@ def check_one_line(code, err: str, escaped: str | None, needle: str | None) -> l
 
 def fail_writes(monkeypatch, code: int) -> None:
     """Every atomic write (run files, checkpoints, samples, scores, reports) fails with ``code``."""
+    import importlib
+    import pkgutil
+
     import gentransfer.files
 
+    # gentransfer imports its modules lazily: load every one first, so that none binds the refusing
+    # writer during the command (and keeps it past this test)
+    for info in pkgutil.walk_packages(gentransfer.__path__, "gentransfer."):
+        if not info.name.endswith("__main__"):
+            importlib.import_module(info.name)
     real = gentransfer.files.atomic_write_bytes
 
     def refuse(path, data):

@@ -4,19 +4,13 @@ Tian & Shen, "Enhancing Accuracy in Generative Models via Knowledge Transfer", a
 
 A source model is fitted on rich data; :func:`transfer` hands its shared part to a target model
 under an explicit strategy; :func:`fit` trains what is left on the target data.
+
+The names below load on first use (:mod:`gentransfer.lazy`): ``import gentransfer`` and the
+command line's help stay free of torch.
 """
 
-from gentransfer.config import load_pretrained
-from gentransfer.diffusion import DiffusionModel
-from gentransfer.errors import CheckpointError, ConfigError, DataError, GentransferError
-from gentransfer.families import FAMILIES
-from gentransfer.flows import CouplingFlow
-from gentransfer.latent import LatentModel, fit_latent
-from gentransfer.nn import SharedEmbedding
-from gentransfer.training import FitResult, TrainSettings, fit
-from gentransfer.transfer import STRATEGIES, transfer
-from gentransfer.transfer.plan import TransferPlan
-from gentransfer.version import __version__  # noqa: E402 (the docstring first)
+from gentransfer.lazy import lazy_exports
+from gentransfer.version import __version__
 
 __all__ = [
     "FAMILIES",
@@ -38,3 +32,23 @@ __all__ = [
     "load_pretrained",
     "transfer",
 ]
+
+__getattr__, __dir__ = lazy_exports(__name__, {
+    "FAMILIES": "gentransfer.families",
+    "STRATEGIES": "gentransfer.transfer",
+    "CheckpointError": "gentransfer.errors",
+    "DiffusionModel": "gentransfer.diffusion",
+    "CouplingFlow": "gentransfer.flows",
+    "ConfigError": "gentransfer.errors",
+    "DataError": "gentransfer.errors",
+    "FitResult": "gentransfer.training",
+    "GentransferError": "gentransfer.errors",
+    "LatentModel": "gentransfer.latent",
+    "SharedEmbedding": "gentransfer.nn",
+    "TrainSettings": "gentransfer.training",
+    "TransferPlan": "gentransfer.transfer.plan",
+    "fit": "gentransfer.training",
+    "fit_latent": "gentransfer.latent",
+    "load_pretrained": "gentransfer.config",
+    "transfer": "gentransfer.transfer",
+})

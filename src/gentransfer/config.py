@@ -85,9 +85,20 @@ def component_config(module: Any) -> dict[str, Any]:
     return {"class": type(module).__name__, "config": dict(module.config)}
 
 
+def _import_model_classes() -> None:
+    """Register every model class: ``import gentransfer`` no longer imports them (it is lazy), and a
+    saved config names its classes without importing them."""
+    import gentransfer.diffusion
+    import gentransfer.flows
+    import gentransfer.latent
+    import gentransfer.nn  # noqa: F401
+
+
 def build_component(spec: dict[str, Any]) -> Any:
     """Rebuild a component from :func:`component_config` output."""
     name = spec.get("class") if isinstance(spec, dict) else None
+    if name not in REGISTRY:
+        _import_model_classes()
     if name not in REGISTRY:
         raise CheckpointError(
             f"unknown component class {name!r} in a saved config",

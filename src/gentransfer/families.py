@@ -7,17 +7,15 @@ weight average, the held-out loss the guard compares).
 
 from __future__ import annotations
 
-from typing import Literal
-
 from gentransfer.diffusion import DiffusionModel
 from gentransfer.errors import ConfigError
 from gentransfer.flows import CouplingFlow
 from gentransfer.models.base import GenerativeModel
+from gentransfer.names import FamilyName
 
 __all__ = ["FAMILIES", "FamilyName", "get_family"]
 
 FAMILIES: dict[str, type[GenerativeModel]] = {cls.family: cls for cls in (CouplingFlow, DiffusionModel)}
-FamilyName = Literal[tuple(FAMILIES)]  # the names, for settings and flags
 
 
 def get_family(name: str, what: str = "family") -> type[GenerativeModel]:

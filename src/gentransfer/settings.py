@@ -165,8 +165,8 @@ def _list_of(convert):
 def _flag_kwargs(kind: Any) -> dict[str, Any] | None:
     kind = _unwrap(kind)
     origin, args = typing.get_origin(kind), typing.get_args(kind)
-    if kind is bool:
-        return {"action": "store_const", "const": True}
+    if kind is bool:  # --x and --no-x: a switch on by default (or by --config) can be turned off
+        return {"action": argparse.BooleanOptionalAction}
     if kind in (int, float, str):
         return {"type": kind}
     if origin is typing.Literal:
@@ -178,16 +178,27 @@ def _flag_kwargs(kind: Any) -> dict[str, Any] | None:
     return None  # a table: TOML only
 
 
-def add_flags(parser: argparse.ArgumentParser, cls: type, *, skip: Iterable[str] = ()) -> None:
-    """One ``--flag`` per field of ``cls`` (default ``None``: only what the user gives is set)."""
+def add_flags(parser: argparse.ArgumentParser | argparse._ArgumentGroup, cls: type, *, skip: Iterable[str] = (),
+              only: Iterable[str] | None = None, sized: Iterable[str] = ()) -> None:
+    """One ``--flag`` per field of ``cls`` (default ``None``: only what the user gives is set).
+
+    Args:
+        parser: the parser, or one of its argument groups (a command's help lists flags by group).
+        skip: fields without a flag.
+        only: the fields to declare here (unset: all); the others go into another group.
+        sized: fields whose default the command sizes from the data; their help says so.
+    """
     docs, hints = field_docs(cls), typing.get_type_hints(cls)
+    only, sized = (None if only is None else set(only)), set(sized)
     for f in fields(cls):
         kwargs = {"type": f.metadata["parse"]} if "parse" in f.metadata else _flag_kwargs(hints[f.name])
-        if f.name in skip or kwargs is None:
+        if f.name in skip or kwargs is None or (only is not None and f.name not in only):
             continue
         default = f.default if f.default is not MISSING else None
         text = docs.get(f.name, f.name.replace("_", " "))
-        if default not in (None, False):
+        if f.name in sized:
+            text += " (default: sized from the data)"
+        elif default not in (None, False):
             text += f" (default {default})"
         parser.add_argument(f"--{f.name.replace('_', '-')}", dest=f.name, default=None, help=text, **kwargs)
 

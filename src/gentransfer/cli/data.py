@@ -47,7 +47,8 @@ def register(sub) -> None:
     p.add_argument("--root", help=ROOT_HELP)
     p.set_defaults(handler=info)
     p = data_sub.add_parser("download", help="fetch MNIST and USPS (LIBSVM) and verify them")
-    p.add_argument("datasets", nargs="*", default=["mnist", "usps"], choices=["mnist", "usps"])
+    p.add_argument("datasets", nargs="*", default=["mnist", "usps"], choices=["mnist", "usps"],
+                   help="the datasets to fetch (default: both)")
     p.add_argument("--root", help=ROOT_HELP)
     p.add_argument("--force", action="store_true", help="download even if the files exist")
     p.set_defaults(handler=download)
@@ -59,6 +60,7 @@ def register(sub) -> None:
     p.add_argument("--n", type=int, help="images: a seeded, class-balanced (MNIST) or class-stratified and nested "
                                          "(USPS) subset; default all")
     p.add_argument("--seed", type=parse_seed, default=0, help="seed of the subset (the benchmark's seed)")
-    p.add_argument("--format", choices=["png", "npz"], default="png")
+    p.add_argument("--format", choices=["png", "npz"], default="png",
+                   help="png: one image file each; npz: one array file (default png)")
     p.add_argument("--root", help=ROOT_HELP)
     p.set_defaults(handler=export)

@@ -16,7 +16,8 @@ def demo(args: argparse.Namespace) -> int:
 
 def register(sub) -> None:
     p = sub.add_parser("demo", help="the built-in default job")
-    p.add_argument("--root", help="data root")
-    p.add_argument("--seed", type=parse_seed, default=0)
-    p.add_argument("--out", default="demo-runs", help="folder for the demo's run folders and report.html")
+    p.add_argument("--root", help="data root (default: $GENTRANSFER_DATA or ~/.cache/gentransfer)")
+    p.add_argument("--seed", type=parse_seed, default=0, help="seed of the data split and the fits (default 0)")
+    p.add_argument("--out", default="demo-runs",
+                   help="folder for the demo's run folders and report.html (default demo-runs)")
     p.set_defaults(handler=demo)

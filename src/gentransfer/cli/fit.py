@@ -8,14 +8,14 @@ import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from gentransfer.cli.progress import add_progress_flag, wants_progress
 from gentransfer.data.columns import parse_bounds
 from gentransfer.data.tabular import Columns
 from gentransfer.errors import ConfigError
-from gentransfer.families import FamilyName
+from gentransfer.names import DeviceName, FamilyName
 from gentransfer.pipeline.settings import ModelSettings
 from gentransfer.settings import add_flags, resolve
 from gentransfer.training.config import TrainSettings
-from gentransfer.training.distributed import DeviceName
 from gentransfer.transfer.strategies import StrategyChoice
 
 
@@ -133,6 +133,7 @@ def fit_source(args: argparse.Namespace) -> int:
     from gentransfer.pipeline import fit_source
 
     s = resolve(args, [SourceJob, Columns, TrainSettings, ModelSettings])
+    s[TrainSettings].setdefault("progress", wants_progress(None))
     job = _job(s[SourceJob], SourceJob, ("data", "family", "out"))
     TrainSettings.from_dict(s[TrainSettings])  # the user's settings checked before the data are read
     ModelSettings.from_dict(s[ModelSettings]).constructor_args(job.family)
@@ -153,6 +154,7 @@ def fit_target(args: argparse.Namespace) -> int:
     from gentransfer.pipeline import fit_target
 
     s = resolve(args, [TargetJob, Columns, TrainSettings])
+    s[TrainSettings].setdefault("progress", wants_progress(None))
     job = _job(s[TargetJob], TargetJob, ("source", "data", "strategy", "out"))
     TrainSettings.from_dict(s[TrainSettings])  # the user's settings checked before the data are read
     columns = Columns(**s[Columns])
@@ -169,14 +171,47 @@ def fit_target(args: argparse.Namespace) -> int:
     return 0
 
 
+# the settings data_defaults() sizes from the data when the user leaves them unset
+SIZED_MODEL = ("hidden", "depth", "n_layers", "coupling", "sampler", "sample_steps")
+SIZED_TRAIN = ("steps", "batch_size", "lr", "patience", "eval_every", "ema_decay", "val_repeats")
+CONFIG_HELP = "TOML file; every flag is also a key (flags win)"
+
+
+def _training_flags(p: argparse.ArgumentParser, job: type) -> None:
+    group = p.add_argument_group("training")
+    add_flags(group, TrainSettings, skip=("progress",), sized=SIZED_TRAIN)
+    add_flags(group, job, only=("init_seed", "device"))
+    add_progress_flag(group)
+
+
+def _run_folder_flags(p: argparse.ArgumentParser, job: type) -> None:
+    group = p.add_argument_group("run folder")
+    add_flags(group, job, only=("out", "overwrite", "resume"))
+    group.add_argument("--config", help=CONFIG_HELP)
+
+
 def register(sub) -> None:
     fs = sub.add_parser("fit-source", help="fit a source model on your data (.npz or .csv)")
-    fs.add_argument("--config", help="TOML file; every flag is also a key (flags win)")
-    for cls in (SourceJob, Columns, ModelSettings, TrainSettings):
-        add_flags(fs, cls)
+    data = fs.add_argument_group("data")
+    add_flags(data, SourceJob, only=("data", "bounds"))
+    add_flags(data, Columns)
+    model = fs.add_argument_group("model", "unset settings are sized from the data or take the family's defaults")
+    add_flags(model, SourceJob, only=("family",))
+    add_flags(model, ModelSettings, only=("embed_dim", "hidden", "depth", "n_classes", "latent_dim"), sized=SIZED_MODEL)
+    add_flags(fs.add_argument_group("model: flow"), ModelSettings, only=("n_layers", "coupling"), sized=SIZED_MODEL)
+    add_flags(fs.add_argument_group("model: diffusion/UNet"), ModelSettings, sized=SIZED_MODEL,
+              only=("sampler", "sample_steps", "block_out_channels", "layers_per_block", "attention",
+                    "norm_num_groups"))
+    _training_flags(fs, SourceJob)
+    _run_folder_flags(fs, SourceJob)
     fs.set_defaults(handler=fit_source)
+
     ft = sub.add_parser("fit-target", help="transfer a source run to your target data")
-    ft.add_argument("--config", help="TOML file; every flag is also a key (flags win)")
-    for cls in (TargetJob, Columns, TrainSettings):
-        add_flags(ft, cls)
+    data = ft.add_argument_group("data")
+    add_flags(data, TargetJob, only=("data", "bounds"))
+    add_flags(data, Columns)
+    add_flags(ft.add_argument_group("transfer", "the source run, and what of it the target keeps"), TargetJob,
+              only=("source", "strategy", "warm_start", "lr_scale"))
+    _training_flags(ft, TargetJob)
+    _run_folder_flags(ft, TargetJob)
     ft.set_defaults(handler=fit_target)

@@ -1,14 +1,18 @@
-"""The parser every command shares: argparse's usage errors as one line, exit code 2."""
+"""The parser every command shares: argparse's usage errors as one line, exit code 2, with the
+flag or subcommand the user probably meant."""
 
 from __future__ import annotations
 
 import argparse
 from collections.abc import Sequence
 
+from gentransfer.cli.suggest import usage_fix
+
 __all__ = ["Parser"]
 
 # flags whose value may start with "-" (a range "-1:1"), which argparse would take for a flag
 NEGATIVE_VALUES = ("--bounds",)
+_USED = "_gentransfer_parser"  # the innermost (sub)parser that read the command line
 
 
 class Parser(argparse.ArgumentParser):
@@ -16,11 +20,20 @@ class Parser(argparse.ArgumentParser):
     :func:`gentransfer.settings.parse_seed`, may name its own fix)."""
 
     def error(self, message: str) -> None:  # type: ignore[override]
-        fix = "" if "; fix: " in message else f"; fix: see `{self.prog} --help`"
+        fix = "" if "; fix: " in message else f"; fix: {usage_fix(self, message)}"
         self.exit(2, f"gentransfer: error: {message}{fix}\n")
 
+    def parse_known_args(self, args=None, namespace=None):  # type: ignore[override]
+        """As argparse; remembers the innermost subcommand's parser, whose flags an unknown one is
+        matched against (argparse reports it from the top-level parser)."""
+        namespace, extras = super().parse_known_args(args, namespace)
+        if not hasattr(namespace, _USED):
+            setattr(namespace, _USED, self)
+        return namespace, extras
+
     def parse_args(self, args: Sequence[str] | None = None, namespace=None):  # type: ignore[override]
-        """As argparse, but ``--bounds -1:1`` reads as ``--bounds=-1:1``."""
+        """As argparse, but ``--bounds -1:1`` reads as ``--bounds=-1:1``, and an unknown flag is
+        reported by the subcommand it was given to."""
         import sys
 
         argv = list(sys.argv[1:] if args is None else args)
@@ -33,4 +46,9 @@ class Parser(argparse.ArgumentParser):
                 continue
             merged.append(argv[i])
             i += 1
-        return super().parse_args(merged, namespace)
+        parsed, extras = self.parse_known_args(merged, namespace)
+        used = getattr(parsed, _USED, self)
+        delattr(parsed, _USED)
+        if extras:
+            used.error(f"unrecognized arguments: {' '.join(extras)}")
+        return parsed

@@ -7,8 +7,8 @@ import argparse
 from gentransfer.cli.outputs import check_out_file
 from gentransfer.data.tabular import Columns
 from gentransfer.errors import ConfigError
+from gentransfer.names import DEVICES
 from gentransfer.settings import add_flags, parse_seed
-from gentransfer.training.distributed import DEVICES
 
 
 def sample(args: argparse.Namespace) -> int:
@@ -36,16 +36,19 @@ def sample(args: argparse.Namespace) -> int:
 
 def register(sub) -> None:
     sm = sub.add_parser("sample", help="draw samples from a fitted run")
-    sm.add_argument("--model", required=True, help="run folder written by fit-source or fit-target")
-    sm.add_argument("--n", type=int, required=True, help="samples per condition row (or in all)")
-    sm.add_argument("--cond", help="file of conditions (z, zc) for a conditional model")
-    sm.add_argument("--out", required=True, help="output .npz or .csv")
-    sm.add_argument("--seed", type=parse_seed, default=0)
-    sm.add_argument("--device", choices=DEVICES, default="cpu",
-                    help="where to sample: cpu, cuda, or auto (CUDA when there is one)")
-    sm.add_argument("--domain-guidance", type=float, metavar="W",
-                    help="diffusion targets: guide the samples by the source run at weight W (1: the target "
-                         "as it is, 0: the source; Domain Guidance, Zhong et al. 2025)")
-    sm.add_argument("--overwrite", action="store_true")
-    add_flags(sm, Columns, skip=("x_columns",))
+    model = sm.add_argument_group("model")
+    model.add_argument("--model", required=True, help="run folder written by fit-source or fit-target")
+    model.add_argument("--n", type=int, required=True, help="samples per condition row (or in all)")
+    model.add_argument("--seed", type=parse_seed, default=0, help="seed of the random draws (default 0)")
+    model.add_argument("--device", choices=DEVICES, default="cpu",
+                       help="where to sample: cpu, cuda, or auto (CUDA when there is one) (default cpu)")
+    model.add_argument("--domain-guidance", type=float, metavar="W",
+                       help="diffusion targets: guide the samples by the source run at weight W (1: the target "
+                            "as it is, 0: the source; Domain Guidance, Zhong et al. 2025)")
+    cond = sm.add_argument_group("conditions")
+    cond.add_argument("--cond", help="file of conditions (z, zc) for a conditional model")
+    add_flags(cond, Columns, skip=("x_columns",))
+    out = sm.add_argument_group("output")
+    out.add_argument("--out", required=True, help="output .npz or .csv")
+    out.add_argument("--overwrite", action="store_true", help="replace --out (and its sample grid .png)")
     sm.set_defaults(handler=sample)

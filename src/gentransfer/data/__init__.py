@@ -1,11 +1,6 @@
 """Data layer: real digit datasets, the paper's USPS protocol, and validated user tables."""
 
-from gentransfer.data.images import resize_images
-from gentransfer.data.mnist import load_mnist
-from gentransfer.data.paths import data_root
-from gentransfer.data.protocol import UspsSplit, mnist_source, stratified_subset, usps_paper_split
-from gentransfer.data.tabular import Table, load_table
-from gentransfer.data.usps import load_usps
+from gentransfer.lazy import lazy_exports
 
 __all__ = [
     "Table",
@@ -19,3 +14,17 @@ __all__ = [
     "stratified_subset",
     "usps_paper_split",
 ]
+
+# loaded on first use (gentransfer.lazy): the command line's help stays free of torch
+__getattr__, __dir__ = lazy_exports(__name__, {
+    "resize_images": "gentransfer.data.images",
+    "load_mnist": "gentransfer.data.mnist",
+    "data_root": "gentransfer.data.paths",
+    "UspsSplit": "gentransfer.data.protocol",
+    "mnist_source": "gentransfer.data.protocol",
+    "stratified_subset": "gentransfer.data.protocol",
+    "usps_paper_split": "gentransfer.data.protocol",
+    "Table": "gentransfer.data.tabular",
+    "load_table": "gentransfer.data.tabular",
+    "load_usps": "gentransfer.data.usps",
+})

@@ -12,16 +12,16 @@ while the deterministic ones carry the learned score's errors to the end (benchm
 
 from __future__ import annotations
 
-from typing import Literal, get_args
+from typing import get_args
 
 import torch
 
 from gentransfer.diffusion.schedule import VPSchedule
 from gentransfer.errors import ConfigError
+from gentransfer.names import DiffusersSamplerName
 
 __all__ = ["DIFFUSERS_SAMPLERS", "diffusers_sample", "make_scheduler"]
 
-DiffusersSamplerName = Literal["ddpm", "ddim", "dpm++", "sde-dpm++"]
 DIFFUSERS_SAMPLERS: tuple[str, ...] = get_args(DiffusersSamplerName)
 STOCHASTIC = ("ddpm", "sde-dpm++")  # their steps draw fresh noise
 N_TRAIN_STEPS = 1000

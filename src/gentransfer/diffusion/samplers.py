@@ -21,16 +21,15 @@ import torch
 
 from gentransfer.diffusion.diffusers_samplers import (  # diffusers loads on use
     DIFFUSERS_SAMPLERS,
-    DiffusersSamplerName,
     diffusers_sample,
 )
 from gentransfer.diffusion.schedule import VPSchedule
 from gentransfer.errors import ConfigError
+from gentransfer.names import SamplerName
 
 __all__ = ["time_grid", "ancestral_sample", "ode_sample", "SAMPLERS", "SamplerName", "run_sampler", "pf_ode_drift"]
 
 EpsFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
-SamplerName = Literal["ancestral", "ode", DiffusersSamplerName]  # the one list of sampler names
 SAMPLERS: tuple[str, ...] = get_args(Literal[SamplerName])
 
 

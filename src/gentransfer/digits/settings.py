@@ -6,14 +6,11 @@ import math
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
-from gentransfer.diffusion.samplers import SamplerName
 from gentransfer.errors import ConfigError
-from gentransfer.experiments import check_settings
+from gentransfer.names import DEVICES, SamplerName
 from gentransfer.pipeline.settings import IMAGE_ONLY, ModelSettings
-from gentransfer.settings import settings_from_dict
-from gentransfer.training import MAX_SEED
-from gentransfer.training.distributed import DEVICES
-from gentransfer.transfer import STRATEGIES
+from gentransfer.settings import MAX_SEED, settings_from_dict
+from gentransfer.transfer.strategies import STRATEGIES
 
 __all__ = ["DigitsStudy", "ARMS", "SHARED_PART_ARMS", "HELDOUT_SIZE", "unet_settings"]
 
@@ -102,6 +99,8 @@ class DigitsStudy:
     device: str = "auto"  # "auto": CUDA when available, else CPU
 
     def check(self) -> None:
+        from gentransfer.experiments import check_settings  # joblib and matplotlib: not for --help
+
         check_settings(self)
         if self.setting not in ("conditional", "unconditional"):
             raise ConfigError(f"unknown setting {self.setting!r}", "use 'conditional' or 'unconditional'")

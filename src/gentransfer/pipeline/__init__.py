@@ -8,14 +8,22 @@
   :mod:`~gentransfer.pipeline.evaluate`, :mod:`~gentransfer.pipeline.report`: what a user runs.
 """
 
-from gentransfer.pipeline.evaluate import evaluate_run, evaluation_table, heldout_check
-from gentransfer.pipeline.fit import fit_source, fit_target
-from gentransfer.pipeline.kinds import data_defaults
-from gentransfer.pipeline.report import write_report
-from gentransfer.pipeline.runfolder import RunFolder
-from gentransfer.pipeline.sample import sample_run
-from gentransfer.pipeline.scaling import Scaling
-from gentransfer.pipeline.settings import ModelSettings
+from gentransfer.lazy import lazy_exports
 
 __all__ = ["ModelSettings", "RunFolder", "Scaling", "data_defaults", "evaluate_run", "evaluation_table", "fit_source",
            "fit_target", "heldout_check", "sample_run", "write_report"]
+
+# loaded on first use (gentransfer.lazy): the command line's help stays free of torch
+__getattr__, __dir__ = lazy_exports(__name__, {
+    "evaluate_run": "gentransfer.pipeline.evaluate",
+    "evaluation_table": "gentransfer.pipeline.evaluate",
+    "heldout_check": "gentransfer.pipeline.evaluate",
+    "fit_source": "gentransfer.pipeline.fit",
+    "fit_target": "gentransfer.pipeline.fit",
+    "data_defaults": "gentransfer.pipeline.kinds",
+    "write_report": "gentransfer.pipeline.report",
+    "RunFolder": "gentransfer.pipeline.runfolder",
+    "sample_run": "gentransfer.pipeline.sample",
+    "Scaling": "gentransfer.pipeline.scaling",
+    "ModelSettings": "gentransfer.pipeline.settings",
+})

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
-from gentransfer.diffusion.samplers import SamplerName
 from gentransfer.errors import ConfigError
+from gentransfer.names import SamplerName
 from gentransfer.settings import check_fields, settings_from_dict
 
 __all__ = ["ModelSettings", "IMAGE_ONLY", "MAX_WIDTH", "MAX_LAYERS", "MAX_SAMPLE_STEPS", "MAX_PARAMETERS",

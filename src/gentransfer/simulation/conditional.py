@@ -9,79 +9,24 @@ nested (the first ``n_s`` rows of one draw), so curves over ``n_s`` are smooth.
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
 import torch
 
-from gentransfer.errors import ConfigError
-from gentransfer.experiments import Experiment, check_settings
-from gentransfer.experiments.sweep import check_choices, strategy_jobs
+from gentransfer.experiments import Experiment
+from gentransfer.experiments.sweep import strategy_jobs
 from gentransfer.families import FAMILIES
-from gentransfer.simulation.designs import DESIGNS, get_design
+from gentransfer.simulation.designs import get_design
 from gentransfer.simulation.evaluate import evaluate_conditional
+from gentransfer.simulation.settings import ConditionalStudy
 from gentransfer.training import fit
-from gentransfer.transfer import STRATEGIES, transfer
+from gentransfer.transfer import transfer
 
 __all__ = ["ConditionalStudy", "COLUMNS", "ROW_KEYS", "EXPERIMENT", "build_jobs", "run_job"]
 COLUMNS = ["design", "family", "strategy", "n_s", "n_t", "seed", "KL", "KL_se", "TV", "TV_se", "W1",
            "W1_se", "W1_floor", "fit_seconds", "source_seconds", "steps"]
 ROW_KEYS = ["design", "family", "strategy", "n_s", "seed"]
-
-
-@dataclass
-class ConditionalStudy:
-    """Every setting of the study (each a key of a ``--config`` TOML file; the non-table ones flags too).
-
-    Attributes:
-        designs: simulation designs (default, misspecified).
-        families: model families (flow, diffusion).
-        strategies: transfer strategies; scratch is fitted once per seed, the others per n_s.
-        n_source: source sizes n_s.
-        n_target: target size n_t.
-        seeds: seeds; each fixes the target data, the source data and the initial weights.
-        embed_dim: size k of the shared embedding h(z).
-        flow, diffusion: each family's architecture (constructor arguments).
-        source_train, target_train: training settings of the source and target fits.
-        n_conditions: conditions at which the true and fitted densities are compared.
-        per_condition: samples per condition for the sample-based metrics.
-    """
-
-    designs: list[str] = field(default_factory=lambda: ["default", "misspecified"])
-    families: list[str] = field(default_factory=lambda: ["flow", "diffusion"])
-    strategies: list[str] = field(default_factory=lambda: ["scratch", "freeze-shared", "finetune"])
-    n_source: list[int] = field(default_factory=lambda: [500, 1000, 2000, 5000, 10000, 20000])
-    n_target: int = 300
-    seeds: list[int] = field(default_factory=lambda: [0, 1, 2, 3, 4])
-    embed_dim: int = 4
-    flow: dict[str, Any] = field(default_factory=lambda: {"hidden": 32})
-    diffusion: dict[str, Any] = field(default_factory=lambda: {"hidden": 128, "depth": 3})
-    source_train: dict[str, Any] = field(default_factory=lambda: {"steps": 4000, "patience": 10})
-    target_train: dict[str, Any] = field(default_factory=lambda: {"steps": 3000, "patience": 5})
-    n_conditions: int = 64
-    per_condition: int = 64
-
-    @classmethod
-    def quick(cls) -> ConditionalStudy:
-        """The reduced grid behind ``--quick`` (a few minutes on 2 cores)."""
-        return cls(n_source=[500, 2000, 10000], seeds=[0, 1])
-
-    def check(self) -> None:
-        check_settings(self)
-        for family in self.families:
-            if family in FAMILIES:
-                try:  # the architecture's keys, checked on a tiny model before any job starts
-                    FAMILIES[family](x_dim=2, z_dim=1, embed_dim=self.embed_dim, **getattr(self, family))
-                except TypeError as err:
-                    raise ConfigError(f"{family} settings: {err}", "use the family's constructor arguments") from None
-        check_choices(designs=(self.designs, DESIGNS), families=(self.families, FAMILIES),
-                      strategies=(self.strategies, STRATEGIES))
-        if any(n < 1 for n in self.n_source) or self.n_target < 10:
-            raise ConfigError("n_source values must be >= 1 and n_target >= 10", "fix the sizes")
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 def build_jobs(study: ConditionalStudy) -> list[dict[str, Any]]:

@@ -16,20 +16,18 @@ The main grid runs at ``d = 8``; the ``d`` sweep repeats the largest ``n_s`` at 
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import torch
 
-from gentransfer.errors import ConfigError
-from gentransfer.experiments import Experiment, check_settings
-from gentransfer.experiments.sweep import check_choices, strategy_jobs
+from gentransfer.experiments import Experiment
+from gentransfer.experiments.sweep import strategy_jobs
 from gentransfer.families import FAMILIES
 from gentransfer.latent import LatentModel, fit_latent
-from gentransfer.latent.fitting import SELECTION_RULES
 from gentransfer.metrics import wasserstein1
-from gentransfer.simulation.unconditional_designs import UNCONDITIONAL_DESIGNS, get_unconditional_design
+from gentransfer.simulation.settings import ROUTES, UnconditionalStudy
+from gentransfer.simulation.unconditional_designs import get_unconditional_design
 from gentransfer.training import fit
 from gentransfer.transfer import transfer
 
@@ -39,90 +37,6 @@ __all__ = ["UnconditionalStudy", "COLUMNS", "ROW_KEYS", "build_jobs", "job_data"
 COLUMNS = ["design", "family", "model", "strategy", "n_s", "n_t", "d", "seed", "W1", "W1_floor",
            "fit_seconds", "source_seconds"]
 ROW_KEYS = ["design", "family", "model", "strategy", "n_s", "d", "seed"]
-ROUTES = {"freeze-shared": [("latent", "freeze-shared")], "finetune": [("plain", "finetune")],
-          "scratch": [("latent", "scratch"), ("plain", "scratch")]}
-
-
-@dataclass
-class UnconditionalStudy:
-    """Every setting of the study (each a key of a ``--config`` TOML file; the non-table ones flags too).
-
-    Attributes:
-        designs: unconditional designs (default, misspecified).
-        families: families of the prior P_U and of the plain models (flow, diffusion).
-        strategies: scratch (latent and plain routes), freeze-shared (latent), finetune (plain).
-        n_source: source sizes n_s.
-        n_target: target size n_t.
-        d: ambient dimension of the main grid.
-        d_sweep: other d, at the largest n_s.
-        seeds: seeds; each fixes the data and the initial weights.
-        d_sweep_seeds: the d sweep runs on this many first seeds.
-        n_eval: samples scored by W1 against as many fresh target rows.
-        latent_dim: dimension of U.
-        prior: each family's prior architecture (and of the plain model).
-        autoencoder_train, prior_train, likelihood_train: training settings of fit_latent's stages
-            (prior_train per family).
-        target_restarts: starts of each latent route's target stage (fit_latent(restarts=)).
-        target_select: the rule that keeps one start (w1 or likelihood).
-    """
-
-    designs: list[str] = field(default_factory=lambda: ["default", "misspecified"])
-    families: list[str] = field(default_factory=lambda: ["flow", "diffusion"])
-    strategies: list[str] = field(default_factory=lambda: ["scratch", "freeze-shared", "finetune"])
-    n_source: list[int] = field(default_factory=lambda: [250, 1000, 4000, 16000])
-    n_target: int = 200
-    d: int = 8
-    d_sweep: list[int] = field(default_factory=lambda: [4, 16])
-    seeds: list[int] = field(default_factory=lambda: [0, 1, 2, 3, 4])
-    d_sweep_seeds: int = 3  # the d sweep runs on the first seeds only (it is the costliest part)
-    n_eval: int = 2000
-    latent_dim: int = 2
-    prior: dict[str, dict[str, Any]] = field(default_factory=lambda: {
-        "flow": {"coupling": "affine", "n_layers": 6, "hidden": 64},
-        "diffusion": {"hidden": 128, "depth": 3}})
-    autoencoder_train: dict[str, Any] = field(default_factory=lambda: {"steps": 4000, "lr": 2e-3, "patience": 20})
-    # per family: coupling flows need a longer budget to fit the 8 sharp modes of the default
-    # latent; early stopping still ends the fits on few rows long before the cap
-    prior_train: dict[str, dict[str, Any]] = field(default_factory=lambda: {
-        "flow": {"steps": 10000, "lr": 2e-3, "patience": 30},
-        "diffusion": {"steps": 3000, "lr": 2e-3, "patience": 10}})
-    # the target's decoder refined by maximum likelihood through the prior (both latent routes)
-    likelihood_train: dict[str, Any] | None = field(default_factory=lambda: {
-        "steps": 3000, "lr": 1e-3, "patience": 10, "batch_size": 64})
-    # starts of each latent route's target stage, and the rule that keeps one
-    # (fit_latent(restarts=, select=))
-    target_restarts: int = 1
-    target_select: Literal["w1", "likelihood"] = "w1"
-
-    @classmethod
-    def quick(cls) -> UnconditionalStudy:
-        """A reduced grid with smaller training budgets: 7 minutes on 2 cores (with the full
-        budgets a run did 12 of its 24 rows in 9); a check that everything runs, not the
-        benchmark's numbers."""
-        fast = {"steps": 3000, "lr": 2e-3, "patience": 10}
-        return cls(n_source=[500, 5000], seeds=[0], d_sweep=[],
-                   autoencoder_train={"steps": 2000, "lr": 2e-3, "patience": 10},
-                   prior_train={"flow": fast, "diffusion": fast},
-                   likelihood_train={"steps": 1000, "lr": 1e-3, "patience": 10, "batch_size": 64})
-
-    def check(self) -> None:
-        check_settings(self)
-        check_choices(designs=(self.designs, UNCONDITIONAL_DESIGNS), families=(self.families, FAMILIES),
-                      strategies=(self.strategies, ROUTES))
-        if any(n < 1 for n in self.n_source) or self.n_target < 10 or self.d < 1:
-            raise ConfigError("n_source values and d must be >= 1 and n_target >= 10", "fix the sizes")
-        missing = sorted(set(self.families) - set(self.prior) | set(self.families) - set(self.prior_train))
-        if missing:
-            raise ConfigError(f"no prior or prior_train settings for families {missing}",
-                              "give prior and prior_train an entry per family")
-        if self.target_restarts < 1 or self.target_select not in SELECTION_RULES:
-            raise ConfigError(f"target_restarts must be >= 1 and target_select one of {sorted(SELECTION_RULES)}, "
-                              f"got {self.target_restarts} and {self.target_select!r}", "fix the config")
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
 def build_jobs(study: UnconditionalStudy) -> list[dict[str, Any]]:
     study.check()
     settings = study.to_dict()

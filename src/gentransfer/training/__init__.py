@@ -7,9 +7,20 @@
 - :mod:`~gentransfer.training.distributed`: torchrun / DDP, and the device a run uses.
 """
 
-from gentransfer.training.config import MAX_SEED, FitResult, TrainSettings, check_rows, split_rows
-from gentransfer.training.loop import Trainable, fit
-from gentransfer.training.state import EMA, TrainingState
+from gentransfer.lazy import lazy_exports
 
 __all__ = ["EMA", "MAX_SEED", "FitResult", "Trainable", "TrainSettings", "TrainingState", "check_rows", "fit",
            "split_rows"]
+
+# loaded on first use (gentransfer.lazy): the command line's help stays free of torch
+__getattr__, __dir__ = lazy_exports(__name__, {
+    "MAX_SEED": "gentransfer.training.config",
+    "FitResult": "gentransfer.training.config",
+    "TrainSettings": "gentransfer.training.config",
+    "check_rows": "gentransfer.training.config",
+    "split_rows": "gentransfer.training.config",
+    "Trainable": "gentransfer.training.loop",
+    "fit": "gentransfer.training.loop",
+    "EMA": "gentransfer.training.state",
+    "TrainingState": "gentransfer.training.state",
+})

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 
 from gentransfer.errors import ConfigError, DataError
 from gentransfer.settings import MAX_SEED, check_fields, parse_seed, settings_from_dict
+
+if TYPE_CHECKING:  # torch loads when a split is drawn: the flags of TrainSettings are declared without it
+    import torch
 
 __all__ = ["TrainSettings", "FitResult", "MAX_SEED", "check_rows", "split_indices", "split_rows"]
 
@@ -110,6 +112,8 @@ def check_rows(n: int, val_fraction: float) -> int:
 
 
 def split_indices(n: int, val_fraction: float, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    import torch
+
     perm = torch.randperm(n, generator=generator)  # CPU: the split is the same on any device
     n_val = check_rows(n, val_fraction)
     return perm[n_val:], perm[:n_val]
@@ -117,6 +121,8 @@ def split_indices(n: int, val_fraction: float, generator: torch.Generator) -> tu
 
 def split_rows(n: int, val_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """The training and held-out rows :func:`fit` uses for ``n`` rows with ``val_fraction`` and ``seed``."""
+    import torch
+
     train_idx, val_idx = split_indices(n, val_fraction, torch.Generator().manual_seed(seed))
     return train_idx.numpy(), val_idx.numpy()
 

@@ -13,15 +13,15 @@ import atexit
 import contextlib
 import importlib
 import os
-from typing import Any, Literal, get_args
+from typing import Any
 
 import torch
 import torch.distributed as dist
 
+from gentransfer.names import DEVICES, DeviceName  # the names device() takes
+
 __all__ = ["world", "is_main", "agree", "device", "DEVICES", "DeviceName"]
 
-DeviceName = Literal["auto", "cpu", "cuda"]  # the names device() takes
-DEVICES: tuple[str, ...] = get_args(DeviceName)
 
 
 def world() -> tuple[int, int]:

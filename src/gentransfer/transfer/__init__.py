@@ -7,21 +7,28 @@
 - :mod:`~gentransfer.transfer.guard`: ``auto``, fit the candidates and keep one.
 """
 
-from gentransfer.transfer.build import shared_module, transfer
-from gentransfer.transfer.guard import StrategyChoice, choose_strategy, run_guard
-from gentransfer.transfer.plan import SCRATCH_PLAN, TransferPlan
-from gentransfer.transfer.strategies import (
-    GUARD,
-    GUARD_CANDIDATES,
-    STRATEGIES,
-    WARM_LR_SCALE,
-    SourceKind,
-    Strategy,
-    StrategyName,
-    check_choice,
-    get_strategy,
-)
+from gentransfer.lazy import lazy_exports
 
 __all__ = ["GUARD", "GUARD_CANDIDATES", "SCRATCH_PLAN", "STRATEGIES", "WARM_LR_SCALE", "SourceKind", "Strategy",
            "StrategyChoice", "StrategyName", "TransferPlan", "check_choice", "choose_strategy", "get_strategy",
            "run_guard", "shared_module", "transfer"]
+
+# loaded on first use (gentransfer.lazy): the command line's help stays free of torch
+__getattr__, __dir__ = lazy_exports(__name__, {
+    "shared_module": "gentransfer.transfer.build",
+    "transfer": "gentransfer.transfer.build",
+    "StrategyChoice": "gentransfer.transfer.guard",
+    "choose_strategy": "gentransfer.transfer.guard",
+    "run_guard": "gentransfer.transfer.guard",
+    "SCRATCH_PLAN": "gentransfer.transfer.plan",
+    "TransferPlan": "gentransfer.transfer.plan",
+    "GUARD": "gentransfer.transfer.strategies",
+    "GUARD_CANDIDATES": "gentransfer.transfer.strategies",
+    "STRATEGIES": "gentransfer.transfer.strategies",
+    "WARM_LR_SCALE": "gentransfer.transfer.strategies",
+    "SourceKind": "gentransfer.transfer.strategies",
+    "Strategy": "gentransfer.transfer.strategies",
+    "StrategyName": "gentransfer.transfer.strategies",
+    "check_choice": "gentransfer.transfer.strategies",
+    "get_strategy": "gentransfer.transfer.strategies",
+})
