@@ -211,7 +211,7 @@ def register(sub) -> None:
     add_flags(data, TargetJob, only=("data", "bounds"))
     add_flags(data, Columns)
     add_flags(ft.add_argument_group("transfer", "the source run, and what of it the target keeps"), TargetJob,
-              only=("source", "strategy", "warm_start", "lr_scale"))
+              only=("source", "strategy", "warm_start", "lr_scale", "refit"))
     _training_flags(ft, TargetJob)
     _run_folder_flags(ft, TargetJob)
     ft.set_defaults(handler=fit_target)
