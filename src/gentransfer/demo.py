@@ -117,7 +117,10 @@ def _write_results(path: Path, kls: dict, gains: dict, sentence: str, n_target: 
              "| strategy | KL | se | gain over scratch | gain / se |", "|---|---|---|---|---|"]
     for name, kl in kls.items():
         g = gains.get(name)
-        cells = ("—", "—") if g is None else (f"{g.value:+.3f}", f"{g.value / g.se:+.1f}" if 0 < g.se < float("inf") else "—")
+        if g is None:
+            cells = ("—", "—")
+        else:
+            cells = (f"{g.value:+.3f}", f"{g.value / g.se:+.1f}" if 0 < g.se < float("inf") else "—")
         lines.append(f"| {name} | {kl.value:.3f} | {kl.se:.3f} | {cells[0]} | {cells[1]} |")
     if guard.is_file():
         chosen = json.loads(guard.read_text()).get("chosen")
