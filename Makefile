@@ -1,5 +1,8 @@
 # Two commands do all set-up on a fresh machine: `make demo` and `make test`.
-# Every install goes through constraints.txt so nothing can pull a CUDA torch.
+# `make demo` installs the runtime dependencies only; `make test` adds the test extras.
+# Every install goes through constraints.txt, which pins torch==2.13.0 (the version, not the
+# build: a package index that serves CUDA wheels by default still gives the CUDA build; README).
+# Another interpreter (3.11 or newer): make demo PYTHON=python3
 PYTHON ?= python3.11
 VENV   := .venv
 BIN    := $(VENV)/bin
@@ -13,14 +16,24 @@ endif
 .PHONY: demo test lint clean
 
 $(BIN)/python:
+	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) not found; name a Python 3.11 or newer, e.g. make $(or $(MAKECMDGOALS),demo) PYTHON=python3"; exit 2; }
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "$(PYTHON) is older than 3.11; name a Python 3.11 or newer, e.g. make $(or $(MAKECMDGOALS),demo) PYTHON=python3.12"; exit 2; }
 	$(PYTHON) -m venv $(VENV)
 
-$(VENV)/.installed-test: pyproject.toml constraints.txt | $(BIN)/python
-	$(PIP) install --quiet -c constraints.txt -e '.[test]'
+# the runtime dependencies only (pyproject's [project] dependencies): what `gentransfer demo` needs
+$(VENV)/.installed: pyproject.toml constraints.txt | $(BIN)/python
+	$(PIP) install --quiet -c constraints.txt -e .
 	$(PIP) check
 	touch $@
 
-demo: $(VENV)/.installed-test
+# the runtime dependencies and the test extras (pytest, xdist, ruff, and the optional extras the tests cover);
+# a superset of the runtime install, so it stamps that one too
+$(VENV)/.installed-test: pyproject.toml constraints.txt | $(BIN)/python
+	$(PIP) install --quiet -c constraints.txt -e '.[test]'
+	$(PIP) check
+	touch $@ $(VENV)/.installed
+
+demo: $(VENV)/.installed
 	$(BIN)/gentransfer demo
 
 # Two workers (the machine's two cores), one test file each at a time so module fixtures are built once.
