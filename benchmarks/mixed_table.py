@@ -75,15 +75,24 @@ def sdv_samples(out: Path, n: int, seed: int, files: tuple[str, ...], name: str)
     metadata = Metadata.detect_from_dataframes({"t": rows}, infer_keys=None)
     synth = GaussianCopulaSynthesizer(metadata)
     np.random.seed(seed)
-    synth.fit({"t": rows} if _takes_dict(synth) else rows)
+    synth.fit({"t": rows})  # SDV 2.x: a dict of one table
     drawn = synth.sample(n)
     (drawn["t"] if isinstance(drawn, dict) else drawn)[COLUMNS].to_csv(out / name, index=False)
 
 
-def _takes_dict(synth) -> bool:
-    import inspect
-
-    return "data" in inspect.signature(synth.fit).parameters and "dict" in str(inspect.signature(synth.fit))
+def gentransfer_runs(out: Path, held: int, family: str, seed: int) -> list[str]:
+    """The user's commands: fit-source, fit-target auto, sample (the choice and its scratch
+    candidate), evaluate and report on the held-out rows whose categories the target saw."""
+    log = [cli("fit-source", "--data", "source.csv", "--family", family, "--out", "source", "--overwrite", cwd=out),
+           cli("fit-target", "--source", "source", "--data", "target.csv", "--strategy", "auto", "--out", "target",
+               "--overwrite", cwd=out)]
+    for run in ("target", "target/candidates/scratch"):
+        log.append(cli("sample", "--model", run, "--n", str(held), "--out", f"sampled-{Path(run).name}.csv",
+                       "--overwrite", "--seed", str(seed), cwd=out))
+    log.append(cli("evaluate", "--model", "target", "--data", "heldout-seen.csv", "--out", "evaluate.json",
+                   "--overwrite", cwd=out))
+    log.append(cli("report", "target", "--data", "heldout-seen.csv", "--out", "report.html", "--overwrite", cwd=out))
+    return log
 
 
 def main() -> None:
@@ -92,21 +101,14 @@ def main() -> None:
     parser.add_argument("--results", default="benchmarks/results/mixed_table")
     parser.add_argument("--family", default="flow")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--reuse", action="store_true", help="keep the gentransfer runs already in --out")
     args = parser.parse_args()
     out, results = Path(args.out).absolute(), Path(args.results)
     out.mkdir(parents=True, exist_ok=True)
     results.mkdir(parents=True, exist_ok=True)
     held = export(out, args.seed)
-    log = [cli("fit-source", "--data", "source.csv", "--family", args.family, "--out", "source", "--overwrite",
-               cwd=out),
-           cli("fit-target", "--source", "source", "--data", "target.csv", "--strategy", "auto", "--out", "target",
-               "--overwrite", cwd=out)]
-    for run in ("target", "target/candidates/scratch"):
-        log.append(cli("sample", "--model", run, "--n", str(held), "--out", f"sampled-{Path(run).name}.csv", "--overwrite",
-                       "--seed", str(args.seed), cwd=out))
-    log.append(cli("evaluate", "--model", "target", "--data", "heldout-seen.csv", "--out", "evaluate.json",
-                   "--overwrite", cwd=out))
-    log.append(cli("report", "target", "--data", "heldout-seen.csv", "--out", "report.html", "--overwrite", cwd=out))
+    if not (args.reuse and (out / "evaluate.json").is_file()):
+        (results / "log.txt").write_text("\n".join(gentransfer_runs(out, held, args.family, args.seed)))
     sdv_samples(out, held, args.seed, ("target.csv",), "sdv-copula.csv")
     sdv_samples(out, held, args.seed, ("source.csv", "target.csv"), "sdv-copula-pooled.csv")
     files = {"gentransfer auto": "sampled-target.csv", "gentransfer scratch (auto's candidate)": "sampled-scratch.csv",
@@ -116,7 +118,6 @@ def main() -> None:
               for name, f in files.items()}
     (results / "scores.json").write_text(json.dumps(scores, indent=1))
     (results / "evaluate.json").write_text((out / "evaluate.json").read_text())
-    (results / "log.txt").write_text("\n".join(log))
     lines = ["| sample set | column shapes (floor) | pair trends (floor) | detection AUC (floor) "
              "| W1 encoded (floor) |", "|---|---|---|---|---|"]
     for name, s in scores.items():

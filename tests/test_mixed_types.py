@@ -130,3 +130,32 @@ def test_the_encoding_decodes_any_model_output_into_the_values_seen(tmp_path):
             assert data.x[:, j].min() <= column.min() and column.max() <= data.x[:, j].max()
         elif spec.discrete:
             assert set(column) <= set(range(len(spec.categories)))
+
+
+def test_a_target_its_samples_and_its_test_rows_keep_the_source_runs_column_roles(tmp_path):
+    """Column roles named once, at fit-source: fit-target, sample and evaluate reuse them from the run."""
+    import json
+
+    from test_cli_workflow import cli
+
+    _survey(tmp_path / "source.csv", n=300)
+    _survey(tmp_path / "target.csv", n=120, seed=1, shift=0.3)
+    _survey(tmp_path / "test.csv", n=80, seed=2, shift=0.3)
+    fast = ["--steps", "40", "--eval-every", "20"]
+    assert cli("fit-source", "--data", "source.csv", "--family", "flow", "--z-columns", "region",
+               "--x-columns", "wage,children", "--hidden", "16", "--out", "src", *fast, cwd=tmp_path).returncode == 0
+    out = cli("fit-target", "--source", "src", "--data", "target.csv", "--strategy", "freeze-shared", "--out", "tgt",
+              *fast, cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    config = json.loads((tmp_path / "tgt" / "config.json").read_text())
+    assert config["z_columns"] == ["region"] and config["x_columns"] == ["wage", "children"]
+    out = cli("sample", "--model", "tgt", "--cond", "test.csv", "--n", "1", "--out", "s.csv", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    with open(tmp_path / "s.csv", newline="") as fh:
+        rows = list(csv.reader(fh))
+    assert rows[0] == ["wage", "region", "children"] and len(rows) == 81  # the file's names and order
+    out = cli("evaluate", "--model", "tgt", "--data", "test.csv", cwd=tmp_path)
+    assert out.returncode == 0 and "| tgt | flow | freeze-shared |" in out.stdout, out.stderr
+    # told otherwise: a flag wins over the run's record
+    out = cli("evaluate", "--model", "tgt", "--data", "test.csv", "--x-columns", "wage", cwd=tmp_path)
+    assert out.returncode == 2 and "columns" in out.stderr

@@ -7,10 +7,10 @@ import re
 
 import numpy as np
 import pytest
+from test_cli_workflow import FAST, cli
 
 from gentransfer.pipeline.verdict import CLEAR_T, verdict
 from gentransfer.simulation import get_design
-from test_cli_workflow import FAST, cli
 
 
 def _scored(strategy: str, nll: np.ndarray, w1: float = 0.5) -> tuple[dict, np.ndarray]:
@@ -21,7 +21,8 @@ def _scored(strategy: str, nll: np.ndarray, w1: float = 0.5) -> tuple[dict, np.n
 def test_verdict_reads_the_paired_gain():
     rng = np.random.default_rng(0)
     scratch = rng.normal(3.0, 1.0, 400)
-    helped = verdict([_scored("auto -> finetune", scratch - 0.3 + rng.normal(0, 0.2, 400)), _scored("scratch", scratch)])
+    helped = verdict([_scored("auto -> finetune", scratch - 0.3 + rng.normal(0, 0.2, 400)),
+                      _scored("scratch", scratch)])
     assert helped.outcome == "helped" and helped.t > CLEAR_T
     assert helped.gain == pytest.approx(0.3, abs=0.05)
     assert helped.sentence().startswith("The source helped") and "finetune beat scratch" in helped.headline()

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from gentransfer.cli.outputs import check_out_file
+from gentransfer.cli.outputs import check_out_file, recorded
 from gentransfer.data.tabular import Columns
 from gentransfer.errors import ConfigError
 from gentransfer.settings import add_flags, parse_seed
@@ -58,6 +58,8 @@ def compare_files(args: argparse.Namespace, columns: Columns, out: Path | None) 
 
 def evaluate(args: argparse.Namespace) -> int:
     columns = Columns(x_columns=args.x_columns, z_columns=args.z_columns, zc_columns=args.zc_columns)
+    if args.model:  # the run's column roles and types, unless told otherwise
+        columns = columns.or_recorded(recorded(args.model[0]), args.data)
     out = None if not args.out else check_out_file(
         args.out, overwrite=args.overwrite, suffixes=(".json",), example="scores.json",
         reads=[("--data", args.data), ("--real", args.real), ("--fake", args.fake)], runs=args.model or [])

@@ -8,6 +8,7 @@ import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from gentransfer.cli.outputs import recorded
 from gentransfer.cli.progress import add_progress_flag, wants_progress
 from gentransfer.data.columns import parse_bounds
 from gentransfer.data.tabular import Columns
@@ -157,7 +158,7 @@ def fit_target(args: argparse.Namespace) -> int:
     s[TrainSettings].setdefault("progress", wants_progress(None))
     job = _job(s[TargetJob], TargetJob, ("source", "data", "strategy", "out"))
     TrainSettings.from_dict(s[TrainSettings])  # the user's settings checked before the data are read
-    columns = Columns(**s[Columns])
+    columns = Columns(**s[Columns]).or_recorded(recorded(job.source), job.data)  # the source's roles by default
     table = columns.load(job.data)
     family = _source_family(job.source)
     _, train_defaults = _data_defaults(family, table, job.bounds, "target", s)

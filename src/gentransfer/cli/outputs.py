@@ -48,3 +48,15 @@ def check_out_file(out: str, *, overwrite: bool, suffixes: tuple[str, ...], exam
     if not parent.is_dir() or not os.access(parent, os.W_OK):
         raise ConfigError(f"cannot write {out}: {parent} is not a writable folder", "pass a writable path")
     return path
+
+
+def recorded(run: str | Path | None) -> dict:
+    """A run's recorded settings (its config.json), ``{}`` when unreadable: the command that reads the
+    run says why. Read as JSON, so a command's column roles cost no model import."""
+    import json
+
+    try:
+        config = json.loads((Path(run) / "config.json").read_text()) if run else {}
+    except (OSError, ValueError):
+        return {}
+    return config if isinstance(config, dict) else {}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from gentransfer.cli.outputs import check_out_file
+from gentransfer.cli.outputs import check_out_file, recorded
 from gentransfer.data.tabular import Columns
 from gentransfer.errors import ConfigError
 from gentransfer.names import DEVICES
@@ -17,8 +17,11 @@ def sample(args: argparse.Namespace) -> int:
 
     out = check_out_file(args.out, overwrite=args.overwrite, suffixes=(".npz", ".csv"), example="samples.npz",
                          reads=[("--cond", args.cond)], runs=[args.model])
-    cond = Columns(z_columns=args.z_columns, zc_columns=args.zc_columns).load(args.cond, require_x=False) \
-        if args.cond else None
+    roles = Columns(z_columns=args.z_columns, zc_columns=args.zc_columns)
+    if args.cond and roles == Columns() and args.cond.lower().endswith(".csv"):  # the run's condition columns
+        run = recorded(args.model)
+        roles = Columns(z_columns=run.get("z_columns"), zc_columns=run.get("zc_columns"))
+    cond = roles.load(args.cond, require_x=False) if args.cond else None
     if RunFolder(args.model).is_image_run():
         if not args.out.endswith(".npz"):
             raise ConfigError(f"the run in {args.model} generates images, which --out {args.out} cannot hold",

@@ -72,6 +72,16 @@ class Columns:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    def or_recorded(self, recorded: dict[str, Any], path: str | os.PathLike[str] | None) -> Columns:
+        """These columns, or, when none is named and ``path`` is a CSV file, those a run recorded
+        (``recorded``: its config): a target, its samples and its test rows keep the source's roles
+        and types unless told otherwise."""
+        given = {k: v for k, v in asdict(self).items() if k != "missing"}
+        if any(v is not None for v in given.values()) or path is None or not str(path).lower().endswith(".csv"):
+            return self
+        kept = {k: recorded.get(k) for k in given if isinstance(recorded.get(k), list)}
+        return Columns(**kept, missing=self.missing) if kept else self
+
 
 def validate_array(a: object, name: str, source: str, *, ndim: int = 2) -> np.ndarray:
     """Return ``a`` as a finite float64 array with ``ndim`` dims (1-D columns become N x 1)."""

@@ -16,8 +16,8 @@ from gentransfer.pipeline.kinds import image_labels
 from gentransfer.pipeline.runfolder import RunFolder
 from gentransfer.pipeline.scaling import Scaling
 
-__all__ = ["heldout_check", "evaluate_run", "score_run", "evaluation_cells", "evaluation_table", "compare_samples", "CHECK_ROWS",
-           "NLL_ROWS", "FAR_ABOVE_FLOOR", "FEW_CHECK_ROWS", "SCORE_NOTES", "few_rows_note"]
+__all__ = ["heldout_check", "evaluate_run", "score_run", "evaluation_cells", "evaluation_table", "compare_samples",
+           "few_rows_note", "CHECK_ROWS", "NLL_ROWS", "FAR_ABOVE_FLOOR", "FEW_CHECK_ROWS", "SCORE_NOTES"]
 
 CHECK_ROWS = 2000  # the held-out check scores at most this many rows (exact W1 is cubic)
 NLL_ROWS = 1000  # evaluate scores the likelihood on at most this many rows (a diffusion ODE per row)
@@ -28,7 +28,8 @@ FEW_CHECK_ROWS = 100
 SCORE_NOTES = (  # what each score of evaluate and the report means; lower is better for all of them
     "Lower is better for every score.",
     "NLL per row: the negative log-likelihood of each test row in nats, in the data's own units (flows "
-    "exactly, diffusion through its probability-flow ODE, a latent model by Monte Carlo over its prior); the ± is its standard error over rows.",
+    "exactly, diffusion through its probability-flow ODE, a latent model by Monte Carlo over its prior); "
+    "the ± is its standard error over rows.",
     "W1: exact 1-Wasserstein distance between generated rows and half of the test rows; its floor is W1 "
     "between the two halves of the test rows, what a perfect model would score at this size.",
     "MMD^2: unbiased squared maximum mean discrepancy (Gaussian kernel), with the same floor; being unbiased "

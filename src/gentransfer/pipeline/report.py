@@ -217,7 +217,7 @@ def _scores(results: list[dict[str, Any]], data: Table) -> str:
     columns, rows = evaluation_cells(results)
     at = columns.index("NLL per row (± se)")
     columns[at] = "NLL per row, nats [95% interval]"
-    for cells, r in zip(rows, results):
+    for cells, r in zip(rows, results, strict=True):
         lo, hi = r["nll"] - 1.96 * r["nll_se"], r["nll"] + 1.96 * r["nll_se"]
         cells[at] = f"{r['nll']:.3f} [{lo:.3f}, {hi:.3f}]"
     head = "".join(f"<th>{html.escape(c)}</th>" for c in columns)
@@ -227,10 +227,22 @@ def _scores(results: list[dict[str, Any]], data: Table) -> str:
             f"{body}</table><ul class=\"small\">{notes}</ul>")
 
 
-def write_report(runs: list[str | Path], out: str | Path, data: Table | None = None, *, seed: int = 0) -> Path:
+def _preface(preface: dict[str, Any] | None) -> str:
+    if not preface:
+        return ""
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in preface.get("head", []))
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in r) + "</tr>"
+                   for r in preface.get("rows", []))
+    return (f"<h2>{html.escape(preface['title'])}</h2><p>{html.escape(preface.get('text', ''))}</p>"
+            + (f"<table><tr>{head}</tr>{body}</table>" if body else ""))
+
+
+def write_report(runs: list[str | Path], out: str | Path, data: Table | None = None, *, seed: int = 0,
+                 preface: dict[str, Any] | None = None) -> Path:
     """Write the HTML page about ``runs`` to ``out``; ``data`` are held-out rows (x with the runs'
     conditions) for the answer, the side-by-side scores and the pictures. An ``auto`` run's
-    comparison candidate is added to ``runs``. Returns the page's path.
+    comparison candidate is added to ``runs``. ``preface``: a section shown right after the answer,
+    ``{"title", "text", "head", "rows"}`` (the demo's scores against the true law). Returns the page's path.
 
     Example (after ``gentransfer fit-source ... --out source-run``):
         >>> write_report(["source-run"], "report.html")  # doctest: +SKIP
@@ -251,7 +263,8 @@ def write_report(runs: list[str | Path], out: str | Path, data: Table | None = N
         answer = verdict(scored)
         scores = _scores([result for result, _ in scored], data)
     page = (f"<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>gentransfer report</title>"
-            f"<style>{_STYLE}</style></head><body><h1>gentransfer report</h1>{_answer(answer, data)}{scores}"
+            f"<style>{_STYLE}</style></head><body><h1>gentransfer report</h1>{_answer(answer, data)}"
+            f"{_preface(preface)}{scores}"
             f"{''.join(sections)}</body></html>")
     path = Path(out)
     atomic_write_bytes(path, page.encode())
