@@ -33,6 +33,9 @@ def test_verdict_reads_the_paired_gain():
     assert abs(unclear.t) < CLEAR_T and unclear.outcome == "unclear"
     assert unclear.sentence().startswith("No detectable difference")
     assert verdict([_scored("scratch", scratch)]) is None  # nothing to compare with
+    (t, nt), (sc, ns) = _scored("freeze-shared", scratch - 0.3), _scored("scratch", scratch)
+    t["rows"] = sc["rows"] = 2000  # the likelihood on 400 of 2,000 test rows: the sentence says so
+    assert "on 400 of your 2,000 test rows" in verdict([(t, nt), (sc, ns)]).sentence()
 
 
 @pytest.fixture(scope="module")

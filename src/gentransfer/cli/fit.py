@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -133,6 +134,7 @@ def _source_family(run: str) -> str | None:
 def fit_source(args: argparse.Namespace) -> int:
     from gentransfer.pipeline import fit_source
 
+    began = time.perf_counter()
     s = resolve(args, [SourceJob, Columns, TrainSettings, ModelSettings])
     s[TrainSettings].setdefault("progress", wants_progress(None))
     job = _job(s[SourceJob], SourceJob, ("data", "family", "out"))
@@ -147,13 +149,14 @@ def fit_source(args: argparse.Namespace) -> int:
                      resume=job.resume, bounds=parse_bounds(job.bounds), settings={**asdict(job), **columns.to_dict()},
                      init_seed=job.init_seed, device=job.device)
     _clamp_note(train, len(table))
-    print(f"source model in {run}")
+    print(f"source model in {run} ({time.perf_counter() - began:.0f} s)")
     return 0
 
 
 def fit_target(args: argparse.Namespace) -> int:
     from gentransfer.pipeline import fit_target
 
+    began = time.perf_counter()
     s = resolve(args, [TargetJob, Columns, TrainSettings])
     s[TrainSettings].setdefault("progress", wants_progress(None))
     job = _job(s[TargetJob], TargetJob, ("source", "data", "strategy", "out"))
@@ -168,7 +171,7 @@ def fit_target(args: argparse.Namespace) -> int:
                      init_seed=job.init_seed, warm_start=job.warm_start, lr_scale=job.lr_scale, refit=job.refit,
                      device=job.device)
     _clamp_note(train, len(table))
-    print(f"target model in {run}")
+    print(f"target model in {run} ({time.perf_counter() - began:.0f} s)")
     return 0
 
 

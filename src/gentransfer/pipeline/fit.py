@@ -76,6 +76,7 @@ def fit_source(data: Table, family: str, out: str | Path, *, model: ModelSetting
               "columns": scaling.x.describe(), "classes": list(data.classes) if data.classes else None,
               "column_order": list(data.header) if data.header else None}
     _log_columns(scaling.x, data, log)
+    _say_plan(f"{family} source", [net], len(x), cfg, log)
     with run_transaction(final, overwrite=overwrite, resume=resume) as run:
         net.to(where)
         result, stages = kind.fit(net, x, z, zc, cfg, run.checkpoints, resume, refine=False)
@@ -135,6 +136,8 @@ def fit_target(source: str | Path, data: Table, strategy: str, out: str | Path, 
               "family": src.config.get("family"), "train": asdict(cfg), "columns": scaling.x.describe(),
               "classes": src.config.get("classes"), "column_order": list(data.header) if data.header else None}
     _log_columns(scaling.x, data, log)
+    _say_plan(f"{strategy} target" if strategy != GUARD else f"auto fits {', '.join(names)} on 80% of the rows and keeps one",
+              list(targets.values()), len(guard_rows(n, cfg.seed)[0]) if strategy == GUARD else n, cfg, log)
     refitted = None
     with run_transaction(final, overwrite=overwrite, resume=resume) as run:
         for model in targets.values():
@@ -216,6 +219,16 @@ def _refit(run: RunFolder, kind: Kind, src: SourceRun, chosen: dict[str, Any], r
                          resume, refine=True)
     return model, {"steps": result.steps, "rows": len(x), "candidate_best_step": chosen["best_step"],
                    "candidate_rows": chosen["n_train"], "seconds": round(result.seconds, 3)}
+
+
+def _say_plan(what: str, models: list[Any], rows: int, cfg: TrainSettings, log) -> None:
+    """What a fit is about to do, before it starts: the model, its trainable parameters, the budget."""
+    trainable = sum(p.numel() for m in models for p in m.parameters() if p.requires_grad)
+    held = round(cfg.val_fraction * rows)
+    stop = f"early stopping on {held:,} held-out rows every {cfg.eval_every} steps" if held else "no early stopping"
+    each = " in all, each" if len(models) > 1 else ""
+    log(f"plan: {what}: {trainable:,} trainable parameters{each} up to {cfg.steps:,} steps of "
+        f"{min(cfg.batch_size, rows)} rows on {rows - held:,} rows, {stop}")
 
 
 def _say_adapters(target: Any, log) -> None:

@@ -223,8 +223,11 @@ def _scores(results: list[dict[str, Any]], data: Table) -> str:
     head = "".join(f"<th>{html.escape(c)}</th>" for c in columns)
     body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in r) + "</tr>" for r in rows)
     notes = "".join(f"<li>{html.escape(n)}</li>" for n in SCORE_NOTES)
-    return (f"<h2>Scores on {html.escape(data.source)} ({results[0]['rows']} rows)</h2><table><tr>{head}</tr>"
-            f"{body}</table><ul class=\"small\">{notes}</ul>")
+    rows = results[0]["rows"]
+    scored = f"{rows:,} rows, the likelihood on {results[0]['nll_rows']:,} of them" if results[0]["nll_rows"] < rows \
+        else f"{rows:,} rows"
+    return (f"<h2>Scores on {html.escape(data.source)}</h2><p class=\"small\">Each run scored on the same "
+            f"{scored}.</p><table><tr>{head}</tr>{body}</table><ul class=\"small\">{notes}</ul>")
 
 
 def _preface(preface: dict[str, Any] | None) -> str:

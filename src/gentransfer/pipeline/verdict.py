@@ -61,8 +61,8 @@ class Verdict:
                "unclear": f"{name} and scratch within noise"}[self.outcome]
         return (f"{who}: NLL {self.nll_transfer:.3f} vs {self.nll_scratch:.3f} nats per row, W1 "
                 f"{self.w1_transfer:.4f} vs {self.w1_scratch:.4f} (real-vs-real floor {self.w1_floor:.4f}) on "
-                f"{self.test_rows} test rows; gain {self.gain:+.3f} ± {self.gain_se:.3f} nats per row "
-                f"(t = {self.t:.1f}, {self.rows} rows)")
+                f"{self.test_rows:,} test rows; gain {self.gain:+.3f} ± {self.gain_se:.3f} nats per row "
+                f"(t = {self.t:.1f}, NLL on {self.rows:,} rows)")
 
     def sentence(self) -> str:
         """The answer in plain words."""
@@ -70,19 +70,24 @@ class Verdict:
                                    "not (a candidate of auto): fit-target --strategy scratch gives an even "
                                    "comparison." if self.uneven else "")
 
+    def _on(self) -> str:
+        """Which rows the gain was measured on (the likelihood is scored on at most 1,000 of them)."""
+        return (f"your {self.rows:,} test rows" if self.rows == self.test_rows
+                else f"{self.rows:,} of your {self.test_rows:,} test rows")
+
     def _sentence(self) -> str:
         w1_agrees = (self.w1_transfer < self.w1_scratch) == (self.gain > 0)
         w1 = ("W1 to the test rows agrees" if w1_agrees else
               "W1 to the test rows points the other way, so look at both")
         if self.outcome == "helped":
-            return (f"The source helped: on your {self.rows} test rows the transferred model ({self.transfer}) "
+            return (f"The source helped: on {self._on()} the transferred model ({self.transfer}) "
                     f"gives each row {self.gain:.3f} ± {self.gain_se:.3f} nats more log-likelihood than a model "
                     f"fitted on the target alone; {w1}.")
         if self.outcome == "hurt":
-            return (f"The source hurt: on your {self.rows} test rows the model fitted on the target alone gives "
+            return (f"The source hurt: on {self._on()} the model fitted on the target alone gives "
                     f"each row {-self.gain:.3f} ± {self.gain_se:.3f} nats more log-likelihood than the transferred "
                     f"one ({self.transfer}); {w1}. Use scratch (fit-target --strategy scratch).")
-        return (f"No detectable difference: on your {self.rows} test rows the transferred model "
+        return (f"No detectable difference: on {self._on()} the transferred model "
                 f"({self.transfer}) and scratch differ by {self.gain:+.3f} ± {self.gain_se:.3f} nats per row, "
                 f"within what these rows can resolve (|t| < {CLEAR_T:g}); {w1}. More test rows would narrow it.")
 
