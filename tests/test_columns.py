@@ -71,6 +71,22 @@ def test_a_table_on_one_scale_bounds_its_unpiled_columns_too():
     assert ColumnTransform.fit(x).bounded == [1, 2]
 
 
+def test_columns_of_other_units_are_not_bounded_by_the_piled_ones_range():
+    """A survey: income top-coded (piled at its max), prestige piled at its min, age free. Income's
+    range [234, 341672] is no scale for age: bounded by it, ages 19-89 became one point after the
+    logit (standardised spread 1e-14) and every fit on the table diverged (the bank's gss pair)."""
+    rng = np.random.default_rng(0)
+    n = 400
+    income = np.minimum(rng.lognormal(10, 1, n), 341672.0)
+    income[:10] = 341672.0
+    prestige = np.maximum(rng.normal(40, 13, n).round(), 16.0)
+    prestige[:10] = 16.0
+    age = rng.uniform(19, 89, n)
+    t = ColumnTransform.fit(np.c_[income, age, prestige])
+    assert t.bounded == [0, 2] and t.lower[1] is None
+    assert np.all(np.asarray(t.std) > 1e-3)
+
+
 def test_log_abs_det_is_the_jacobian_of_forward():
     """evaluate turns the model's density into the data's with it: check it by finite differences."""
     x = pixel_table()

@@ -30,6 +30,7 @@ __all__ = ["ColumnTransform", "Standardize", "parse_bounds", "check_spread", "ED
 
 EDGE = 0.01  # a bounded value within EDGE of its range's ends (as a share of the range) sits at the end
 PILE = 0.01  # auto: the share of rows at an edge that marks a column as bounded
+SAME_SCALE = 0.25  # auto: an unpiled column shares a table's one scale when its range spans this much of it
 SPREAD = 0.1  # training rows at an end are spread over [SPREAD * EDGE, EDGE] of the range next to it
 
 
@@ -130,10 +131,12 @@ class ColumnTransform:
                 if (x[:, j] == lo[j]).sum() >= pile or (x[:, j] == hi[j]).sum() >= pile:
                     lower[j], upper[j] = float(lo[j]), float(hi[j])
             piled = [j for j in free if lower[j] is not None]
-            if 2 * len(piled) > len(free):  # a table on one scale: bound the rest by its range
+            if 2 * len(piled) > len(free):  # a table on one scale (pixels): bound the rest by its range
                 scale_lo, scale_hi = min(lower[j] for j in piled), max(upper[j] for j in piled)
-                for j in free:
-                    if lower[j] is None and scale_lo <= lo[j] and hi[j] <= scale_hi:
+                for j in free:  # only a column that spans a good part of that scale: income's range is
+                    # no scale for age (a logit over [16, 341672] squeezes ages 19-89 to one point)
+                    if (lower[j] is None and scale_lo <= lo[j] and hi[j] <= scale_hi
+                            and hi[j] - lo[j] >= SAME_SCALE * (scale_hi - scale_lo)):
                         lower[j], upper[j] = scale_lo, scale_hi
         elif bounds != "none":
             raise ConfigError(f"unknown bounds {bounds!r}", "pass auto, none or LO:HI")

@@ -136,8 +136,9 @@ def fit_target(source: str | Path, data: Table, strategy: str, out: str | Path, 
               "family": src.config.get("family"), "train": asdict(cfg), "columns": scaling.x.describe(),
               "classes": src.config.get("classes"), "column_order": list(data.header) if data.header else None}
     _log_columns(scaling.x, data, log)
-    _say_plan(f"{strategy} target" if strategy != GUARD else f"auto fits {', '.join(names)} on 80% of the rows and keeps one",
-              list(targets.values()), len(guard_rows(n, cfg.seed)[0]) if strategy == GUARD else n, cfg, log)
+    what = f"auto fits {', '.join(names)} on 80% of the rows and keeps one" if strategy == GUARD else \
+        f"{strategy} target"
+    _say_plan(what, list(targets.values()), len(guard_rows(n, cfg.seed)[0]) if strategy == GUARD else n, cfg, log)
     refitted = None
     with run_transaction(final, overwrite=overwrite, resume=resume) as run:
         for model in targets.values():
