@@ -130,15 +130,15 @@ RULES = {
 def summarise(rows: list[dict]) -> str:
     """Regret per rule (mean ± se over (pair, seed), per n_t), the oracle's picks and the guard's."""
     lines = [f"{len(rows)} (pair, n_t, seed) rows, {len({r['pair'] for r in rows})} pairs", "",
-             "| n_t | rule | mean regret, nats per row (± se) | share of rows with regret 0 | worst |",
-             "|---|---|---|---|---|"]
+             "| n_t | rule | mean regret, nats per row (± se) | median | share of rows with regret 0 | worst |",
+             "|---|---|---|---|---|---|"]
     for n_t in sorted({r["n_t"] for r in rows}):
         mine = [r for r in rows if r["n_t"] == n_t]
         for name, rule in RULES.items():
             regret = np.array([r["nll"][rule(r)] - min(r["nll"].values()) for r in mine])
             se = regret.std(ddof=1) / np.sqrt(len(regret)) if len(regret) > 1 else float("nan")
-            lines.append(f"| {n_t} | {name} | {regret.mean():.3f} ± {se:.3f} | {np.mean(regret == 0):.2f} | "
-                         f"{regret.max():.3f} |")
+            lines.append(f"| {n_t} | {name} | {regret.mean():.3f} ± {se:.3f} | {np.median(regret):.3f} | "
+                         f"{np.mean(regret == 0):.2f} | {regret.max():.3f} |")
     lines += ["", "| pair | n_t | seed | oracle | guard chose (p) | NLL per candidate |", "|---|---|---|---|---|---|"]
     for r in rows:
         oracle = min(r["nll"], key=r["nll"].get)
