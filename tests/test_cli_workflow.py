@@ -141,6 +141,12 @@ def test_readme_image_walkthrough_runs(tmp_path):
 
     page = write_report([tmp_path / "image-target"], tmp_path / "report.html").read_text()
     assert "<h3>Samples</h3>" in page and page.count("data:image/png;base64,") == 2  # training curve + grid
+    from gentransfer.data import load_table
+
+    # with held-out images: real images beside the generated ones, each grid's rows named by class
+    page = write_report([tmp_path / "image-target"], tmp_path / "report-data.html",
+                        load_table(tmp_path / "shapes-target")).read_text()
+    assert page.count("data:image/png;base64,") == 3 and "Scores on" in page
 
 
 def _snapshot(d: Path) -> dict[str, str]:
