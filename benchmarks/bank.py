@@ -118,6 +118,71 @@ def one(pair: str, n_t: int, seed: int, root: Path, family: str) -> dict:
             "seconds": {"source": round(source_seconds), "auto": round(fit_seconds)}}
 
 
+def _sdv(rows, n: int, known, seed: int):
+    """SDV 2.x GaussianCopulaSynthesizer (its defaults) fitted on ``rows``: ``n`` rows, or one row
+    per row of ``known`` (the held-out conditions) when the pair is conditional."""
+    from sdv.metadata import Metadata
+    from sdv.single_table import GaussianCopulaSynthesizer
+
+    synth = GaussianCopulaSynthesizer(Metadata.detect_from_dataframes({"t": rows}, infer_keys=None))
+    np.random.seed(seed)
+    synth.fit({"t": rows})
+    drawn = synth.sample(n) if known is None else synth.sample_remaining_columns(known)
+    return (drawn["t"] if isinstance(drawn, dict) else drawn)[list(rows.columns)]
+
+
+def peers(row: dict, root: Path) -> dict:
+    """Every candidate of the row's auto run and SDV's GaussianCopula (target rows alone, and source
+    and target rows pooled) as sample sets: the same held-out conditions where the pair has them,
+    each scored against the held-out rows by ``evaluate --real --fake --floor`` (W1 on the encoded
+    columns beside its floor, detection AUC, column shapes and pair trends)."""
+    import pandas as pd
+    from bank_pairs import PAIRS
+
+    spec, here = PAIRS[row["pair"]], root / row["pair"] / f"nt{row['n_t']}-seed{row['seed']}"
+    held = pd.read_csv(here / "heldout.csv")
+    conditions = [c for r in ("z", "zc") for c in spec[r]]
+    sets = {}
+    for name in row["nll"]:
+        args = ["--cond", "heldout.csv", "--n", "1"] if conditions else ["--n", str(len(held))]
+        cli("sample", "--model", f"auto/candidates/{name}", *args, "--out", f"sampled-{name}.csv", "--overwrite",
+            "--seed", str(row["seed"]), cwd=here)
+        sets[name] = f"sampled-{name}.csv"
+    target = pd.read_csv(here / "target.csv")
+    source = pd.read_csv(root / row["pair"] / "source.csv")[list(target.columns)]
+    known = held[conditions] if conditions else None
+    for name, rows in (("sdv copula", target), ("sdv copula, pooled", pd.concat([source, target]))):
+        _sdv(rows, len(held), known, row["seed"]).to_csv(here / f"{name.replace(' ', '-')}.csv", index=False)
+        sets[name] = f"{name.replace(' ', '-')}.csv"
+    scores = {}
+    for name, file in sets.items():
+        r = json.loads(cli("evaluate", "--real", "heldout.csv", "--fake", file, "--floor", cwd=here))
+        t = r["table"]
+        scores[name] = {"w1": r["value"], "w1_floor": r["floor_w1"], "detection_auc": t["detection_auc"],
+                        "detection_floor": t["detection_auc_floor"], "shapes": t["column_shapes"]["mean"],
+                        "trends": t["column_pair_trends"]["mean"]}
+    return {"pair": row["pair"], "n_t": row["n_t"], "seed": row["seed"], "chosen": row["chosen"], "scores": scores}
+
+
+def peers_summary(rows: list[dict]) -> str:
+    """Per n_t and sample set: W1 over its floor and detection AUC (means over rows), and on how many
+    rows it beat SDV's copula fitted on the target rows alone in W1."""
+    lines = ["| n_t | sample set | W1 / floor (mean) | detection AUC (mean; 0.5 = indistinguishable) | "
+             "beats SDV copula (target rows) in W1 |", "|---|---|---|---|---|"]
+    for n_t in sorted({r["n_t"] for r in rows}):
+        mine = [r for r in rows if r["n_t"] == n_t]
+        for name in ("guard's choice", "scratch", "freeze-shared", "finetune", "sdv copula", "sdv copula, pooled"):
+            got = [(r["scores"][r["chosen"]] if name == "guard's choice" else r["scores"].get(name), r) for r in mine]
+            got = [(s, r) for s, r in got if s is not None]
+            if not got:
+                continue
+            ratio = np.mean([s["w1"] / s["w1_floor"] for s, _ in got])
+            auc = np.mean([s["detection_auc"] for s, _ in got])
+            wins = sum(s["w1"] < r["scores"]["sdv copula"]["w1"] for s, r in got)
+            lines.append(f"| {n_t} | {name} | {ratio:.2f} | {auc:.3f} | {wins} of {len(got)} |")
+    return "\n".join(lines) + "\n"
+
+
 RULES = {
     "guard (auto)": lambda r: r["chosen"],
     "always scratch": lambda r: "scratch",
@@ -157,11 +222,16 @@ def main() -> None:
     parser.add_argument("--out", default="runs/bank")
     parser.add_argument("--results", default="benchmarks/results/bank")
     parser.add_argument("--summarise", action="store_true")
+    parser.add_argument("--peers", action="store_true",
+                        help="score the finished rows' candidates beside SDV's GaussianCopula (the peers extra)")
     args = parser.parse_args()
     results = Path(args.results)
     results.mkdir(parents=True, exist_ok=True)
     rows_file = results / "rows.jsonl"
     rows = [json.loads(line) for line in rows_file.read_text().splitlines()] if rows_file.exists() else []
+    if args.peers:
+        _peers(rows, Path(args.out).absolute(), results, {int(n) for n in args.n_target.split(",")})
+        return
     if not args.summarise:
         root = Path(args.out).absolute()
         todo = [(p, int(n), int(s)) for p in args.pairs.split(",") for n in args.n_target.split(",")
@@ -188,6 +258,25 @@ def main() -> None:
                                                      for r in failed) + "\n"
     (results / "summary.md").write_text(text)
     print(text)
+
+
+def _peers(rows: list[dict], root: Path, results: Path, n_targets: set[int]) -> None:
+    out = results / "peers.jsonl"
+    done = [json.loads(line) for line in out.read_text().splitlines()] if out.exists() else []
+    seen = {(r["pair"], r["n_t"], r["seed"]) for r in done}
+    for row in rows:
+        if "error" in row or row["n_t"] not in n_targets or (row["pair"], row["n_t"], row["seed"]) in seen:
+            continue
+        try:
+            scored = peers(row, root)
+        except RuntimeError as err:
+            scored = {"pair": row["pair"], "n_t": row["n_t"], "seed": row["seed"], "error": str(err)[:500]}
+        with out.open("a") as f:
+            f.write(json.dumps(scored) + "\n")
+        done.append(scored)
+        print(f"peers: {row['pair']} n_t={row['n_t']} seed={row['seed']}", flush=True)
+    (results / "peers.md").write_text(peers_summary([r for r in done if "error" not in r]))
+    print((results / "peers.md").read_text())
 
 
 if __name__ == "__main__":

@@ -142,18 +142,21 @@ def test_a_target_its_samples_and_its_test_rows_keep_the_source_runs_column_role
     _survey(tmp_path / "target.csv", n=120, seed=1, shift=0.3)
     _survey(tmp_path / "test.csv", n=80, seed=2, shift=0.3)
     fast = ["--steps", "40", "--eval-every", "20"]
-    assert cli("fit-source", "--data", "source.csv", "--family", "flow", "--z-columns", "region",
-               "--x-columns", "wage,children", "--hidden", "16", "--out", "src", *fast, cwd=tmp_path).returncode == 0
+    # whole numbers declared categorical: the condition file must be read the same way, not as integers
+    assert cli("fit-source", "--data", "source.csv", "--family", "flow", "--z-columns", "region,years of schooling",
+               "--categorical-columns", "years of schooling", "--x-columns", "wage,children", "--hidden", "16",
+               "--out", "src", *fast, cwd=tmp_path).returncode == 0
     out = cli("fit-target", "--source", "src", "--data", "target.csv", "--strategy", "freeze-shared", "--out", "tgt",
               *fast, cwd=tmp_path)
     assert out.returncode == 0, out.stderr
     config = json.loads((tmp_path / "tgt" / "config.json").read_text())
-    assert config["z_columns"] == ["region"] and config["x_columns"] == ["wage", "children"]
+    assert config["z_columns"] == ["region", "years of schooling"] and config["x_columns"] == ["wage", "children"]
     out = cli("sample", "--model", "tgt", "--cond", "test.csv", "--n", "1", "--out", "s.csv", cwd=tmp_path)
     assert out.returncode == 0, out.stderr
     with open(tmp_path / "s.csv", newline="") as fh:
         rows = list(csv.reader(fh))
-    assert rows[0] == ["wage", "region", "children"] and len(rows) == 81  # the file's names and order
+    # the file's names and order, a row per condition
+    assert rows[0] == ["years of schooling", "wage", "region", "children"] and len(rows) == 81
     out = cli("evaluate", "--model", "tgt", "--data", "test.csv", cwd=tmp_path)
     assert out.returncode == 0 and "| tgt | flow | freeze-shared |" in out.stdout, out.stderr
     # told otherwise: a flag wins over the run's record

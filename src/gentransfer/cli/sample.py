@@ -11,6 +11,15 @@ from gentransfer.names import DEVICES
 from gentransfer.settings import add_flags, parse_seed
 
 
+def _condition_roles(run: dict) -> Columns:
+    """A run's recorded condition columns with their declared types (a 0/1 column declared
+    categorical must not be read as an integer from the condition file)."""
+    names = set((run.get("z_columns") or []) + (run.get("zc_columns") or []))
+    types = {f"{kind}_columns": [c for c in run.get(f"{kind}_columns") or [] if c in names] or None
+             for kind in ("categorical", "integer", "boolean", "continuous")}
+    return Columns(z_columns=run.get("z_columns"), zc_columns=run.get("zc_columns"), **types)
+
+
 def sample(args: argparse.Namespace) -> int:
     from gentransfer.pipeline import RunFolder
     from gentransfer.pipeline.sample import sample_table, write_samples
@@ -19,8 +28,7 @@ def sample(args: argparse.Namespace) -> int:
                          reads=[("--cond", args.cond)], runs=[args.model])
     roles = Columns(z_columns=args.z_columns, zc_columns=args.zc_columns)
     if args.cond and roles == Columns() and args.cond.lower().endswith(".csv"):  # the run's condition columns
-        run = recorded(args.model)
-        roles = Columns(z_columns=run.get("z_columns"), zc_columns=run.get("zc_columns"))
+        roles = _condition_roles(recorded(args.model))
     cond = roles.load(args.cond, require_x=False) if args.cond else None
     if RunFolder(args.model).is_image_run():
         if not args.out.endswith(".npz"):
