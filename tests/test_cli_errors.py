@@ -646,6 +646,7 @@ EX = [  # data export: the digits benchmark's images as files
 
 PR = [  # what the digits benchmark's recipe needs from the command line: UNet settings, seeds, device
     Case("pr-warm-start-on-finetune", ft("--warm-start", strategy="finetune"), "applies to freeze-shared"),
+    Case("pr-refit-without-auto", ft("--refit", strategy="finetune"), "--refit refits the strategy --strategy auto"),
     Case("pr-init-seed-negative", fs("--init-seed", "-1"), "init_seed must be an integer in 0..2^62"),
     Case("pr-target-init-seed-negative", ft("--init-seed", "-1"), "init_seed must be an integer in 0..2^62"),
     Case("pr-init-seed-2-64", fs("--init-seed", str(2**64)), "init_seed must be an integer in 0..2^62"),

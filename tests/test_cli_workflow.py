@@ -40,15 +40,22 @@ def cli(*args, cwd):
     return subprocess.CompletedProcess(args, code, out.getvalue(), err.getvalue())
 
 
+def design_files(d, rng, n_source: int, n_target: int, n_test: int):
+    """source.npz, target.npz and test.npz of the default simulation design in ``d``; returns the design."""
+    design = get_design("default")
+    for name, n, sampler in (("source", n_source, design.sample_source), ("target", n_target, design.sample_target),
+                             ("test", n_test, design.sample_target)):
+        x, z, zc = sampler(n, rng)
+        np.savez(d / f"{name}.npz", x=x, z=z, zc=zc)
+    return design
+
+
 @pytest.fixture(scope="module")
 def workdir(tmp_path_factory):
     """Source / target data of the default simulation design, a fitted source and target run."""
     d = tmp_path_factory.mktemp("byod")
-    design, rng = get_design("default"), np.random.default_rng(0)
-    for name, n, sampler in (("source", 2000, design.sample_source), ("target", 200, design.sample_target),
-                             ("test", 300, design.sample_target)):
-        x, z, zc = sampler(n, rng)
-        np.savez(d / f"{name}.npz", x=x, z=z, zc=zc)
+    rng = np.random.default_rng(0)
+    design = design_files(d, rng, 2000, 200, 300)
     x, z, zc = design.sample_target(5, rng)
     np.savez(d / "cond.npz", z=z, zc=zc)
     labels = rng.integers(0, 3, 300)

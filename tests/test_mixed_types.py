@@ -159,6 +159,13 @@ def test_a_target_its_samples_and_its_test_rows_keep_the_source_runs_column_role
     assert rows[0] == ["years of schooling", "wage", "region", "children"] and len(rows) == 81
     out = cli("evaluate", "--model", "tgt", "--data", "test.csv", cwd=tmp_path)
     assert out.returncode == 0 and "| tgt | flow | freeze-shared |" in out.stdout, out.stderr
+    # told otherwise, the type flags count too: the roles alone read the whole numbers as integers
+    roles = ["--x-columns", "wage,children", "--z-columns", "region,years of schooling"]
+    out = cli("evaluate", "--model", "tgt", "--data", "test.csv", *roles, cwd=tmp_path)
+    assert out.returncode == 2 and "integer here but categorical" in out.stderr
+    out = cli("evaluate", "--model", "tgt", "--data", "test.csv", *roles, "--categorical-columns", "years of schooling",
+              cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
     # told otherwise: a flag wins over the run's record
     out = cli("evaluate", "--model", "tgt", "--data", "test.csv", "--x-columns", "wage", cwd=tmp_path)
     assert out.returncode == 2 and "columns" in out.stderr

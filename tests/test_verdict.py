@@ -7,10 +7,9 @@ import re
 
 import numpy as np
 import pytest
-from test_cli_workflow import FAST, cli
+from test_cli_workflow import FAST, cli, design_files
 
 from gentransfer.pipeline.verdict import CLEAR_T, verdict
-from gentransfer.simulation import get_design
 
 
 def _scored(strategy: str, nll: np.ndarray, w1: float = 0.5) -> tuple[dict, np.ndarray]:
@@ -41,11 +40,7 @@ def test_verdict_reads_the_paired_gain():
 @pytest.fixture(scope="module")
 def auto_run(tmp_path_factory):
     d = tmp_path_factory.mktemp("verdict")
-    design, rng = get_design("default"), np.random.default_rng(1)
-    for name, n, sampler in (("source", 2000, design.sample_source), ("target", 150, design.sample_target),
-                             ("test", 400, design.sample_target)):
-        x, z, zc = sampler(n, rng)
-        np.savez(d / f"{name}.npz", x=x, z=z, zc=zc)
+    design_files(d, np.random.default_rng(1), 2000, 150, 400)
     assert cli("fit-source", "--data", "source.npz", "--family", "flow", "--out", "src", *FAST, cwd=d).returncode == 0
     out = cli("fit-target", "--source", "src", "--data", "target.npz", "--strategy", "auto", "--out", "tgt", *FAST[:4],
               cwd=d)
@@ -121,3 +116,15 @@ def test_a_check_on_few_rows_says_it_cannot_tell(rows, noted):
     said = []
     _say_check(check, said.append)
     assert ("too few to tell" in " ".join(said)) == noted
+
+
+def test_refit_fits_the_choice_again_on_every_row_for_the_candidates_passes(auto_run):
+    out = cli("fit-target", "--source", "src", "--data", "target.npz", "--strategy", "auto", "--refit", "--out",
+              "refit", *FAST[:4], cwd=auto_run)
+    assert out.returncode == 0, out.stderr
+    metrics = json.loads((auto_run / "refit" / "metrics.json").read_text())
+    refit = metrics["refit"]
+    assert refit["rows"] == 150 and refit["candidate_rows"] == metrics["n_train"] < 150
+    assert refit["steps"] == round(refit["candidate_best_step"] * 150 / refit["candidate_rows"])
+    out = cli("evaluate", "--model", "refit", "--data", "test.npz", cwd=auto_run)
+    assert out.returncode == 0 and "The two saw different rows" in out.stdout  # its candidate saw fewer: said

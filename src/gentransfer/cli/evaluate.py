@@ -10,7 +10,7 @@ from typing import Any
 from gentransfer.cli.outputs import check_out_file, recorded
 from gentransfer.data.tabular import Columns
 from gentransfer.errors import ConfigError
-from gentransfer.settings import add_flags, parse_seed
+from gentransfer.settings import add_flags, parse_seed, resolve
 
 
 def _write(out: Path | None, result: Any) -> None:
@@ -57,7 +57,7 @@ def compare_files(args: argparse.Namespace, columns: Columns, out: Path | None) 
 
 
 def evaluate(args: argparse.Namespace) -> int:
-    columns = Columns(x_columns=args.x_columns, z_columns=args.z_columns, zc_columns=args.zc_columns)
+    columns = Columns(**resolve(args, [Columns])[Columns])  # every column flag: roles, types, --missing
     if args.model:  # the run's column roles and types, unless told otherwise
         columns = columns.or_recorded(recorded(args.model[0]), args.data)
     out = None if not args.out else check_out_file(

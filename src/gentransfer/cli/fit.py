@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from dataclasses import asdict, dataclass
-from pathlib import Path
 
 from gentransfer.cli.outputs import recorded
 from gentransfer.cli.progress import add_progress_flag, wants_progress
@@ -124,10 +122,7 @@ def _data_defaults(family: str | None, table, bounds: str, role: str, given: dic
 
 def _source_family(run: str) -> str | None:
     """The family recorded in a source run's config.json (None if unreadable: fit_target says why)."""
-    try:
-        family = json.loads((Path(run) / "config.json").read_text()).get("family")
-    except (OSError, ValueError, AttributeError):
-        return None
+    family = recorded(run).get("family")
     return family if isinstance(family, str) else None
 
 

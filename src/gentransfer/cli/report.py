@@ -6,7 +6,7 @@ import argparse
 
 from gentransfer.cli.outputs import check_out_file, recorded
 from gentransfer.data.tabular import Columns
-from gentransfer.settings import add_flags, parse_seed
+from gentransfer.settings import add_flags, parse_seed, resolve
 
 
 def report(args: argparse.Namespace) -> int:
@@ -14,8 +14,8 @@ def report(args: argparse.Namespace) -> int:
 
     check_out_file(args.out, overwrite=args.overwrite, suffixes=(".html", ".htm"), example="report.html",
                    reads=[("--data", args.data)])
-    columns = Columns(x_columns=args.x_columns, z_columns=args.z_columns, zc_columns=args.zc_columns)
-    columns = columns.or_recorded(recorded(args.runs[-1]), args.data)  # the last run's roles, unless told otherwise
+    # every column flag; none: the last run's recorded roles and types
+    columns = Columns(**resolve(args, [Columns])[Columns]).or_recorded(recorded(args.runs[-1]), args.data)
     data = columns.load(args.data) if args.data else None
     print(f"report in {write_report(args.runs, args.out, data, seed=args.seed)}")
     return 0

@@ -8,16 +8,7 @@ from gentransfer.cli.outputs import check_out_file, recorded
 from gentransfer.data.tabular import Columns
 from gentransfer.errors import ConfigError
 from gentransfer.names import DEVICES
-from gentransfer.settings import add_flags, parse_seed
-
-
-def _condition_roles(run: dict) -> Columns:
-    """A run's recorded condition columns with their declared types (a 0/1 column declared
-    categorical must not be read as an integer from the condition file)."""
-    names = set((run.get("z_columns") or []) + (run.get("zc_columns") or []))
-    types = {f"{kind}_columns": [c for c in run.get(f"{kind}_columns") or [] if c in names] or None
-             for kind in ("categorical", "integer", "boolean", "continuous")}
-    return Columns(z_columns=run.get("z_columns"), zc_columns=run.get("zc_columns"), **types)
+from gentransfer.settings import add_flags, parse_seed, resolve
 
 
 def sample(args: argparse.Namespace) -> int:
@@ -26,9 +17,8 @@ def sample(args: argparse.Namespace) -> int:
 
     out = check_out_file(args.out, overwrite=args.overwrite, suffixes=(".npz", ".csv"), example="samples.npz",
                          reads=[("--cond", args.cond)], runs=[args.model])
-    roles = Columns(z_columns=args.z_columns, zc_columns=args.zc_columns)
-    if args.cond and roles == Columns() and args.cond.lower().endswith(".csv"):  # the run's condition columns
-        roles = _condition_roles(recorded(args.model))
+    # the condition columns as flagged, else as the run recorded them (roles and declared types)
+    roles = Columns(**resolve(args, [Columns])[Columns]).or_recorded(recorded(args.model), args.cond, ("z", "zc"))
     cond = roles.load(args.cond, require_x=False) if args.cond else None
     if RunFolder(args.model).is_image_run():
         if not args.out.endswith(".npz"):

@@ -72,14 +72,27 @@ class Columns:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
-    def or_recorded(self, recorded: dict[str, Any], path: str | os.PathLike[str] | None) -> Columns:
+    def or_recorded(self, recorded: dict[str, Any], path: str | os.PathLike[str] | None,
+                    roles: tuple[str, ...] = ("x", "z", "zc")) -> Columns:
         """These columns, or, when none is named and ``path`` is a CSV file, those a run recorded
-        (``recorded``: its config): a target, its samples and its test rows keep the source's roles
-        and types unless told otherwise."""
+        (``recorded``: its config) for ``roles``, with the declared types of their columns: a target,
+        its samples' conditions (``roles=("z", "zc")``) and its test rows keep the source's roles and
+        types unless told otherwise."""
         given = {k: v for k, v in asdict(self).items() if k != "missing"}
         if any(v is not None for v in given.values()) or path is None or not str(path).lower().endswith(".csv"):
             return self
-        kept = {k: recorded.get(k) for k in given if isinstance(recorded.get(k), list)}
+        # without x, only the condition columns' types apply (x's may name columns the file lacks)
+        names = None if "x" in roles else {c for r in roles for c in recorded.get(f"{r}_columns") or []}
+        kept: dict[str, list[str]] = {}
+        for key in given:
+            values = recorded.get(key)
+            if not isinstance(values, list):
+                continue
+            if key in ("x_columns", "z_columns", "zc_columns"):
+                if key.removesuffix("_columns") in roles:
+                    kept[key] = values
+            elif names is None or any(c in names for c in values):
+                kept[key] = values if names is None else [c for c in values if c in names]
         return Columns(**kept, missing=self.missing) if kept else self
 
 

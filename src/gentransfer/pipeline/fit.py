@@ -124,11 +124,13 @@ def fit_target(source: str | Path, data: Table, strategy: str, out: str | Path, 
     scaling = kind.target_scaling(src.scaling, data, bounds)
     x, (z, zc) = scaling.training_rows(data, cfg.seed), scaling.conditions(data)
     names = kind.candidates(src.model) if strategy == GUARD else [strategy]
-    targets = {}
-    for name in names:  # built (and their inputs checked) before anything is written
+
+    def build(name: str) -> Any:  # a fresh target of strategy ``name`` (seeded: a refit starts where its candidate did)
         torch.manual_seed(cfg.seed if init_seed is None else init_seed)
         warm = True if warm_start and name == "freeze-shared" else None  # None: the strategy's own default
-        targets[name] = transfer(src.model, name, warm_start=warm, lr_scale=lr_scale, **kind.target_dims(scaling, data))
+        return transfer(src.model, name, warm_start=warm, lr_scale=lr_scale, **kind.target_dims(scaling, data))
+
+    targets = {name: build(name) for name in names}  # built (and their inputs checked) before anything is written
     targets[names[0]].validate(x, z, zc)
     check_rows(len(guard_rows(n, cfg.seed)[0]) if strategy == GUARD else n, cfg.val_fraction)
     final = check_out(out, overwrite=overwrite, resume=resume)
@@ -147,9 +149,7 @@ def fit_target(source: str | Path, data: Table, strategy: str, out: str | Path, 
             target, metrics, (train_rows, val_rows) = _guard(run, kind, targets, (x, z, zc), cfg, resume, config,
                                                              scaling, log)
             if refit:
-                refitted = _refit(run, kind, src, metrics, (x, z, zc), cfg, resume, log,
-                                  seed=cfg.seed if init_seed is None else init_seed, warm_start=warm_start,
-                                  lr_scale=lr_scale, dims=kind.target_dims(scaling, data), where=where)
+                refitted = _refit(run, kind, build, metrics, (x, z, zc), cfg, resume, log, where)
         else:
             target = targets[strategy]
             _say_adapters(target, log)
@@ -197,9 +197,8 @@ def _guard(run: RunFolder, kind: Kind, targets: dict[str, Any], rows: tuple, cfg
     return targets[chosen], metrics, (guard.fit_rows, guard.val_rows)
 
 
-def _refit(run: RunFolder, kind: Kind, src: SourceRun, chosen: dict[str, Any], rows: tuple, cfg: TrainSettings,
-           resume: bool, log, *, seed: int, warm_start: bool, lr_scale: float | None, dims: dict[str, Any],
-           where: torch.device) -> tuple[Any, dict[str, Any]] | None:
+def _refit(run: RunFolder, kind: Kind, build, chosen: dict[str, Any], rows: tuple, cfg: TrainSettings,
+           resume: bool, log, where: torch.device) -> tuple[Any, dict[str, Any]] | None:
     """The guard's choice fitted again on every target row: the candidate saw 64% of them (80% fitted
     on, a fifth of that held out for early stopping). As many passes over the rows as the candidate's
     kept step had made, no early stopping, the weight average kept. ``None`` on the latent route
@@ -211,9 +210,7 @@ def _refit(run: RunFolder, kind: Kind, src: SourceRun, chosen: dict[str, Any], r
         return None
     name, x = chosen["strategy"], rows[0]
     steps = max(1, round(chosen["best_step"] * len(x) / max(1, chosen["n_train"])))
-    torch.manual_seed(seed)
-    model = transfer(src.model, name, warm_start=True if warm_start and name == "freeze-shared" else None,
-                     lr_scale=lr_scale, **dims).to(where)
+    model = build(name).to(where)  # ``build(name)``: a fresh target of that strategy, as the guard's was
     log(f"refit: {name} on all {len(x)} target rows for {steps} steps (the candidate kept step "
         f"{chosen['best_step']} on {chosen['n_train']} rows)")
     result, _ = kind.fit(model, *rows, replace(cfg, steps=steps, val_fraction=0.0), run.checkpoints,

@@ -114,18 +114,16 @@ class RunFolder:
     def strategy(self) -> str:
         """The strategy the run's model was fitted with: ``source`` for a source run, an ``auto`` run's
         choice (``"finetune"``), else the one asked for."""
-        config = self.config()
-        if config.get("role") != "target":
-            return "source"
-        if config.get("strategy") == "auto":
-            return str(self.metrics().get("strategy", "auto"))
-        return str(config.get("strategy"))
+        return self.strategy_label().removeprefix("auto -> ")
 
     def strategy_label(self) -> str:
         """The strategy as a user should read it: ``"auto -> finetune"`` for an ``auto`` run."""
         config = self.config()
-        asked = config.get("strategy")
-        return f"auto -> {self.strategy()}" if asked == "auto" else self.strategy()
+        if config.get("role") != "target":
+            return "source"
+        if config.get("strategy") == "auto":
+            return f"auto -> {self.metrics().get('strategy', 'auto')}"
+        return str(config.get("strategy"))
 
     def candidates(self) -> dict[str, RunFolder]:
         """The candidates an ``auto`` run fitted, by strategy name (each a run folder)."""

@@ -42,7 +42,7 @@ class Verdict:
     w1_scratch: float
     w1_floor: float
     test_rows: int
-    uneven: bool = False  # the transfer run was refitted on every target row, the scratch run was not
+    uneven: bool = False  # one of the two was refitted on every target row, the other was not
 
     @property
     def t(self) -> float:
@@ -66,9 +66,10 @@ class Verdict:
 
     def sentence(self) -> str:
         """The answer in plain words."""
-        return self._sentence() + (" The transferred model was refitted on every target row and scratch was "
-                                   "not (a candidate of auto): fit-target --strategy scratch gives an even "
-                                   "comparison." if self.uneven else "")
+        return self._sentence() + (" The two saw different rows: one was refitted on every target row, the "
+                                   "other is a candidate of auto that saw about two thirds of them; fit the other "
+                                   "strategy on all rows (fit-target --strategy NAME) for an even comparison."
+                                   if self.uneven else "")
 
     def _on(self) -> str:
         """Which rows the gain was measured on (the likelihood is scored on at most 1,000 of them)."""
@@ -133,4 +134,4 @@ def verdict(scored: list[tuple[dict[str, Any], np.ndarray]]) -> Verdict | None:
     diff = ns - nt
     se = float(diff.std(ddof=1) / np.sqrt(len(diff))) if len(diff) > 1 else 0.0
     return Verdict(rt["strategy"], rt["run"], rs["run"], len(diff), rt["nll"], rs["nll"], float(diff.mean()), se,
-                   rt["w1"], rs["w1"], rt["w1_floor"], rt["rows"], bool(rt.get("refit")) and not rs.get("refit"))
+                   rt["w1"], rs["w1"], rt["w1_floor"], rt["rows"], bool(rt.get("refit")) != bool(rs.get("refit")))
