@@ -6,6 +6,7 @@ import warnings
 
 import numpy as np
 import ot
+from scipy.optimize import linear_sum_assignment
 from scipy.spatial.distance import cdist
 
 from gentransfer.errors import DataError
@@ -51,7 +52,10 @@ def wasserstein1(x: object, y: object) -> float:
         W_1(\hat\mu, \hat\nu) = \min_{\pi \in \Pi(a, b)} \sum_{ij} \pi_{ij} \|x_i - y_j\|_2,
         \quad a = 1/n, \; b = 1/m
 
-    solved by POT's network simplex (``ot.emd2``) to optimality.
+    solved to optimality: at equal sizes (``n == m``) as an assignment problem by scipy's
+    ``linear_sum_assignment`` (an optimal permutation is an optimal plan, Birkhoff), otherwise by
+    POT's network simplex (``ot.emd2``). Both are exact; the assignment solver is the faster one
+    where it applies (``benchmarks/w1_solver.py``).
 
     Args:
         x: ``n x ...`` points (images are flattened), array or tensor.
@@ -77,7 +81,10 @@ def wasserstein1_rows(x: object, y: object) -> np.ndarray:
     with :math:`\pi^*` the optimal plan of :func:`wasserstein1`: the mean distance over which the
     mass of ``y`` that the plan sends to ``x_i`` travels. A region of ``x`` that ``y`` leaves
     empty, or one where ``y`` piles surplus mass, raises the shares there; the shares are not
-    independent (one plan couples them).
+    independent (one plan couples them). At equal sizes the plan is the optimal assignment
+    :math:`\sigma` (scipy's ``linear_sum_assignment``), so :math:`r_i = \|x_i - y_{\sigma(i)}\|_2`;
+    otherwise it is POT's network simplex plan (``ot.emd``). Where several plans are optimal (tied
+    or repeated points) the shares are those of one of them, the mean the same.
 
     Args:
         x: ``n x ...`` points (the reference rows), array or tensor.
@@ -103,15 +110,26 @@ def _solve(xa: np.ndarray, ya: np.ndarray, *, plan: bool) -> float | np.ndarray:
     # scipy's cdist computes |x - y| directly: ot.dist's |x|^2 + |y|^2 - 2xy expansion leaves
     # ~1e-8 round-off on the diagonal (and POT's default cost is the *squared* distance).
     cost = cdist(xa / scale, ya / scale, metric="euclidean") if scale != 1.0 else cdist(xa, ya, metric="euclidean")
-    a = np.full(len(xa), 1.0 / len(xa))
-    b = np.full(len(ya), 1.0 / len(ya))
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        if plan:
-            value = (ot.emd(a, b, cost, numItermax=_NUM_ITER_MAX) * cost).sum(axis=1) * (len(xa) * scale)
-        else:
-            value = float(ot.emd2(a, b, cost, numItermax=_NUM_ITER_MAX)) * scale
-    solver = [str(w.message) for w in caught if issubclass(w.category, UserWarning)]  # POT's "infeasible", ...
+    solver: list[str] = []
+    if len(xa) == len(ya):
+        # Equal sizes, uniform weights: the transport polytope's vertices are the permutation
+        # matrices divided by n (Birkhoff), so an optimal assignment is an optimal plan, each row
+        # sending all its mass to one point. scipy's LSAP solves it exactly, with no iteration cap,
+        # and 1.4-1.75x faster than the network simplex (benchmarks/w1_solver.py: 2,188 x 256,
+        # 5,000 x 64, 1,000 x 8).
+        rows, cols = linear_sum_assignment(cost)  # rows comes back as 0..n-1, in order
+        shares = cost[rows, cols]
+        value = shares * scale if plan else float(shares.sum() / len(xa)) * scale
+    else:
+        a = np.full(len(xa), 1.0 / len(xa))
+        b = np.full(len(ya), 1.0 / len(ya))
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            if plan:
+                value = (ot.emd(a, b, cost, numItermax=_NUM_ITER_MAX) * cost).sum(axis=1) * (len(xa) * scale)
+            else:
+                value = float(ot.emd2(a, b, cost, numItermax=_NUM_ITER_MAX)) * scale
+        solver = [str(w.message) for w in caught if issubclass(w.category, UserWarning)]  # POT's "infeasible", ...
     if solver or not np.all(np.isfinite(value)):
         raise DataError(f"the exact W1 solver did not reach an optimum ({'; '.join(solver) or value})",
                         "check the samples for extreme values, or use --metric sliced-w1")
