@@ -739,7 +739,19 @@ DF = [  # the review of limits and process faults
          disk_error=ENOSPC),
 ]
 
-CASES = WF + FD + DE + LOSS + HALF + RESUME + SILENT + TB + EV + IM + UC + EX + PR + DF
+PO = [  # pooled: one model on the source's rows and the target's (issue 30)
+    Case("po-pooled-without-source-data", ft(strategy="pooled"), "pass --source-data FILE"),
+    Case("po-source-data-on-finetune", ft("--source-data", "src.npz", strategy="finetune"),
+         "--source-data gives a pooled model the source's rows"),
+    Case("po-source-data-other-width", ft("--source-data", "real.npz", strategy="pooled"), "has no shared conditions z"),
+    Case("po-source-data-missing", ft("--source-data", "nosuch.npz", strategy="pooled"), "nosuch.npz"),
+    Case("po-pooled-on-latent-source", ft("--source-data", "real.npz", source="lat", data="fake.npz",
+                                          strategy="pooled"), "pooled is not offered"),
+    Case("po-pooled-on-images", ft("--source-data", "imgs", source="img", data="imgs", strategy="pooled"),
+         "pooled is offered for tables"),
+]
+
+CASES = WF + FD + DE + LOSS + HALF + RESUME + SILENT + TB + EV + IM + UC + EX + PR + DF + PO
 assert len({c.id for c in CASES}) == len(CASES), "case ids must be unique"
 
 

@@ -68,6 +68,8 @@ class TargetJob:
         refit: auto: fit the chosen strategy again on every target row (the candidate saw about two
             thirds of them), for as many passes as the candidate's kept step.
         device: where to train: cpu, cuda, or auto (CUDA when there is one).
+        source_data: pooled: the source's rows (.csv or .npz, with the target's columns); one model
+            is fitted on them and the target's, a domain indicator telling them apart.
     """
 
     source: str | None = None
@@ -82,6 +84,7 @@ class TargetJob:
     lr_scale: float | None = None
     refit: bool = False
     device: DeviceName = "cpu"
+    source_data: str | None = None
 
 
 def _job(values: dict, cls: type, required: tuple[str, ...]):
@@ -118,6 +121,18 @@ def _data_defaults(family: str | None, table, bounds: str, role: str, given: dic
     if chosen:
         print(f"settings chosen from the data ({width} modelled columns, {len(table):,} rows): {chosen}")
     return model, train
+
+
+def _both(source_rows, table):
+    """The source's rows and the target's as one table (a pooled fit's rows), or the target's when
+    they cannot be stacked: fit_target then says why in one line."""
+    from gentransfer.data.mixed import stack_tables
+    from gentransfer.errors import DataError
+
+    try:
+        return stack_tables(source_rows, table)
+    except DataError:
+        return table
 
 
 def _source_family(run: str) -> str | None:
@@ -159,13 +174,15 @@ def fit_target(args: argparse.Namespace) -> int:
     columns = Columns(**s[Columns]).or_recorded(recorded(job.source), job.data)  # the source's roles by default
     table = columns.load(job.data)
     family = _source_family(job.source)
-    _, train_defaults = _data_defaults(family, table, job.bounds, "target", s)
+    source_rows = columns.load(job.source_data) if job.source_data is not None else None
+    sized = table if source_rows is None else _both(source_rows, table)  # pooled: trained on both tasks' rows
+    _, train_defaults = _data_defaults(family, sized, job.bounds, "target", s)
     train = TrainSettings.from_dict({**train_defaults, **s[TrainSettings]})
     run = fit_target(job.source, table, job.strategy, job.out, train=train, overwrite=job.overwrite,
                      resume=job.resume, bounds=parse_bounds(job.bounds), settings={**asdict(job), **columns.to_dict()},
                      init_seed=job.init_seed, warm_start=job.warm_start, lr_scale=job.lr_scale, refit=job.refit,
-                     device=job.device)
-    _clamp_note(train, len(table))
+                     device=job.device, source_data=source_rows)
+    _clamp_note(train, len(sized))
     print(f"target model in {run} ({time.perf_counter() - began:.0f} s)")
     return 0
 
@@ -210,7 +227,7 @@ def register(sub) -> None:
     add_flags(data, TargetJob, only=("data", "bounds"))
     add_flags(data, Columns)
     add_flags(ft.add_argument_group("transfer", "the source run, and what of it the target keeps"), TargetJob,
-              only=("source", "strategy", "warm_start", "lr_scale", "refit"))
+              only=("source", "strategy", "warm_start", "lr_scale", "refit", "source_data"))
     _training_flags(ft, TargetJob)
     _run_folder_flags(ft, TargetJob)
     ft.set_defaults(handler=fit_target)

@@ -34,7 +34,7 @@ from gentransfer.data.columns import ColumnTransform, Standardize
 from gentransfer.data.schema import ColumnSpec
 from gentransfer.errors import CheckpointError, DataError
 
-__all__ = ["MixedTransform", "MixedConditions", "recode", "union_codes"]
+__all__ = ["MixedTransform", "MixedConditions", "recode", "union_codes", "stack_tables"]
 
 FIX = "re-create the run (scaling.json is written by fit-source / fit-target)"
 
@@ -69,15 +69,16 @@ def recode(codes: np.ndarray, given: tuple[ColumnSpec, ...] | None, fitted: tupl
     return out
 
 
-def union_codes(a: Any, b: Any) -> tuple[tuple[ColumnSpec, ...], np.ndarray, np.ndarray]:
-    """Two typed tables' x on one coding: the same columns by name (and kind), each category's
-    code its place among the categories of both tables."""
-    sa, sb = a.specs("x"), b.specs("x")
+def union_codes(a: Any, b: Any, role: str = "x") -> tuple[tuple[ColumnSpec, ...], np.ndarray, np.ndarray]:
+    """Two typed tables' ``role`` columns on one coding: the same columns by name (and kind), each
+    category's code its place among the categories of both tables."""
+    sa, sb = a.specs(role), b.specs(role)
     if sa is None or sb is None or [c.name for c in sa] != [c.name for c in sb]:
         names = [[c.name for c in s] if s else None for s in (sa, sb)]
-        raise DataError(f"{a.source} and {b.source} have different columns ({names[0]} and {names[1]})",
-                        "compare two files of the same columns")
-    specs, xa, xb = [], np.array(a.x, copy=True), np.array(b.x, copy=True)
+        raise DataError(f"{a.source} and {b.source} have different {role} columns ({names[0]} and {names[1]})",
+                        f"give both files the same {role} columns")
+    va, vb = getattr(a, role), getattr(b, role)
+    specs, xa, xb = [], np.array(va, copy=True), np.array(vb, copy=True)
     for j, (ca, cb) in enumerate(zip(sa, sb, strict=True)):
         if ca.discrete != cb.discrete:
             raise DataError(f"column {ca.name!r} is {ca.kind} in {a.source} but {cb.kind} in {b.source}",
@@ -87,10 +88,36 @@ def union_codes(a: Any, b: Any) -> tuple[tuple[ColumnSpec, ...], np.ndarray, np.
             continue
         union = tuple(sorted(set(ca.categories) | set(cb.categories)))
         index = {c: i for i, c in enumerate(union)}
-        xa[:, j] = [index[ca.categories[int(k)]] for k in a.x[:, j]]
-        xb[:, j] = [index[cb.categories[int(k)]] for k in b.x[:, j]]
+        xa[:, j] = [index[ca.categories[int(k)]] for k in va[:, j]]
+        xb[:, j] = [index[cb.categories[int(k)]] for k in vb[:, j]]
         specs.append(ColumnSpec(ca.name, ca.kind, union))
     return tuple(specs), xa, xb
+
+
+def stack_tables(a: Any, b: Any) -> Any:
+    """The rows of table ``a`` then those of ``b`` as one table: the same roles, widths and (for typed
+    tables) columns by name, each categorical column coded over the categories of both."""
+    from dataclasses import replace
+
+    arrays, columns = {}, {}
+    for role in ("x", "z", "zc"):
+        va, vb = getattr(a, role), getattr(b, role)
+        if (va is None) != (vb is None):
+            have, lack = (a, b) if vb is None else (b, a)
+            raise DataError(f"{have.source} has {role} columns but {lack.source} has none",
+                            f"give both files the same {role} columns")
+        if va is None:
+            continue
+        if (a.specs(role) is None) != (b.specs(role) is None):
+            raise DataError(f"{a.source} and {b.source} differ in kind (a typed .csv and an .npz file)",
+                            "give both tasks' rows in the same kind of file")
+        if a.specs(role) is not None:
+            columns[role], va, vb = union_codes(a, b, role)
+        elif va.shape[1] != vb.shape[1]:
+            raise DataError(f"{role} has {va.shape[1]} columns in {a.source} but {vb.shape[1]} in {b.source}",
+                            f"give both files the same {role} columns")
+        arrays[role] = np.concatenate([va, vb])
+    return replace(b, **arrays, y=None, source=f"{a.source} and {b.source}", columns=columns or None)
 
 
 def _blocks(specs: tuple[ColumnSpec, ...]) -> list[tuple[int, int]]:

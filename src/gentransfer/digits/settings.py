@@ -10,14 +10,14 @@ from gentransfer.errors import ConfigError
 from gentransfer.names import DEVICES, SamplerName
 from gentransfer.pipeline.settings import IMAGE_ONLY, ModelSettings
 from gentransfer.settings import MAX_SEED, settings_from_dict
-from gentransfer.transfer.strategies import STRATEGIES
+from gentransfer.transfer.strategies import MODEL_STRATEGIES
 
 __all__ = ["DigitsStudy", "ARMS", "SHARED_PART_ARMS", "HELDOUT_SIZE", "unet_settings"]
 
 # the transfer strategies; freeze-shared with its head started from the source's weights (the paper's
 # MNIST -> USPS recipe, apart from the SEC estimator's fresh head); the source model sampled as it is
 # (the domain gap, no target data); the finetune model sampled with Domain Guidance
-ARMS = (*STRATEGIES, "freeze-shared-warm", "source-only", "domain-guidance")
+ARMS = (*MODEL_STRATEGIES, "freeze-shared-warm", "source-only", "domain-guidance")
 SHARED_PART_ARMS = ("freeze-shared", "freeze-shared-warm")  # they need a shared part to freeze
 HELDOUT_SIZE = 2188  # USPS images of the paper split's held-out 30%
 

@@ -114,6 +114,7 @@ class GenerativeModel(ConfigMixin, nn.Module):
         Conditions the model does not take must be absent; those it takes must be present,
         finite, of the right width and of one row per row of ``x``.
         """
+        zc = self.with_domain(x, z, zc)
         xt = as_tensor(x, "x", self.x_dim) if x is not None else None
         rows = len(xt) if xt is not None else None
         out: dict[str, torch.Tensor | None] = {}
@@ -131,6 +132,31 @@ class GenerativeModel(ConfigMixin, nn.Module):
                 _check_labels(out["z"], self.embedding.config["n_classes"])
         dev = self.device
         return tuple(None if t is None else t.to(dev) for t in (xt, out["z"], out["zc"]))  # type: ignore[return-value]
+
+    @property
+    def domain(self) -> float | None:
+        """A pooled model's domain indicator for the target (the last column of its zc), else ``None``."""
+        return self.transfer_plan.domain
+
+    @property
+    def given_zc_dim(self) -> int:
+        """The zc columns a caller gives: all of them, or all but a pooled model's domain column."""
+        return self.zc_dim - (self.domain is not None)
+
+    def with_domain(self, x: Any, z: Any, zc: Any, n: int | None = None) -> Any:
+        """``zc`` with a pooled model's domain column appended where the caller gave the target's
+        conditions without it (rows from x, z, zc or ``n``); anything else as it is."""
+        if self.domain is None:
+            return zc
+        given = zc if zc is not None else np.zeros((0, 0))
+        if zc is not None and (np.ndim(zc) != 2 or np.shape(zc)[1] != self.given_zc_dim):
+            return zc  # the full width (a pooled fit's own rows), or wrong: validate says which
+        rows = next((len(a) for a in (zc, x, z) if a is not None), n)
+        if rows is None:
+            return zc
+        given = np.asarray(given.detach().cpu() if hasattr(given, "detach") else given, dtype=np.float64)
+        given = given.reshape(rows, -1) if zc is not None else np.zeros((rows, 0))
+        return np.concatenate([given, np.full((rows, 1), self.domain)], axis=1)
 
     def condition(self, z: torch.Tensor | None, zc: torch.Tensor | None, n: int) -> torch.Tensor:
         """``e = (h(z), z^c)``: the only way the head sees the conditions (``n x 0`` if none)."""
@@ -192,6 +218,8 @@ class GenerativeModel(ConfigMixin, nn.Module):
     def sample(self, z: Any | None = None, zc: Any | None = None, *, n: int | None = None,
                generator: torch.Generator | None = None) -> torch.Tensor:
         """One sample of ``x`` per row of the conditions (``n`` samples for a model without any)."""
+        if z is None and zc is None and isinstance(n, int) and not isinstance(n, bool) and n >= 1:
+            zc = self.with_domain(None, None, None, n)  # a pooled model of x alone: the target's indicator
         _, zt, zct = self.validate(None, z, zc)
         rows = len(zt) if zt is not None else len(zct) if zct is not None else n
         if not isinstance(rows, int) or isinstance(rows, bool) or rows < 1:

@@ -20,12 +20,13 @@ from gentransfer.errors import ConfigError, DataError
 from gentransfer.families import get_family
 from gentransfer.pipeline.evaluate import FAR_ABOVE_FLOOR, few_rows_note, heldout_check
 from gentransfer.pipeline.kinds import Kind, SourceRun, kind_of_data
+from gentransfer.pipeline.pooled import pooled_rows, pooled_scaling, target_split
 from gentransfer.pipeline.runfolder import RunFolder, check_out, run_transaction
 from gentransfer.pipeline.scaling import Scaling
 from gentransfer.pipeline.settings import MAX_PARAMETERS, ModelSettings
 from gentransfer.training import MAX_SEED, TrainSettings, check_rows, split_rows
 from gentransfer.training.distributed import device as device_of
-from gentransfer.transfer import GUARD, check_choice, run_guard, transfer
+from gentransfer.transfer import GUARD, check_choice, get_strategy, run_guard, transfer
 from gentransfer.transfer.adapters import MIN_RANK, WIDTH_PER_RANK
 from gentransfer.transfer.guard import LOSS_UNITS, guard_rows
 
@@ -93,7 +94,8 @@ def fit_target(source: str | Path, data: Table, strategy: str, out: str | Path, 
                train: TrainSettings | dict[str, Any] | None = None, overwrite: bool = False, resume: bool = False,
                bounds: str | tuple[float, float] = "auto", settings: dict[str, Any] | None = None,
                init_seed: int | None = None, warm_start: bool = False, lr_scale: float | None = None,
-               refit: bool = False, device: str = "cpu", score_heldout: bool = True, log=print) -> Path:
+               refit: bool = False, device: str = "cpu", score_heldout: bool = True, source_data: Table | None = None,
+               log=print) -> Path:
     """Transfer the model in run folder ``source`` to ``data`` under ``strategy`` (or ``auto``).
 
     The target's x columns get their own transform (its constant and bounded columns); where
@@ -108,6 +110,8 @@ def fit_target(source: str | Path, data: Table, strategy: str, out: str | Path, 
     keeps the one its rule chooses; with ``refit`` it then fits the chosen strategy again on every
     target row, for as many passes over the data as the chosen candidate's kept step had made, with
     no rows held out (:func:`_refit`; tables and images; the held-out check is then the candidate's).
+    ``pooled`` fits one fresh model on ``source_data`` (the source's rows, the target's columns) and
+    ``data`` together, a domain indicator among its conditions (:mod:`gentransfer.pipeline.pooled`).
     """
     _, cfg = _settings(None, train, init_seed)
     where = device_of(device)
@@ -121,26 +125,41 @@ def fit_target(source: str | Path, data: Table, strategy: str, out: str | Path, 
                           "drop --refit, or pass --strategy auto")
     if strategy == GUARD:
         guard_rows(n, cfg.seed, data.source)
-    scaling = kind.target_scaling(src.scaling, data, bounds)
-    x, (z, zc) = scaling.training_rows(data, cfg.seed), scaling.conditions(data)
+    pooled = strategy != GUARD and get_strategy(strategy).pooled
+    if source_data is not None and not pooled:
+        raise ConfigError(f"--source-data gives a pooled model the source's rows; {strategy} takes the source's "
+                          "model", "drop --source-data, or pass --strategy pooled")
+    n_source = 0
+    if pooled:
+        scaling, both = pooled_scaling(kind, src, source_data, data, bounds)
+        n_source = len(both) - n
+        x, z, zc = pooled_rows(scaling, both, n_source, cfg.seed)
+        dims = {"x_dim": scaling.x.model_width, "zc_dim": scaling.width("zc", both)}
+    else:
+        scaling = kind.target_scaling(src.scaling, data, bounds)
+        x, (z, zc) = scaling.training_rows(data, cfg.seed), scaling.conditions(data)
+        dims = kind.target_dims(scaling, data)
     names = kind.candidates(src.model) if strategy == GUARD else [strategy]
 
     def build(name: str) -> Any:  # a fresh target of strategy ``name`` (seeded: a refit starts where its candidate did)
         torch.manual_seed(cfg.seed if init_seed is None else init_seed)
         warm = True if warm_start and name == "freeze-shared" else None  # None: the strategy's own default
-        return transfer(src.model, name, warm_start=warm, lr_scale=lr_scale, **kind.target_dims(scaling, data))
+        return transfer(src.model, name, warm_start=warm, lr_scale=lr_scale, **dims)
 
     targets = {name: build(name) for name in names}  # built (and their inputs checked) before anything is written
     targets[names[0]].validate(x, z, zc)
-    check_rows(len(guard_rows(n, cfg.seed)[0]) if strategy == GUARD else n, cfg.val_fraction)
+    check_rows(len(guard_rows(n, cfg.seed)[0]) if strategy == GUARD else len(x), cfg.val_fraction)
     final = check_out(out, overwrite=overwrite, resume=resume)
     config = {**(settings or {}), "role": "target", "source": str(source), "strategy": strategy,
               "family": src.config.get("family"), "train": asdict(cfg), "columns": scaling.x.describe(),
               "classes": src.config.get("classes"), "column_order": list(data.header) if data.header else None}
+    if pooled:
+        config["pooled"] = {"source_data": source_data.source, "source_rows": n_source, "target_rows": n}
     _log_columns(scaling.x, data, log)
     what = f"auto fits {', '.join(names)} on 80% of the rows and keeps one" if strategy == GUARD else \
+        f"pooled target on {n_source:,} source and {n:,} target rows (a domain indicator in zc)" if pooled else \
         f"{strategy} target"
-    _say_plan(what, list(targets.values()), len(guard_rows(n, cfg.seed)[0]) if strategy == GUARD else n, cfg, log)
+    _say_plan(what, list(targets.values()), len(guard_rows(n, cfg.seed)[0]) if strategy == GUARD else len(x), cfg, log)
     refitted = None
     with run_transaction(final, overwrite=overwrite, resume=resume) as run:
         for model in targets.values():
@@ -155,7 +174,8 @@ def fit_target(source: str | Path, data: Table, strategy: str, out: str | Path, 
             _say_adapters(target, log)
             result, stages = kind.fit(target, x, z, zc, cfg, run.checkpoints, resume, refine=True)
             metrics = {"strategy": strategy, **result.to_dict(), **stages}
-            train_rows, val_rows = split_rows(n, cfg.val_fraction, cfg.seed)
+            train_rows, val_rows = (target_split(n_source, n, cfg.val_fraction, cfg.seed) if pooled
+                                    else split_rows(n, cfg.val_fraction, cfg.seed))
         metrics["heldout_check"] = None
         if score_heldout:
             metrics["heldout_check"] = heldout_check(target, scaling, data, val_rows, train_rows, cfg.seed)

@@ -35,7 +35,7 @@ def sample_table(run: str | Path, n: int, cond: Table | None, *, seed: int = 0, 
     image = isinstance(scaling.x, PixelScale)
     if image and cond is None and model.z_dim:  # every class
         cond = Table(z=np.arange(model.embedding.config["n_classes"], dtype=np.float64)[:, None], source="classes")
-    needs = model.z_dim + model.zc_dim > 0
+    needs = model.z_dim + getattr(model, "given_zc_dim", model.zc_dim) > 0  # a pooled model's domain is its own
     if needs and cond is None:
         raise DataError(f"the model in {run} is conditional and needs conditions",
                         "pass --cond FILE with its z (and zc) columns")

@@ -122,7 +122,7 @@ class Scaling:
         reader = PixelScale if "image_shape" in entry else MixedTransform if "columns" in entry else ColumnTransform
         x = reader.from_dict(d["x"], model.x_dim, where)
         conditions = []
-        for key, width in (("z", model.z_dim), ("zc", model.zc_dim)):
+        for key, width in (("z", model.z_dim), ("zc", getattr(model, "given_zc_dim", model.zc_dim))):
             entry = d[key]
             if entry is None:
                 conditions.append(None)

@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 from gentransfer.errors import ConfigError
-from gentransfer.transfer.strategies import STRATEGIES
+from gentransfer.transfer.strategies import MODEL_STRATEGIES
 
 __all__ = ["ConditionalStudy", "UnconditionalStudy", "ROUTES"]
 
@@ -67,7 +67,7 @@ class ConditionalStudy:
                 except TypeError as err:
                     raise ConfigError(f"{family} settings: {err}", "use the family's constructor arguments") from None
         check_choices(designs=(self.designs, DESIGNS), families=(self.families, FAMILIES),
-                      strategies=(self.strategies, STRATEGIES))
+                      strategies=(self.strategies, MODEL_STRATEGIES))
         if any(n < 1 for n in self.n_source) or self.n_target < 10:
             raise ConfigError("n_source values must be >= 1 and n_target >= 10", "fix the sizes")
 

@@ -4,6 +4,7 @@
 - :mod:`~gentransfer.transfer.build`: :func:`transfer`, a target model from a fitted source;
 - :mod:`~gentransfer.transfer.plan`: :class:`TransferPlan`, saved with the model and re-applied on load;
 - :mod:`~gentransfer.transfer.adapters`: low-rank adapters on the head (peft);
+- :mod:`~gentransfer.transfer.pooled`: :func:`pool`, both tasks' rows with a domain indicator;
 - :mod:`~gentransfer.transfer.guard`: ``auto``, fit the candidates and keep one.
 """
 
@@ -11,7 +12,7 @@ from gentransfer.lazy import lazy_exports
 
 __all__ = ["GUARD", "GUARD_CANDIDATES", "SCRATCH_PLAN", "STRATEGIES", "WARM_LR_SCALE", "SourceKind", "Strategy",
            "StrategyChoice", "StrategyName", "TransferPlan", "check_choice", "choose_strategy", "get_strategy",
-           "run_guard", "shared_module", "transfer"]
+           "pool", "run_guard", "shared_module", "transfer"]
 
 # loaded on first use (gentransfer.lazy): the command line's help stays free of torch
 __getattr__, __dir__ = lazy_exports(__name__, {
@@ -20,6 +21,7 @@ __getattr__, __dir__ = lazy_exports(__name__, {
     "StrategyChoice": "gentransfer.transfer.guard",
     "choose_strategy": "gentransfer.transfer.guard",
     "run_guard": "gentransfer.transfer.guard",
+    "pool": "gentransfer.transfer.pooled",
     "SCRATCH_PLAN": "gentransfer.transfer.plan",
     "TransferPlan": "gentransfer.transfer.plan",
     "GUARD": "gentransfer.transfer.strategies",

@@ -34,6 +34,7 @@ from torch import nn
 
 from gentransfer.errors import ConfigError
 from gentransfer.transfer.plan import TransferPlan
+from gentransfer.transfer.pooled import TARGET_DOMAIN
 from gentransfer.transfer.strategies import WARM_LR_SCALE, StrategyName, get_strategy
 
 __all__ = ["transfer", "shared_module"]
@@ -73,7 +74,9 @@ def transfer(source: nn.Module, strategy: StrategyName, *, warm_start: bool | No
 
     Args:
         source: a fitted gentransfer model (any family).
-        strategy: ``"scratch"``, ``"freeze-shared"``, ``"finetune"`` or ``"lora"``.
+        strategy: ``"scratch"``, ``"freeze-shared"``, ``"finetune"``, ``"lora"`` or ``"pooled"``
+            (a fresh model with one more zc column, the domain indicator: fit it on
+            :func:`~gentransfer.transfer.pool`'s rows of both tasks).
         warm_start: start the head from the source's weights where shapes match; ``None`` takes
             the strategy's default (``finetune`` and ``lora``). Not allowed with ``scratch``;
             ``lora`` always starts from the source's head.
@@ -109,14 +112,25 @@ def transfer(source: nn.Module, strategy: StrategyName, *, warm_start: bool | No
     if part in target_config:
         raise ConfigError(f"transfer() chooses the {part} itself", f"drop the '{part}' argument")
     config = {**source.config, **target_config}
+    if plan.pooled:  # the domain indicator is one more task-specific condition (pool() appends it)
+        config["zc_dim"] = config.get("zc_dim", 0) + 1
     if plan.reuse_shared and shared_module(source) is not None:
         config[part] = copy.deepcopy(shared_module(source))
     # else: the saved spec in the config rebuilds a fresh shared part of the same architecture
+    refused = ConfigError(f"pooled adds a domain indicator to the conditions, which a {type(source).__name__} "
+                          f"{'with a UNet ' if plan.pooled and 'zc_dim' in source.config else ''}cannot take",
+                          "choose scratch, freeze-shared, finetune or lora")
+    if plan.pooled and "zc_dim" not in source.config:  # a latent model: no conditions at all
+        raise refused
     try:
         target = type(source).from_config(config)
     except TypeError as err:
         raise ConfigError(f"invalid target settings for {type(source).__name__}: {err}",
                           "pass only arguments of the source model's constructor") from None
+    except ConfigError:
+        if plan.pooled:  # a network whose condition width is fixed (the UNet's class embedding)
+            raise refused from None
+        raise
     if warm:
         fresh = _copy_matching_head(source, target)
         if plan.adapters and fresh:
@@ -133,6 +147,7 @@ def transfer(source: nn.Module, strategy: StrategyName, *, warm_start: bool | No
         adapters = {"rank": rank, "alpha": rank, "targets": names}
     if lr_scale is None:
         lr_scale = WARM_LR_SCALE if warm and not plan.adapters else 1.0  # adapters start at zero: no damping
-    target.transfer_plan = TransferPlan(plan.name, warm, float(lr_scale), frozen, adapters)
+    target.transfer_plan = TransferPlan(plan.name, warm, float(lr_scale), frozen, adapters,
+                                        TARGET_DOMAIN if plan.pooled else None)
     target.transfer_plan.apply(target)
     return target

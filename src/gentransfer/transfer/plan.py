@@ -30,6 +30,9 @@ class TransferPlan:
         frozen: names of the submodules whose parameters are never trained (e.g. ``("embedding",)``).
         adapters: LoRA settings (``rank``, ``alpha``, ``targets``: the adapted layers) when only
             low-rank adapters are trained (:mod:`gentransfer.transfer.adapters`); every other weight is frozen.
+        domain: ``pooled``: the value of the domain indicator, the last column of the model's zc, that
+            the model supplies itself when given the target's conditions (1.0: the target; the source's
+            rows were fitted with 0.0). ``None`` for every other strategy.
     """
 
     strategy: str = "scratch"
@@ -37,6 +40,7 @@ class TransferPlan:
     lr_scale: float = 1.0
     frozen: tuple[str, ...] = ()
     adapters: dict[str, Any] | None = None
+    domain: float | None = None
 
     def apply(self, model: nn.Module) -> None:
         """Give ``model`` the plan's adapters (once) and freeze what the plan freezes; call it on a
@@ -58,26 +62,34 @@ class TransferPlan:
         return any(parameter_name == f or parameter_name.startswith(f"{f}.") for f in self.frozen)
 
     def to_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "frozen": list(self.frozen)}
+        out = {**asdict(self), "frozen": list(self.frozen)}
+        if self.domain is None:  # only pooled models carry it: every other saved plan stays as it was
+            del out["domain"]
+        return out
 
     @classmethod
     def from_dict(cls, values: Any, where: str = "a saved model") -> TransferPlan:
         """Rebuild a plan from :meth:`to_dict` output, checking every field's type."""
         fix = "re-save the model with this version of gentransfer"
         keys = ("strategy", "warm_start", "lr_scale", "frozen", "adapters")
-        if not isinstance(values, dict) or set(values) != set(keys):
+        if isinstance(values, dict) and "domain" not in values:  # saved before pooled existed
+            values = {**values, "domain": None}
+        if not isinstance(values, dict) or set(values) != {*keys, "domain"}:
             raise CheckpointError(f"{where} has an invalid transfer_plan {values!r}", fix)
         strategy, warm, lr_scale, frozen, adapters = (values[k] for k in keys)
+        domain = values["domain"]
         ok = (isinstance(strategy, str) and isinstance(warm, bool)
               and isinstance(lr_scale, int | float) and not isinstance(lr_scale, bool)
               and math.isfinite(lr_scale) and lr_scale > 0
               and isinstance(frozen, list) and all(isinstance(f, str) for f in frozen)
               and (adapters is None or (isinstance(adapters, dict) and set(adapters) == {"rank", "alpha", "targets"}
                                         and isinstance(adapters["rank"], int) and adapters["rank"] >= 1
-                                        and isinstance(adapters["targets"], list))))
+                                        and isinstance(adapters["targets"], list)))
+              and (domain is None or (isinstance(domain, int | float) and not isinstance(domain, bool)
+                                      and math.isfinite(domain))))
         if not ok:
             raise CheckpointError(f"{where} has an invalid transfer_plan {values!r}", fix)
-        return cls(strategy, warm, float(lr_scale), tuple(frozen), adapters)
+        return cls(strategy, warm, float(lr_scale), tuple(frozen), adapters, None if domain is None else float(domain))
 
 
 SCRATCH_PLAN = TransferPlan()

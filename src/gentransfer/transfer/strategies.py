@@ -14,7 +14,14 @@ strategy           shared part                   head            training on the
                                                  shapes match
 ``lora``           the source's, frozen          source's,       low-rank adapters on the head's
                                                  frozen          linear and convolution layers
+``pooled``         fresh                         fresh           everything, on the source's and
+                                                                 the target's rows together, a
+                                                                 domain indicator in zc
 =================  ============================  ==============  ================================
+
+``pooled`` is what a practitioner tries first: one model of the source's architecture on both
+tasks' rows, told apart by a domain indicator (0 for the source's rows, 1 for the target's), sampled
+with the indicator at 1. It takes the source's *rows*, not its weights, and is offered for tables.
 
 ``auto`` (:data:`GUARD`) is not a strategy but the negative-transfer guard, which fits
 :data:`GUARD_CANDIDATES` and keeps one (:mod:`gentransfer.transfer.guard`).
@@ -27,7 +34,7 @@ from typing import Literal
 
 from gentransfer.errors import ConfigError
 
-__all__ = ["Strategy", "STRATEGIES", "StrategyName", "StrategyChoice", "GUARD", "GUARD_CANDIDATES", "SourceKind",
+__all__ = ["Strategy", "STRATEGIES", "MODEL_STRATEGIES", "StrategyName", "StrategyChoice", "GUARD", "GUARD_CANDIDATES", "SourceKind",
            "get_strategy", "check_choice", "WARM_LR_SCALE"]
 
 SourceKind = Literal["conditional", "plain", "latent"]  # a model of x given z; of x alone; P_U and a decoder
@@ -47,6 +54,8 @@ class Strategy:
         reuse_head: the head starts from the source's weights by default (``warm_start`` overrides
             it where the strategy allows).
         adapters: only low-rank adapters on the (frozen) head are trained.
+        pooled: one model on the source's and the target's rows, a domain indicator among its
+            conditions (needs the source's rows).
     """
 
     name: str
@@ -54,6 +63,7 @@ class Strategy:
     freeze_shared: bool
     reuse_head: bool
     adapters: bool = False
+    pooled: bool = False
 
     @property
     def takes_warm_start(self) -> bool:
@@ -78,7 +88,7 @@ class Strategy:
         if kind == "plain" and self.freeze_shared and not self.adapters:
             raise ConfigError(f"{where} has no shared part to freeze (it was fitted without z)",
                               "choose scratch, finetune, lora or auto; or fit the source with --latent-dim (P_U)")
-        if kind == "latent" and self.adapters:
+        if kind == "latent" and (self.adapters or self.pooled):
             raise ConfigError(f"{where} is a latent model (P_U and a decoder): {self.name} is not offered for it",
                               "choose scratch, freeze-shared, finetune or auto")
 
@@ -90,10 +100,13 @@ STRATEGIES: dict[str, Strategy] = {
         Strategy("freeze-shared", reuse_shared=True, freeze_shared=True, reuse_head=False),
         Strategy("finetune", reuse_shared=True, freeze_shared=False, reuse_head=True),
         Strategy("lora", reuse_shared=True, freeze_shared=True, reuse_head=True, adapters=True),
+        Strategy("pooled", reuse_shared=False, freeze_shared=False, reuse_head=False, pooled=True),
     )
 }
 
 
+# the strategies that need only the source's model (pooled needs its rows: the studies do not offer it)
+MODEL_STRATEGIES = tuple(name for name, s in STRATEGIES.items() if not s.pooled)
 StrategyName = Literal[tuple(STRATEGIES)]  # the names, for settings and flags
 StrategyChoice = Literal[(*STRATEGIES, GUARD)]  # what a user may ask fit-target for
 
