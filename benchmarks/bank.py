@@ -14,7 +14,8 @@ always finetune, always freeze-shared, and the lowest validation loss in the gua
 Every command is what a user types, with the CLI's defaults and ``--family`` (flows: exact held-out
 likelihoods, the fastest fits). Rows append to ``--results/rows.jsonl``; a row already there is
 skipped, so a stopped run resumes. Column types: f continuous, i integer, c and b categorical; a
-pair's ``unit`` column (a panel id) is dropped, and held-out rows are drawn by row, not by unit.
+pair's ``unit`` column (a panel id) is dropped after the draw, which puts whole units on one side
+(``draw_target``).
 
     pip install -c constraints.txt -e '.[bank]'
     python benchmarks/bank.py --pairs C01_diamonds_good,U01_tenmile_female --n-target 200 --seeds 0,1 \\
@@ -34,6 +35,7 @@ from pathlib import Path
 import numpy as np
 
 HELD_OUT = 2000
+MIN_HELD_OUT = 1000  # a cell runs only if the target keeps this many rows beyond its n_t
 TYPES = {"f": "continuous", "i": "integer", "c": "categorical", "b": "categorical"}
 
 
@@ -67,8 +69,37 @@ def _seen(rows, reference, columns) -> np.ndarray:
     return keep
 
 
-def prepare(pair: str, n_t: int, seed: int, root: Path) -> tuple[Path, dict, list[str]]:
-    """Write source.csv (once per pair), and target.csv / heldout.csv for (n_t, seed)."""
+def draw_target(tgt, n_t: int, seed: int, unit: str | None = None):
+    """The n_t target rows a fit sees and the rest (held-out candidates), seeded. With a panel
+    ``unit`` column, whole units go to one side: units in a seeded order fill the n_t rows (the last
+    one cut), and held-out rows come only from units the fit never saw."""
+    rng = np.random.default_rng(seed)
+    if unit is None or unit not in tgt.columns:
+        order = rng.permutation(len(tgt))
+        return tgt.iloc[order[:n_t]], tgt.iloc[order[n_t:]]
+    units = tgt[unit].unique()
+    units = units[rng.permutation(len(units))]
+    sizes = tgt.groupby(unit).size().reindex(units).to_numpy()
+    k = int(np.searchsorted(np.cumsum(sizes), n_t)) + 1  # units needed to reach n_t rows
+    inside = tgt[tgt[unit].isin(set(units[:k]))]
+    inside = inside.iloc[rng.permutation(len(inside))][:n_t]
+    rest = tgt[~tgt[unit].isin(set(units[:k]))]
+    return inside, rest.iloc[rng.permutation(len(rest))]
+
+
+def cells(pairs: list[str], n_targets: list[int], seeds: list[int]) -> list[tuple[str, int, int]]:
+    """Every (pair, n_t, seed) to run, seed by seed (so a stopped bank has every pair at its first
+    seeds), and only the n_t a pair's target allows with ``MIN_HELD_OUT`` rows left to score."""
+    from bank_pairs import target_rows
+
+    sizes = {p: target_rows(p) for p in pairs}
+    return [(p, n, s) for s in seeds for n in n_targets for p in pairs if sizes[p] - n >= MIN_HELD_OUT]
+
+
+def prepare(pair: str, n_t: int, seed: int, root: Path) -> tuple[Path, dict, list[str], list[str]]:
+    """Write source.csv (once per pair), and target.csv / heldout.csv for (n_t, seed); returns the cell's
+    folder, the pair record, and the source's and the target's column flags (a zc column only the
+    source has is not the target's)."""
     from bank_pairs import PAIRS, load_pair
 
     src, tgt, spec = load_pair(pair)
@@ -81,18 +112,17 @@ def prepare(pair: str, n_t: int, seed: int, root: Path) -> tuple[Path, dict, lis
     here = folder / f"nt{n_t}-seed{seed}"
     here.mkdir(exist_ok=True)
     tgt = tgt[_seen(tgt, src, [c for c in categorical if c in spec["z"] or c in spec["zc"]])]
-    order = np.random.default_rng(seed).permutation(len(tgt))
-    fit_rows = tgt.iloc[order[:n_t]]
-    rest = tgt.iloc[order[n_t:]]
+    fit_rows, rest = draw_target(tgt, n_t, seed, spec.get("unit"))
     rest = rest[_seen(rest, fit_rows, categorical)].iloc[:HELD_OUT]
-    fit_rows[columns].to_csv(here / "target.csv", index=False)
-    rest[columns].to_csv(here / "heldout.csv", index=False)
+    mine = {r: {c: k for c, k in spec[r].items() if c in tgt.columns} for r in ("x", "z", "zc")}
+    fit_rows[[c for c in columns if c in tgt.columns]].to_csv(here / "target.csv", index=False)
+    rest[[c for c in columns if c in tgt.columns]].to_csv(here / "heldout.csv", index=False)
     assert PAIRS[pair] is spec
-    return here, spec, _flags(spec)
+    return here, spec, _flags(spec), _flags(mine)
 
 
 def one(pair: str, n_t: int, seed: int, root: Path, family: str) -> dict:
-    here, spec, flags = prepare(pair, n_t, seed, root)
+    here, spec, flags, target_flags = prepare(pair, n_t, seed, root)
     source = root / pair / "source"
     began = time.perf_counter()
     if not (source / "config.json").is_file():
@@ -101,7 +131,7 @@ def one(pair: str, n_t: int, seed: int, root: Path, family: str) -> dict:
     source_seconds = time.perf_counter() - began
     began = time.perf_counter()
     cli("fit-target", "--source", str(source), "--data", "target.csv", "--strategy", "auto", "--out", "auto",
-        "--overwrite", "--seed", str(seed), cwd=here)
+        "--overwrite", "--seed", str(seed), *target_flags, cwd=here)
     fit_seconds = time.perf_counter() - began
     metrics = json.loads((here / "auto" / "metrics.json").read_text())
     guard = metrics["auto"]
@@ -116,6 +146,51 @@ def one(pair: str, n_t: int, seed: int, root: Path, family: str) -> dict:
             "nll": {c: scored[c]["nll"] for c in candidates}, "nll_se": {c: scored[c]["nll_se"] for c in candidates},
             "w1": {c: scored[c]["w1"] for c in candidates}, "w1_floor": scored[candidates[0]]["w1_floor"],
             "seconds": {"source": round(source_seconds), "auto": round(fit_seconds)}}
+
+
+ARMS = ("lora", "pooled")  # fitted apart from auto, on the rows auto's candidates were fitted on
+
+
+def arm(row: dict, name: str, root: Path, family: str) -> dict:
+    """Fit ``name`` on the cell's guard rows (the 80% of target.csv that auto's candidates were fitted
+    on, same seed, same settings) into ``arm-NAME`` and score it on the held-out rows as ``one`` does."""
+    import pandas as pd
+
+    from gentransfer.transfer.guard import guard_rows
+
+    here, spec, flags, target_flags = prepare(row["pair"], row["n_t"], row["seed"], root)
+    target = pd.read_csv(here / "target.csv")
+    target.iloc[guard_rows(len(target), row["seed"])[0]].to_csv(here / "target-fit.csv", index=False)
+    extra = ["--source-data", str(root / row["pair"] / "source.csv")] if name == "pooled" else []
+    began = time.perf_counter()
+    cli("fit-target", "--source", str(root / row["pair"] / "source"), "--data", "target-fit.csv", "--strategy",
+        name, "--out", f"arm-{name}", "--overwrite", "--seed", str(row["seed"]), *target_flags, *extra, cwd=here)
+    seconds = time.perf_counter() - began
+    cli("evaluate", "--model", f"arm-{name}", "--data", "heldout.csv", "--out", f"scores-{name}.json", "--overwrite",
+        cwd=here)
+    scored = json.loads((here / f"scores-{name}.json").read_text())["runs"][0]
+    return {"pair": row["pair"], "n_t": row["n_t"], "seed": row["seed"], "arm": name, "nll": scored["nll"],
+            "nll_se": scored["nll_se"], "w1": scored["w1"], "seconds": round(seconds)}
+
+
+def _arms(rows: list[dict], names: list[str], root: Path, results: Path, family: str) -> None:
+    out = results / "arms.jsonl"
+    done = {(r["pair"], r["n_t"], r["seed"], r["arm"]) for r in map(json.loads, out.read_text().splitlines())} \
+        if out.exists() else set()
+    todo = [(r, a) for a in names for r in rows
+            if "error" not in r and (r["pair"], r["n_t"], r["seed"], a) not in done]
+    began = time.perf_counter()
+    for i, (row, name) in enumerate(todo):
+        try:
+            got = arm(row, name, root, family)
+        except Exception as err:  # noqa: BLE001  a refusal is a finding: recorded
+            got = {"pair": row["pair"], "n_t": row["n_t"], "seed": row["seed"], "arm": name, "error": str(err)[:500]}
+        with out.open("a") as f:
+            f.write(json.dumps(got) + "\n")
+        spent = time.perf_counter() - began
+        print(f"[{i + 1}/{len(todo)}] {name} {row['pair']} n_t={row['n_t']} seed={row['seed']}: "
+              f"{got.get('nll', got.get('error'))}; {spent / 60:.0f} min so far, about "
+              f"{spent / (i + 1) * (len(todo) - i - 1) / 60:.0f} min left", flush=True)
 
 
 def _sdv(rows, n: int, known, seed: int):
@@ -213,9 +288,17 @@ def summarise(rows: list[dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _pairs(text: str) -> list[str]:
+    """``--pairs``: names, or ``dev`` / ``conf`` for a half of the frozen split."""
+    if text in ("dev", "conf"):
+        split = json.loads((Path(__file__).parent / "results" / "bank" / "split.json").read_text())["pairs"]
+        return [p for p, v in split.items() if v["half"] == text]
+    return text.split(",")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--pairs", default="")
+    parser.add_argument("--pairs", default="dev", help="pair names, or dev / conf (a half of the split)")
     parser.add_argument("--n-target", default="200")
     parser.add_argument("--seeds", default="0,1")
     parser.add_argument("--family", default="flow")
@@ -224,24 +307,34 @@ def main() -> None:
     parser.add_argument("--summarise", action="store_true")
     parser.add_argument("--peers", action="store_true",
                         help="score the finished rows' candidates beside SDV's GaussianCopula (the peers extra)")
+    parser.add_argument("--arms", default="", help=f"fit these arms on the finished cells: {','.join(ARMS)}")
     args = parser.parse_args()
     results = Path(args.results)
     results.mkdir(parents=True, exist_ok=True)
     rows_file = results / "rows.jsonl"
     rows = [json.loads(line) for line in rows_file.read_text().splitlines()] if rows_file.exists() else []
+    if args.arms:
+        wanted = set(_pairs(args.pairs)) if args.pairs else None
+        n_targets = {int(n) for n in args.n_target.split(",")}
+        seeds = {int(x) for x in args.seeds.split(",")}
+        finished = [r for r in rows if (wanted is None or r["pair"] in wanted) and r["n_t"] in n_targets
+                    and r["seed"] in seeds]
+        finished.sort(key=lambda r: (r["seed"], r["n_t"]))
+        _arms(finished, args.arms.split(","), Path(args.out).absolute(), results, args.family)
+        return
     if args.peers:
         _peers(rows, Path(args.out).absolute(), results, {int(n) for n in args.n_target.split(",")})
         return
     if not args.summarise:
         root = Path(args.out).absolute()
-        todo = [(p, int(n), int(s)) for p in args.pairs.split(",") for n in args.n_target.split(",")
-                for s in args.seeds.split(",")
-                if not any((r["pair"], r["n_t"], r["seed"]) == (p, int(n), int(s)) for r in rows)]
+        done = {(r["pair"], r["n_t"], r["seed"]) for r in rows}
+        todo = [c for c in cells(_pairs(args.pairs), [int(n) for n in args.n_target.split(",")],
+                                 [int(s) for s in args.seeds.split(",")]) if c not in done]
         began = time.perf_counter()
         for i, (pair, n_t, seed) in enumerate(todo):
             try:
                 row = one(pair, n_t, seed, root, args.family)
-            except RuntimeError as err:  # recorded, not hidden: a pair the CLI refuses is a finding
+            except Exception as err:  # noqa: BLE001  recorded, not hidden: a pair the CLI refuses is a finding
                 row = {"pair": pair, "n_t": n_t, "seed": seed, "error": str(err)[:500]}
             with rows_file.open("a") as f:
                 f.write(json.dumps(row) + "\n")

@@ -314,3 +314,8 @@ def split_halves(pairs=PAIRS, salt=SPLIT_SALT):
         return hashlib.sha256(f"{salt}:{dev}".encode()).hexdigest()
     bits = min(best[1], key=h)
     return {p: ("dev" if b else "conf") for f, b in zip(names, bits, strict=True) for p in fams[f]}
+
+
+def target_rows(pair_id):
+    """How many rows the pair's target has (after dropping missing values)."""
+    return len(load_pair(pair_id)[1])
