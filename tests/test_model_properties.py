@@ -14,8 +14,8 @@ import torch
 
 from gentransfer import STRATEGIES, CouplingFlow, DiffusionModel, fit, load_pretrained, transfer
 from gentransfer.config import REGISTRY
-from gentransfer.errors import ConfigError
 from gentransfer.diffusion import UNetEps
+from gentransfer.errors import ConfigError
 from gentransfer.latent import FlowLatentModel, LatentModel, fit_latent
 from gentransfer.nn import SharedEmbedding
 

@@ -34,8 +34,8 @@ from typing import Literal
 
 from gentransfer.errors import ConfigError
 
-__all__ = ["Strategy", "STRATEGIES", "MODEL_STRATEGIES", "StrategyName", "StrategyChoice", "GUARD", "GUARD_CANDIDATES", "SourceKind",
-           "get_strategy", "check_choice", "WARM_LR_SCALE"]
+__all__ = ["Strategy", "STRATEGIES", "MODEL_STRATEGIES", "StrategyName", "StrategyChoice", "GUARD", "GUARD_CANDIDATES",
+           "SourceKind", "get_strategy", "check_choice", "WARM_LR_SCALE"]
 
 SourceKind = Literal["conditional", "plain", "latent"]  # a model of x given z; of x alone; P_U and a decoder
 GUARD = "auto"
