@@ -21,6 +21,11 @@ pair's ``unit`` column (a panel id) is dropped after the draw, which puts whole 
     python benchmarks/bank.py --pairs C01_diamonds_good,U01_tenmile_female --n-target 200 --seeds 0,1 \\
         --out runs/bank --results benchmarks/results/bank
     python benchmarks/bank.py --summarise --results benchmarks/results/bank
+    python benchmarks/bank.py --pairs dev --n-target 50,200,1000 --seeds 0,1,2,3,4 \\
+        --out runs/bank --results benchmarks/results/bank                 # the development half
+    python benchmarks/bank.py --arms lora,pooled --pairs dev ...            # arms on its finished cells
+    python benchmarks/bank.py --sdv copula,ctgan,tvae,copula-pooled ...     # SDV's sets (the peers extra)
+    python benchmarks/bank.py --quick --out runs/bank-quick --results runs/bank-quick   # 3 cells
 """
 
 from __future__ import annotations
@@ -148,6 +153,7 @@ def one(pair: str, n_t: int, seed: int, root: Path, family: str) -> dict:
             "seconds": {"source": round(source_seconds), "auto": round(fit_seconds)}}
 
 
+QUICK = ("C09_budgetfood_town1", "U01_tenmile_female", "N01_diamonds_shuffled")  # a conditional, a plain, a control
 ARMS = ("lora", "pooled")  # fitted apart from auto, on the rows auto's candidates were fitted on
 
 
@@ -204,6 +210,71 @@ def _sdv(rows, n: int, known, seed: int):
     synth.fit({"t": rows})
     drawn = synth.sample(n) if known is None else synth.sample_remaining_columns(known)
     return (drawn["t"] if isinstance(drawn, dict) else drawn)[list(rows.columns)]
+
+
+SYNTHS = ("copula", "ctgan", "tvae")  # SDV 2.x single-table synthesizers, each at its defaults
+
+
+def _synth(name: str, rows, seed: int):
+    """SDV's synthesizer ``name`` (its defaults) fitted on ``rows``."""
+    from sdv.metadata import Metadata
+    from sdv.single_table import CTGANSynthesizer, GaussianCopulaSynthesizer, TVAESynthesizer
+
+    kind = {"copula": GaussianCopulaSynthesizer, "ctgan": CTGANSynthesizer, "tvae": TVAESynthesizer}[name]
+    synth = kind(Metadata.detect_from_dataframes({"t": rows}, infer_keys=None))
+    np.random.seed(seed)
+    import torch
+
+    torch.manual_seed(seed)
+    synth.fit({"t": rows})
+    return synth
+
+
+def _drawn(drawn, columns):
+    return (drawn["t"] if isinstance(drawn, dict) else drawn)[list(columns)]
+
+
+def sdv_sets(row: dict, root: Path, names: tuple[str, ...] = SYNTHS) -> dict:
+    """SDV peers for a finished cell, written as ``sdv-NAME.csv`` (fitted on the n_t target rows) and
+    ``sdv-NAME-pooled.csv`` (fitted on the source's rows and the target's with a ``domain`` column, as a
+    practitioner pools, sampled under domain = target): as many rows as heldout.csv. The copula is given
+    each held-out row's conditions where the pair has them (``sample_remaining_columns``, exact for it), as
+    gentransfer's runs are; CTGAN and TVAE draw whole rows, their conditions included (their conditional
+    sampling is by rejection, hours for 2,000 distinct continuous rows), which adds their conditions'
+    error to their W1: a handicap recorded with each set. Seconds per set are returned."""
+    import pandas as pd
+    from bank_pairs import PAIRS
+
+    spec, here = PAIRS[row["pair"]], root / row["pair"] / f"nt{row['n_t']}-seed{row['seed']}"
+    held = pd.read_csv(here / "heldout.csv")
+    target = pd.read_csv(here / "target.csv")
+    source = pd.read_csv(root / row["pair"] / "source.csv")[list(target.columns)]
+    conditions = [c for r in ("z", "zc") for c in spec[r] if c in held.columns]
+    out = {}
+    for entry in names:  # "ctgan" (the target's rows), "ctgan-pooled" (both tasks' rows)
+        name, pooled = entry.removesuffix("-pooled"), entry.endswith("-pooled")
+        if name not in SYNTHS:
+            raise ValueError(f"unknown SDV set {entry!r}: one of {SYNTHS}, each optionally -pooled")
+        file = here / f"sdv-{entry}.csv"
+        if file.is_file():
+            continue
+        began = time.perf_counter()
+        rows = pd.concat([source.assign(domain="source"), target.assign(domain="target")]) if pooled else target
+        synth = _synth(name, rows, row["seed"])
+        if name == "copula" and conditions:  # the copula conditions exactly on the held-out rows' values
+            how = "given the held-out conditions"
+            known = held[conditions].assign(domain="target") if pooled else held[conditions]
+            drawn = _drawn(synth.sample_remaining_columns(known), target.columns)
+        else:  # CTGAN / TVAE meet continuous conditions only by rejection: 2,000 distinct rows take hours
+            from sdv.sampling import Condition
+
+            how = "joint rows (their own conditions)" if conditions else "rows"
+            drawn = (synth.sample_from_conditions([Condition({"domain": "target"}, num_rows=len(held))])
+                     if pooled else synth.sample(len(held)))
+            drawn = _drawn(drawn, target.columns)
+        drawn.to_csv(file, index=False)
+        out[file.name] = {"seconds": round(time.perf_counter() - began, 1), "how": how}
+    return out
 
 
 def peers(row: dict, root: Path) -> dict:
@@ -305,14 +376,36 @@ def main() -> None:
     parser.add_argument("--out", default="runs/bank")
     parser.add_argument("--results", default="benchmarks/results/bank")
     parser.add_argument("--summarise", action="store_true")
+    parser.add_argument("--quick", action="store_true",
+                        help=f"the quick subset: {','.join(QUICK)} at n_t = 200, seed 0 (give it its own --out "
+                        "and --results)")
     parser.add_argument("--peers", action="store_true",
                         help="score the finished rows' candidates beside SDV's GaussianCopula (the peers extra)")
+    parser.add_argument("--sdv", default="", help=f"write SDV's sample sets for the finished cells: "
+                        f"{','.join(SYNTHS)}, each optionally -pooled (fitted on both tasks' rows)")
     parser.add_argument("--arms", default="", help=f"fit these arms on the finished cells: {','.join(ARMS)}")
     args = parser.parse_args()
+    if args.quick:
+        args.pairs, args.n_target, args.seeds = ",".join(QUICK), "200", "0"
     results = Path(args.results)
     results.mkdir(parents=True, exist_ok=True)
     rows_file = results / "rows.jsonl"
     rows = [json.loads(line) for line in rows_file.read_text().splitlines()] if rows_file.exists() else []
+    if args.sdv:
+        log = results / "sdv.jsonl"
+        wanted, n_targets = set(_pairs(args.pairs)), {int(n) for n in args.n_target.split(",")}
+        seeds = {int(x) for x in args.seeds.split(",")}
+        for r in sorted(rows, key=lambda r: (r["seed"], r["n_t"])):
+            if "error" in r or r["pair"] not in wanted or r["n_t"] not in n_targets or r["seed"] not in seeds:
+                continue
+            try:
+                got = sdv_sets(r, Path(args.out).absolute(), tuple(args.sdv.split(",")))
+            except Exception as err:  # noqa: BLE001
+                got = {"error": str(err)[:500]}
+            with log.open("a") as f:
+                f.write(json.dumps({"pair": r["pair"], "n_t": r["n_t"], "seed": r["seed"], **got}) + "\n")
+            print(f"sdv {r['pair']} n_t={r['n_t']} seed={r['seed']}: {got}", flush=True)
+        return
     if args.arms:
         wanted = set(_pairs(args.pairs)) if args.pairs else None
         n_targets = {int(n) for n in args.n_target.split(",")}
