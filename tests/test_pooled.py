@@ -71,6 +71,24 @@ def test_a_pooled_fit_learns_the_target_apart_from_the_source():
     assert abs(as_source.mean()) < 0.35, as_source.mean()
 
 
+def test_a_pooled_run_of_x_alone_samples_and_is_scored(tmp_path, monkeypatch):
+    """Without conditions the pooled model's only zc column is its domain: sample --n and evaluate
+    need nothing from the user (evaluate first refused: 'needs conditions zc', found by the bank)."""
+    monkeypatch.chdir(tmp_path)
+    rng = np.random.default_rng(0)
+    pd.DataFrame({"a": rng.normal(size=400), "b": rng.normal(size=400)}).to_csv("src.csv", index=False)
+    pd.DataFrame({"a": rng.normal(size=80) + 1, "b": rng.normal(size=80)}).to_csv("tgt.csv", index=False)
+    pd.DataFrame({"a": rng.normal(size=60) + 1, "b": rng.normal(size=60)}).to_csv("test.csv", index=False)
+    train = ["--steps", "60", "--eval-every", "30"]
+    assert main(["fit-source", "--data", "src.csv", "--family", "flow", "--out", "s", "--hidden", "16", *train]) == 0
+    assert main(["fit-target", "--source", "s", "--data", "tgt.csv", "--strategy", "pooled", "--source-data",
+                 "src.csv", "--out", "p", *train]) == 0
+    assert main(["sample", "--model", "p", "--n", "7", "--out", "drawn.csv"]) == 0
+    assert len(pd.read_csv("drawn.csv")) == 7
+    assert main(["evaluate", "--model", "p", "--data", "test.csv", "--out", "scores.json"]) == 0
+    assert np.isfinite(json.loads((tmp_path / "scores.json").read_text())["runs"][0]["nll"])
+
+
 def test_stack_tables_codes_categories_over_both_files(tmp_path):
     pd.DataFrame({"x": [1.0, 2.0, 3.0], "c": ["a", "b", "a"]}).to_csv(tmp_path / "s.csv", index=False)
     pd.DataFrame({"x": [4.0, 5.0], "c": ["c", "a"]}).to_csv(tmp_path / "t.csv", index=False)

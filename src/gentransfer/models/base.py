@@ -124,6 +124,8 @@ class GenerativeModel(ConfigMixin, nn.Module):
                 if value is not None and np.size(value) > 0:
                     raise DataError(f"conditions '{name}' were given, but the model takes none", "drop them")
                 continue
+            if value is None and name == "zc" and self.given_zc_dim == 0:
+                continue  # a pooled model of x alone, asked without rows: its domain column is its own
             if value is None:
                 raise DataError(f"the model needs conditions '{name}' ({width} columns)", f"pass {name}")
             out[name] = as_tensor(value, name, width, rows)
@@ -146,16 +148,13 @@ class GenerativeModel(ConfigMixin, nn.Module):
     def with_domain(self, x: Any, z: Any, zc: Any, n: int | None = None) -> Any:
         """``zc`` with a pooled model's domain column appended where the caller gave the target's
         conditions without it (rows from x, z, zc or ``n``); anything else as it is."""
-        if self.domain is None:
-            return zc
-        given = zc if zc is not None else np.zeros((0, 0))
-        if zc is not None and (np.ndim(zc) != 2 or np.shape(zc)[1] != self.given_zc_dim):
-            return zc  # the full width (a pooled fit's own rows), or wrong: validate says which
+        if self.domain is None or (zc is not None and (np.ndim(zc) != 2 or np.shape(zc)[1] != self.given_zc_dim)):
+            return zc  # not pooled; or the full width (a pooled fit's own rows), or wrong: validate says which
         rows = next((len(a) for a in (zc, x, z) if a is not None), n)
         if rows is None:
             return zc
-        given = np.asarray(given.detach().cpu() if hasattr(given, "detach") else given, dtype=np.float64)
-        given = given.reshape(rows, -1) if zc is not None else np.zeros((rows, 0))
+        given = np.zeros((rows, 0)) if zc is None else np.asarray(zc.detach().cpu() if hasattr(zc, "detach") else zc,
+                                                                   dtype=np.float64)
         return np.concatenate([given, np.full((rows, 1), self.domain)], axis=1)
 
     def condition(self, z: torch.Tensor | None, zc: torch.Tensor | None, n: int) -> torch.Tensor:
