@@ -126,13 +126,20 @@ def prepare(pair: str, n_t: int, seed: int, root: Path) -> tuple[Path, dict, lis
     return here, spec, _flags(spec), _flags(mine)
 
 
+def _again(out: Path) -> str:
+    """--resume a source fit a stopped bank left with a checkpoint (a large source takes an hour), else
+    --overwrite."""
+    saved = out.parent / f".{out.name}.partial" / "checkpoints" / "train_state.safetensors"
+    return "--resume" if saved.is_file() else "--overwrite"
+
+
 def one(pair: str, n_t: int, seed: int, root: Path, family: str) -> dict:
     here, spec, flags, target_flags = prepare(pair, n_t, seed, root)
     source = root / pair / "source"
     began = time.perf_counter()
     if not (source / "config.json").is_file():
         cli("fit-source", "--data", str(root / pair / "source.csv"), "--family", family, "--out", str(source),
-            "--overwrite", *flags, cwd=here)
+            _again(source), *flags, cwd=here)
     source_seconds = time.perf_counter() - began
     began = time.perf_counter()
     cli("fit-target", "--source", str(source), "--data", "target.csv", "--strategy", "auto", "--out", "auto",

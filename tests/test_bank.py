@@ -52,6 +52,23 @@ def test_a_unit_column_puts_every_unit_on_one_side():
     assert a.equals(b) and set(a[unit]) != set(c[unit])
 
 
+def test_cells_run_seed_by_seed_and_only_where_the_target_keeps_its_held_out_rows():
+    """A small target (S01: 1,610 rows) is run at n_t 50 and 200, not 1,000 (610 rows left to score)."""
+    got = bank.cells(["U01_tenmile_female", "S01_diamonds_fair"], [50, 200, 1000], [0, 1])
+    assert ("S01_diamonds_fair", 1000, 0) not in got and ("S01_diamonds_fair", 200, 1) in got
+    assert ("U01_tenmile_female", 1000, 1) in got and len(got) == 2 * (3 + 2)
+    assert [s for _, _, s in got] == sorted(s for _, _, s in got)  # every pair at seed 0 before seed 1
+
+
+def test_a_stopped_source_fit_is_resumed_from_its_checkpoint(tmp_path):
+    assert bank._again(tmp_path / "source") == "--overwrite"
+    saved = tmp_path / ".source.partial" / "checkpoints"
+    saved.mkdir(parents=True)
+    assert bank._again(tmp_path / "source") == "--overwrite"  # a folder without a checkpoint starts again
+    (saved / "train_state.safetensors").write_bytes(b"")
+    assert bank._again(tmp_path / "source") == "--resume"
+
+
 # ------------------------------------------------------------------------------------------ (b) noise
 def test_noise_is_the_mean_sample_sd_and_se():
     got = bs.noise([1.0, 2.0, 3.0, 4.0])
