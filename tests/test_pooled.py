@@ -54,6 +54,46 @@ def test_a_pooled_model_supplies_the_target_domain_itself(tmp_path):
     assert load_pretrained(tmp_path / "m").domain is None
 
 
+def test_a_pooled_model_names_the_zc_its_caller_gives():
+    """Its errors count the caller's columns, not the domain column (a user told to pass 2 columns might
+    fill the domain with 0 and sample the source); a 1-D zc is one column, as for any model."""
+    model = transfer(CouplingFlow(x_dim=2, zc_dim=1, hidden=8, n_layers=2), "pooled")
+    x = np.zeros((4, 2))
+    with pytest.raises(DataError, match=r"needs conditions 'zc' \(1 columns\)"):
+        model.log_prob(x, None, None)
+    with pytest.raises(DataError, match="expects 1 .a pooled model adds its domain indicator itself"):
+        model.log_prob(x, None, np.zeros((4, 3)))
+    assert torch.equal(model.log_prob(x, None, np.ones(4)), model.log_prob(x, None, np.ones((4, 1))))
+
+
+def test_domain_guidance_and_a_stray_domain_are_refused():
+    from gentransfer import DiffusionModel
+    from gentransfer.diffusion.guidance import DomainGuidance
+    from gentransfer.errors import CheckpointError, ConfigError
+    from gentransfer.transfer import TransferPlan
+
+    src = DiffusionModel(x_dim=2, hidden=8, depth=1)
+    with pytest.raises(ConfigError, match="a pooled run already holds the source's rows"):
+        DomainGuidance(transfer(src, "pooled"), src, 1.5)
+    plan = {"strategy": "finetune", "warm_start": True, "lr_scale": 1.0, "frozen": [], "adapters": None,
+            "domain": 1.0}
+    with pytest.raises(CheckpointError, match="invalid transfer_plan"):
+        TransferPlan.from_dict(plan)
+    assert TransferPlan.from_dict({**plan, "strategy": "pooled"}).domain == 1.0
+
+
+def test_a_column_typed_differently_in_the_two_files_is_pooled_as_the_wider_type(tmp_path):
+    """Each file's types are read from its own values: whole numbers in the source and fractions in the
+    target make a continuous column (the source's integer type would floor the target's samples)."""
+    pd.DataFrame({"x": [1.0, 2.0, 3.0, 2.0], "n": [0, 1, 2, 3]}).to_csv(tmp_path / "s.csv", index=False)
+    pd.DataFrame({"x": [4.0, 5.0, 4.5], "n": [1.5, 1.2, 1.8]}).to_csv(tmp_path / "t.csv", index=False)
+    cols = Columns(x_columns=["x", "n"])
+    source, target = cols.load(tmp_path / "s.csv"), cols.load(tmp_path / "t.csv")
+    assert [c.kind for c in source.specs("x")] == ["continuous", "integer"]
+    both = stack_tables(source, target)
+    assert [c.kind for c in both.specs("x")] == ["continuous", "continuous"]
+
+
 def test_a_pooled_fit_learns_the_target_apart_from_the_source():
     """Source x ~ N(0, 1), target x ~ N(3, 1), 1,000 and 100 rows: the pooled model's target samples
     sit at the target's mean, its source-domain samples at the source's (a model that ignored the

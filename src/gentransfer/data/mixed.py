@@ -112,7 +112,12 @@ def stack_tables(a: Any, b: Any) -> Any:
             raise DataError(f"{a.source} and {b.source} differ in kind (a typed .csv and an .npz file)",
                             "give both tasks' rows in the same kind of file")
         if a.specs(role) is not None:
-            columns[role], va, vb = union_codes(a, b, role)
+            specs, va, vb = union_codes(a, b, role)
+            # each file's types were read from its own values: a column integer in one and continuous in
+            # the other is continuous (categorical where boolean meets categorical)
+            wider = lambda c: replace(c, kind="categorical" if c.discrete else "continuous")  # noqa: E731
+            columns[role] = tuple(wider(c) if c.kind != theirs.kind else c
+                                  for c, theirs in zip(specs, b.specs(role), strict=True))
         elif va.shape[1] != vb.shape[1]:
             raise DataError(f"{role} has {va.shape[1]} columns in {a.source} but {vb.shape[1]} in {b.source}",
                             f"give both files the same {role} columns")

@@ -33,6 +33,9 @@ __all__ = ["DomainGuidance", "guidance_losses"]
 
 
 def _check_pair(target: Any, source: Any) -> None:
+    if getattr(target, "domain", None) is not None:
+        raise ConfigError("domain guidance steers a target by its source's model; a pooled run already holds the "
+                          "source's rows", "drop --domain-guidance for a pooled run")
     if not isinstance(target, DiffusionModel) or not isinstance(source, DiffusionModel):
         raise ConfigError("domain guidance needs a diffusion target and its diffusion source",
                           "use it on a diffusion run fitted with fit-target")

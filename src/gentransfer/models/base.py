@@ -126,8 +126,12 @@ class GenerativeModel(ConfigMixin, nn.Module):
                 continue
             if value is None and name == "zc" and self.given_zc_dim == 0:
                 continue  # a pooled model of x alone, asked without rows: its domain column is its own
+            given = self.given_zc_dim if name == "zc" else width
             if value is None:
-                raise DataError(f"the model needs conditions '{name}' ({width} columns)", f"pass {name}")
+                raise DataError(f"the model needs conditions '{name}' ({given} columns)", f"pass {name}")
+            if given != width and np.shape(value)[-1] not in (given, width):  # a pooled model's zc
+                raise DataError(f"'zc' has {np.shape(value)[-1]} columns but the model expects {given} (a pooled "
+                                "model adds its domain indicator itself)", f"pass {given} columns of zc")
             out[name] = as_tensor(value, name, width, rows)
             rows = len(out[name])
             if name == "z" and self.embedding.config.get("n_classes") is not None:
@@ -148,13 +152,17 @@ class GenerativeModel(ConfigMixin, nn.Module):
     def with_domain(self, x: Any, z: Any, zc: Any, n: int | None = None) -> Any:
         """``zc`` with a pooled model's domain column appended where the caller gave the target's
         conditions without it (rows from x, z, zc or ``n``); anything else as it is."""
-        if self.domain is None or (zc is not None and (np.ndim(zc) != 2 or np.shape(zc)[1] != self.given_zc_dim)):
-            return zc  # not pooled; or the full width (a pooled fit's own rows), or wrong: validate says which
+        if self.domain is None or (zc is None and self.given_zc_dim > 0):
+            return zc  # not pooled; or the target's zc missing: validate says so
+        if zc is not None:
+            zc = np.asarray(zc.detach().cpu() if hasattr(zc, "detach") else zc, dtype=np.float64)
+            zc = zc[:, None] if zc.ndim == 1 else zc
+            if zc.ndim != 2 or zc.shape[1] != self.given_zc_dim:
+                return zc  # the full width (a pooled fit's own rows), or wrong: validate says which
         rows = next((len(a) for a in (zc, x, z) if a is not None), n)
         if rows is None:
             return zc
-        given = np.zeros((rows, 0)) if zc is None else np.asarray(zc.detach().cpu() if hasattr(zc, "detach") else zc,
-                                                                   dtype=np.float64)
+        given = np.zeros((rows, 0)) if zc is None else zc
         return np.concatenate([given, np.full((rows, 1), self.domain)], axis=1)
 
     def condition(self, z: torch.Tensor | None, zc: torch.Tensor | None, n: int) -> torch.Tensor:

@@ -85,8 +85,8 @@ class TransferPlan:
               and (adapters is None or (isinstance(adapters, dict) and set(adapters) == {"rank", "alpha", "targets"}
                                         and isinstance(adapters["rank"], int) and adapters["rank"] >= 1
                                         and isinstance(adapters["targets"], list)))
-              and (domain is None or (isinstance(domain, int | float) and not isinstance(domain, bool)
-                                      and math.isfinite(domain))))
+              and (domain is None or (strategy == "pooled" and isinstance(domain, int | float)
+                                      and not isinstance(domain, bool) and math.isfinite(domain))))
         if not ok:
             raise CheckpointError(f"{where} has an invalid transfer_plan {values!r}", fix)
         return cls(strategy, warm, float(lr_scale), tuple(frozen), adapters, None if domain is None else float(domain))
