@@ -209,14 +209,8 @@ def _arms(rows: list[dict], names: list[str], root: Path, results: Path, family:
 def _sdv(rows, n: int, known, seed: int):
     """SDV 2.x GaussianCopulaSynthesizer (its defaults) fitted on ``rows``: ``n`` rows, or one row
     per row of ``known`` (the held-out conditions) when the pair is conditional."""
-    from sdv.metadata import Metadata
-    from sdv.single_table import GaussianCopulaSynthesizer
-
-    synth = GaussianCopulaSynthesizer(Metadata.detect_from_dataframes({"t": rows}, infer_keys=None))
-    np.random.seed(seed)
-    synth.fit({"t": rows})
-    drawn = synth.sample(n) if known is None else synth.sample_remaining_columns(known)
-    return (drawn["t"] if isinstance(drawn, dict) else drawn)[list(rows.columns)]
+    synth = _synth("copula", rows, seed)
+    return _drawn(synth.sample(n) if known is None else synth.sample_remaining_columns(known), rows.columns)
 
 
 SYNTHS = ("copula", "ctgan", "tvae")  # SDV 2.x single-table synthesizers, each at its defaults
@@ -340,7 +334,7 @@ RULES = {
     "guard (auto)": lambda r: r["chosen"],
     "always scratch": lambda r: "scratch",
     "always finetune": lambda r: "finetune",
-    "always freeze-shared": lambda r: "freeze-shared" if "freeze-shared" in r["nll"] else "finetune",
+    "always freeze-shared": lambda r: "freeze-shared" if "freeze-shared" in r["validation"] else "finetune",
     "lowest validation loss": lambda r: min(r["validation"], key=r["validation"].get),
 }
 

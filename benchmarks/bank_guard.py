@@ -136,6 +136,29 @@ def w1_table(cells: list[dict], rules: dict, results: Path) -> str:
     return "\n".join(lines)
 
 
+def arms_table(results: Path) -> str:
+    """Each arm against finetune on the cells where the arm ran (paired W1 gain over the floor, mean ±
+    se over cells, t), and how often it is the best of every arm fitted there."""
+    from bank_score import best, load_cells
+
+    lines = ["## Arms against finetune (W1 over the floor; > 0: the arm is closer)", "",
+             "| n_t | arm | cells | gain over finetune (± se) | t | best of every arm |", "|---|---|---|---|---|---|"]
+    cells = load_cells(results)
+    for n_t in sorted({c["n_t"] for c in cells}):
+        mine = [c for c in cells if c["n_t"] == n_t]
+        for arm in ("lora", "pooled", "freeze-shared", "scratch"):
+            have = [c for c in mine if arm in c["scores"]["w1"] and set(c["arms"]) >= {"lora", "pooled"}]
+            if len(have) < 2:
+                continue
+            w = [c["scores"]["w1"] for c in have]
+            g = np.array([(s["finetune"]["mean"] - s[arm]["mean"]) / c["w1_floor"]
+                          for s, c in zip(w, have, strict=True)])
+            se = g.std(ddof=1) / np.sqrt(len(g))
+            top = sum(best(s)[0] == arm for s in w)
+            lines.append(f"| {n_t} | {arm} | {len(g)} | {g.mean():+.3f} ± {se:.3f} | {g.mean() / se:.1f} | {top} |")
+    return "\n".join(lines)
+
+
 def _clearly(g: dict) -> bool:
     """Scratch best and no transfer tied with it (the safety bar's cells)."""
     return g["best"] == "scratch" and len(g["ties"]) == 1
@@ -176,7 +199,7 @@ def main() -> None:
     text = (f"{len(cells)} development cells, {len({c['pair'] for c in cells})} pairs; the replayed validation "
             f"means differ from the guard's recorded ones by at most {worst:.2g}\n\n"
             "## Against the NLL oracle (nats per held-out row)\n\n" + table(cells, rules) + "\n\n"
-            + w1_table(cells, rules, results) + "\n")
+            + w1_table(cells, rules, results) + "\n\n" + arms_table(results) + "\n")
     (results / "guard_rules.md").write_text(text)
     print(text)
 

@@ -64,6 +64,7 @@ HERE = Path(__file__).resolve().parent
 if str(HERE) not in sys.path:
     sys.path.insert(0, str(HERE))
 
+from bank import RULES as bank_rules  # noqa: E402
 from bank import TYPES  # noqa: E402  (the pair records' type codes, as the runner passes them)
 
 REAL_SHARE = 0.02  # the smallest W1 difference called real, as a share of the cell's W1 floor
@@ -124,22 +125,12 @@ def choose_draws(rel_sd: float, share: float = REAL_SHARE, ratio: float = 3.0) -
 
 
 # ------------------------------------------------------------------------------------------ the rules
-def _fallback(cell: dict, name: str) -> str:
-    return name if name in cell["candidates"] else "finetune"
-
-
 def finetune_below(k: float):
     """The rule "finetune if n_t < k, else scratch"."""
     return lambda cell: "finetune" if cell["n_t"] < k else "scratch"
 
 
-RULES = {  # as bank.RULES, on a scored cell
-    "guard (auto)": lambda c: c["chosen"],
-    "always scratch": lambda c: "scratch",
-    "always finetune": lambda c: "finetune",
-    "always freeze-shared": lambda c: _fallback(c, "freeze-shared"),
-    "lowest validation loss": lambda c: min(c["validation"], key=c["validation"].get),
-}
+RULES = bank_rules  # the runner's rules: a scored cell keeps the row's chosen and validation
 
 
 def oracle(cell: dict, metric: str = "w1") -> dict[str, dict]:

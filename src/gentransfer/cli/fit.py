@@ -101,7 +101,8 @@ def _clamp_note(train: TrainSettings, n: int) -> None:
               file=sys.stderr)
 
 
-def _data_defaults(family: str | None, table, bounds: str, role: str, given: dict) -> tuple[dict, dict]:
+def _data_defaults(family: str | None, table, bounds: str, role: str, given: dict,
+                   rows: int | None = None) -> tuple[dict, dict]:
     """The settings the data choose (:func:`gentransfer.pipeline.data_defaults`) that the user left
     unset; printed, and recorded in config.json with the rest."""
     from gentransfer.data.columns import ColumnTransform
@@ -112,27 +113,15 @@ def _data_defaults(family: str | None, table, bounds: str, role: str, given: dic
     image = table.image_shape is not None
     width = table.x.shape[1] if image else ColumnTransform.fit(table.x, parse_bounds(bounds), table.source).model_width
     latent_dim = given.get(ModelSettings, {}).get("latent_dim")
-    model, train = data_defaults(family, width, len(table), role=role, latent_dim=latent_dim, image=image)
+    model, train = data_defaults(family, width, rows or len(table), role=role, latent_dim=latent_dim, image=image)
     model = {k: v for k, v in model.items() if k not in given.get(ModelSettings, {})}
     if "block_out_channels" in given.get(ModelSettings, {}):  # the user's widths replace the base width
         model.pop("hidden", None)
     train = {k: v for k, v in train.items() if k not in given[TrainSettings]}
     chosen = ", ".join(f"{k} {v}" for k, v in {**model, **train}.items())
     if chosen:
-        print(f"settings chosen from the data ({width} modelled columns, {len(table):,} rows): {chosen}")
+        print(f"settings chosen from the data ({width} modelled columns, {rows or len(table):,} rows): {chosen}")
     return model, train
-
-
-def _both(source_rows, table):
-    """The source's rows and the target's as one table (a pooled fit's rows), or the target's when
-    they cannot be stacked: fit_target then says why in one line."""
-    from gentransfer.data.mixed import stack_tables
-    from gentransfer.errors import DataError
-
-    try:
-        return stack_tables(source_rows, table)
-    except DataError:
-        return table
 
 
 def _source_family(run: str) -> str | None:
@@ -175,14 +164,14 @@ def fit_target(args: argparse.Namespace) -> int:
     table = columns.load(job.data)
     family = _source_family(job.source)
     source_rows = columns.load(job.source_data) if job.source_data is not None else None
-    sized = table if source_rows is None else _both(source_rows, table)  # pooled: trained on both tasks' rows
-    _, train_defaults = _data_defaults(family, sized, job.bounds, "target", s)
+    rows = len(table) + (len(source_rows) if source_rows is not None else 0)  # pooled: trained on both tasks' rows
+    _, train_defaults = _data_defaults(family, table, job.bounds, "target", s, rows)
     train = TrainSettings.from_dict({**train_defaults, **s[TrainSettings]})
     run = fit_target(job.source, table, job.strategy, job.out, train=train, overwrite=job.overwrite,
                      resume=job.resume, bounds=parse_bounds(job.bounds), settings={**asdict(job), **columns.to_dict()},
                      init_seed=job.init_seed, warm_start=job.warm_start, lr_scale=job.lr_scale, refit=job.refit,
                      device=job.device, source_data=source_rows)
-    _clamp_note(train, len(sized))
+    _clamp_note(train, rows)
     print(f"target model in {run} ({time.perf_counter() - began:.0f} s)")
     return 0
 

@@ -27,7 +27,7 @@ def pooled_scaling(kind: Any, src: Any, source_data: Table | None, data: Table, 
     if source_data is None:
         raise ConfigError("pooled fits one model on the source's rows and the target's together: it needs the "
                           "source's rows", "pass --source-data FILE (the rows the source was fitted on)")
-    if data.image_shape is not None or kind.name != "table":
+    if kind.name != "table":
         raise ConfigError(f"pooled is offered for tables; the source in {src.path} is a {kind.name} model",
                           "choose scratch, freeze-shared, finetune, lora or auto")
     source_data = kind.check_target(src, source_data)

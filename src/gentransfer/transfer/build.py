@@ -68,6 +68,12 @@ def _frozen_fresh(source: nn.Module, target_config: dict[str, Any], fresh: list[
                        "use --strategy finetune or scratch, or give the target the source's columns")
 
 
+def _no_room_for_domain(source: nn.Module) -> ConfigError:
+    return ConfigError(f"pooled adds a domain indicator to the conditions, which a {type(source).__name__} "
+                       f"{'with a UNet ' if 'zc_dim' in source.config else ''}cannot take",
+                       "choose scratch, freeze-shared, finetune or lora")
+
+
 def transfer(source: nn.Module, strategy: StrategyName, *, warm_start: bool | None = None,
              lora_rank: int | None = None, lr_scale: float | None = None, **target_config: Any) -> nn.Module:
     """Build the target model from a fitted source model under ``strategy``.
@@ -117,11 +123,8 @@ def transfer(source: nn.Module, strategy: StrategyName, *, warm_start: bool | No
     if plan.reuse_shared and shared_module(source) is not None:
         config[part] = copy.deepcopy(shared_module(source))
     # else: the saved spec in the config rebuilds a fresh shared part of the same architecture
-    refused = ConfigError(f"pooled adds a domain indicator to the conditions, which a {type(source).__name__} "
-                          f"{'with a UNet ' if plan.pooled and 'zc_dim' in source.config else ''}cannot take",
-                          "choose scratch, freeze-shared, finetune or lora")
     if plan.pooled and "zc_dim" not in source.config:  # a latent model: no conditions at all
-        raise refused
+        raise _no_room_for_domain(source)
     try:
         target = type(source).from_config(config)
     except TypeError as err:
@@ -129,7 +132,7 @@ def transfer(source: nn.Module, strategy: StrategyName, *, warm_start: bool | No
                           "pass only arguments of the source model's constructor") from None
     except ConfigError:
         if plan.pooled:  # a network whose condition width is fixed (the UNet's class embedding)
-            raise refused from None
+            raise _no_room_for_domain(source) from None
         raise
     if warm:
         fresh = _copy_matching_head(source, target)
