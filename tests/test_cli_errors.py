@@ -364,6 +364,7 @@ class Case:
     setup: Setup | None = None
     memory_cap: bool = False
     disk_error: int | None = None  # every atomic write fails with this errno (ENOSPC: a full disk)
+    needs_data: bool = False  # reads the real MNIST / USPS files: skipped without them, outside CI
 
 
 def copy_run(src: str, dst: str, edit: Callable[[Path], None]) -> Setup:
@@ -641,7 +642,7 @@ EX = [  # data export: the digits benchmark's images as files
          "must end in .npz"),
     Case("ex-n-zero", ["data", "export", "mnist", "--out", "m", "--n", "0"], "--n must be >= 1"),
     Case("ex-n-above-the-split", ["data", "export", "usps-heldout", "--out", "u", "--n", "99999"],
-         "more than the 2188 images"),
+         "more than the 2188 images", needs_data=True),
 ]
 
 PR = [  # what the digits benchmark's recipe needs from the command line: UNet settings, seeds, device
@@ -797,7 +798,9 @@ def fail_writes(monkeypatch, code: int) -> None:
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
-def test_bad_input(case: Case, work: Path, capsys, monkeypatch):
+def test_bad_input(case: Case, work: Path, capsys, monkeypatch, request):
+    if case.needs_data:
+        request.getfixturevalue("real_data_root")
     if case.setup:
         case.setup(work)
     if case.disk_error is not None:
