@@ -79,7 +79,7 @@ class GenerativeModel(ConfigMixin, nn.Module):
     family: str = "abstract"
     shared_part = "embedding"  # what a transfer strategy hands from a source to a target
     default_ema_decay = 0.0  # no weight averaging unless the family needs it
-    guard_rule = "signed-rank"  # per-row likelihoods are independent given the model: a rank test
+    guard_rule = "signed-rank"  # per-row likelihoods are independent given the model: a rank statistic
 
     def __init__(self, x_dim: int, z_dim: int = 0, zc_dim: int = 0, embedding: Any = None, embed_dim: int = 4):
         super().__init__()

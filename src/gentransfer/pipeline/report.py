@@ -124,15 +124,21 @@ def _check_paragraph(check: dict[str, Any]) -> str:
 
 
 def _guard_section(auto: dict[str, Any], family: str) -> str:
-    """The guard's table, its units, and what its rule did with the p-value."""
+    """The guard's table, its units, and the rule that chose (the one the run was fitted under)."""
     rows = [(name, f"{loss:.4f}" + ("  ← chosen" if name == auto["chosen"] else ""))
             for name, loss in auto["losses"].items()]
-    rows += [("gain of best transfer over scratch", f"{auto['gain']:+.4f} ± {auto['gain_se']:.4f} "
-              f"(signed-rank p = {auto['p_value']:.3g}, n = {auto['n_validation']})")]
+    z = auto.get("z")  # absent from runs of the guard before issue 30 (it tested p < 0.05)
+    rows += [("gain of best transfer over scratch", f"{auto['gain']:+.4f} ± {auto['gain_se']:.4f} ("
+              + (f"signed-rank z = {z:+.2f}, " if z is not None else "")
+              + f"one-sided p = {auto['p_value']:.3g}, n = {auto['n_validation']})")]
     units = LOSS_UNITS.get("latent" if auto.get("rule") == "lowest" else family, "held-out loss per row")
     if auto.get("rule") == "lowest":
         rule = ("The latent route keeps the lowest W1, scratch included; the p-value is shown for information "
                 "only (the shares of one transport plan are not independent, so no test decides).")
+    elif auto.get("threshold") is not None:
+        rule = (f"The best transfer strategy is kept when it leads scratch row by row: the standardised signed-rank "
+                f"statistic z of its gain must exceed {auto['threshold']:g} (a threshold chosen on a bank of real "
+                "source/target pairs); otherwise scratch is kept.")
     else:
         rule = ("Transfer is kept only if it beats scratch row by row (one-sided signed-rank test, p < 0.05); "
                 "otherwise scratch is kept.")
