@@ -154,6 +154,7 @@ def one(pair: str, n_t: int, seed: int, root: Path, family: str) -> dict:
     scored = {r["run"].split("/")[-1]: r for r in json.loads((here / "scores.json").read_text())["runs"]}
     return {"pair": pair, "kind": spec["kind"], "n_t": n_t, "seed": seed, "family": family,
             "held_out": scored[candidates[0]]["rows"], "chosen": guard["chosen"], "p_value": guard["p_value"],
+            "threshold": guard.get("threshold"),  # the guard's z threshold (None: the p < 0.05 rule before issue 30)
             "validation": guard["losses"], "n_validation": guard["n_validation"],
             "nll": {c: scored[c]["nll"] for c in candidates}, "nll_se": {c: scored[c]["nll_se"] for c in candidates},
             "w1": {c: scored[c]["w1"] for c in candidates}, "w1_floor": scored[candidates[0]]["w1_floor"],

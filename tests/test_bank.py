@@ -217,3 +217,21 @@ def test_the_outputs_from_a_cache_keep_the_halves_apart(tmp_path):
     assert "finetune if n_t < 1000 (k from dev)" in conf  # the k fitted on P's cells, applied to Q
     assert (tmp_path / "score" / "transfer_map.png").stat().st_size > 0
     assert (tmp_path / "score" / "regret.png").stat().st_size > 0
+
+
+# ------------------------------------------------------------------------------------------ (d) the frontier
+def test_the_threshold_families_span_scratch_to_always_transfer():
+    import bank_guard
+
+    rng = np.random.default_rng(0)
+    scratch = rng.normal(1.0, 0.1, 10)
+    rows = {"scratch": scratch, "finetune": scratch - 0.02 + rng.normal(0, 0.05, 10),  # transfer a little better
+            "freeze-shared": scratch + 0.5}
+    picks = {name: rule(rows, 50) for name, rule in bank_guard.family().items()}
+    assert picks["rank(-inf)"] == picks["mean(-inf)"] == "finetune"  # always the best transfer
+    assert picks["rank(3)"] == picks["mean(3)"] == "scratch"  # 10 noisy rows cannot show z > 3
+    # monotone in c: once a family keeps scratch at some c it keeps it at every larger c
+    for fam in ("rank", "mean"):
+        seq = [picks[f"{fam}({c:g})"] for c in bank_guard.THRESHOLDS]
+        first = seq.index("scratch")
+        assert set(seq[first:]) == {"scratch"} and set(seq[:first]) == {"finetune"}
