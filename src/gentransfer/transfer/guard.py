@@ -74,11 +74,9 @@ class StrategyChoice:
                          "the p-value is for information, no test decides)")
         elif self.no_significant_gain:
             what = "negative transfer" if self.gain < 0 else "no clear gain"
-            lines.append(f"{what} from {self.best_transfer} (signed-rank z = {self.z:+.2f}, not above "
-                         f"{self.threshold:g}): using scratch")
+            lines.append(f"{what} from {self.best_transfer} (z not above {self.threshold:g}): using scratch")
         else:
-            lines.append(f"{self.best_transfer} kept: it leads scratch row by row (signed-rank z = {self.z:+.2f}, "
-                         f"above {self.threshold:g})")
+            lines.append(f"{self.best_transfer} kept: it leads scratch row by row (z above {self.threshold:g})")
         return "\n".join(lines)
 
 
