@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from gentransfer.transfer.guard import THRESHOLD, choose_strategy, signed_rank_z
+from gentransfer.transfer.guard import THRESHOLD, StrategyChoice, choose_strategy, signed_rank_z
 
 
 def test_clear_gain_keeps_the_transfer():
@@ -33,7 +33,7 @@ def test_a_lead_short_of_significance_keeps_the_transfer():
     assert choice.z == pytest.approx(1.07, abs=0.01) and choice.p_value > 0.05
     assert THRESHOLD < choice.z and choice.chosen == "freeze-shared"  # the shipped p < 0.05 kept scratch
     assert "freeze-shared kept: it leads scratch row by row" in choice.table()
-    tie = choose_strategy({"scratch": scratch, "finetune": scratch + gain[::-1] * 0})  # no difference at all
+    tie = choose_strategy({"scratch": scratch, "finetune": scratch.copy()})  # no difference at all
     assert tie.z == 0.0 and tie.chosen == ("scratch" if THRESHOLD >= 0 else "finetune")
 
 
@@ -95,7 +95,10 @@ def test_ties_and_broken_rows_in_the_rank_statistic():
     scratch = np.ones(12)
     transfer = np.full(12, 0.5)
     transfer[:2] = np.nan  # the transfer breaks on two rows: they count against it, not as a crash or a win
-    choice = choose_strategy({"scratch": scratch, "finetune": transfer})
-    assert np.isfinite(choice.z) and choice.chosen == "finetune"
-    transfer[:8] = np.nan  # ...on most rows: scratch
+    choice = choose_strategy({"scratch": scratch, "freeze-shared": scratch + 1.0, "finetune": transfer})
+    assert np.isfinite(choice.z) and choice.chosen == "finetune" and choice.best_transfer == "finetune"
+    assert choice.gain == 0.5 and 0.05 < choice.p_value < 0.5  # p on the same rows as z (the two count against it)
+    assert "finetune kept" in choice.table()
+    transfer[:8] = np.nan  # ...on most rows: scratch (and its median, +inf, no longer makes it the best transfer)
     assert choose_strategy({"scratch": scratch, "finetune": transfer}).chosen == "scratch"
+    assert "kept" not in StrategyChoice("scratch", {"scratch": 1.0}, 0.0, 0.1, "finetune", True, 10, 0.5).table()

@@ -50,12 +50,12 @@ class StrategyChoice:
     gain: float  # mean over validation rows of loss(scratch) - loss(best transfer)
     gain_se: float
     best_transfer: str
-    no_significant_gain: bool
+    no_significant_gain: bool  # scratch was kept (the name predates the z threshold; kept for saved reports)
     n_validation: int
     p_value: float
     rule: str = "signed-rank"
     z: float = float("nan")  # the standardised signed-rank statistic of the gain (> 0: transfer leads)
-    threshold: float | None = None  # the z the best transfer had to exceed (signed-rank rule only)
+    threshold: float | None = THRESHOLD  # the z the best transfer had to exceed (None under the "lowest" rule)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -129,11 +129,14 @@ def choose_strategy(rows: dict[str, np.ndarray], *, threshold: float = THRESHOLD
     losses = {name: float(v.mean()) for name, v in rows.items()}
     transfers = [n for n in rows if n != "scratch"]
     center = np.mean if rule == "lowest" else np.median
-    best_transfer = min(transfers, key=lambda n: float(center(rows[n])))
-    diff = rows["scratch"] - rows[best_transfer]
-    gain, se = float(diff.mean()), float(diff.std(ddof=1) / np.sqrt(len(diff)))
+    worst_if_nan = lambda v: np.nan_to_num(np.asarray(v, dtype=float), nan=np.inf)  # noqa: E731
+    best_transfer = min(transfers, key=lambda n: float(center(worst_if_nan(rows[n]))))
+    diff = _paired(rows["scratch"], rows[best_transfer])
+    finite = diff[np.isfinite(diff)]  # the gain's size is read on the rows both models scored
+    gain = float(finite.mean()) if len(finite) else float("nan")
+    se = float(finite.std(ddof=1) / np.sqrt(len(finite))) if len(finite) > 1 else float("nan")
     p = float(wilcoxon(diff, alternative="greater").pvalue) if np.any(diff != 0) else 1.0
-    z = signed_rank_z(_paired(rows["scratch"], rows[best_transfer]))
+    z = signed_rank_z(diff)
     keep = gain > 0 if rule == "lowest" else z > threshold
     chosen = best_transfer if keep else "scratch"
     return StrategyChoice(chosen, losses, gain, se, best_transfer, chosen == "scratch", len(diff), p, rule, z,
