@@ -10,7 +10,7 @@ oracle (the se of the paired held-out difference is not recorded per row, so the
 standard errors combine as independent: conservative).
 
 The rules were fixed before this replay ran (2026-12-05), from the pilot's reading only:
-- ``signed-rank``: the shipped guard (the best transfer by median kept if a one-sided Wilcoxon test
+- ``signed-rank``: the guard shipped before issue 30 (the best transfer by median kept if a one-sided Wilcoxon test
   says it beats scratch, p < 0.05);
 - ``lowest-mean`` / ``lowest-median``: the candidate with the lowest mean / median validation loss;
 - ``paired-t``: the best transfer by mean kept if its mean gain over scratch is > 1.645 se;
@@ -24,17 +24,18 @@ from two one-parameter families that span it, each "keep the best transfer if it
 scratch on the validation rows exceeds c, else scratch":
 - ``rank(c)``: the signed-rank statistic of loss(scratch) - loss(best transfer by median),
   standardised (z = (W+ - n(n+1)/4) / sqrt(n(n+1)(2n+1)/24), zero differences dropped, ties
-  averaged); the shipped guard is about rank(1.645), scratch-must-prove about rank(-1.645);
+  averaged); the guard before is about rank(1.645), scratch-must-prove about rank(-1.645);
 - ``mean(c)``: the paired t of the same difference with the best transfer by mean; mean(1.645) is
   paired-t, mean(0) is lowest-mean between scratch and the best transfer;
 for c in ``THRESHOLDS`` (-inf: always the best transfer). The choice, made once on every development
 cell the W1 oracle has scored when the development half's last base cell was fitted (2026-12-05,
-session 3; the count is in guard_rules.md): the member with the largest min(hit rate, safety rate) (the two bars'
-rates; a cell where scratch is clearly best counts for safety), ties broken by the lower mean W1
-regret over the floor, then by the rank family, then by the c closest to 0. The NLL oracle's table
-is reported beside it and decides nothing.
+session 3; that replay is results/bank/guard_rules_at_freeze.md): the member with the largest
+min(hit rate, safety rate) (the two bars' rates; a cell where scratch is clearly best counts for
+safety), ties broken by the lower mean W1 regret over the floor, then by the rank family, then by
+the c closest to 0. The NLL oracle's table is reported beside it and decides nothing.
 
-    python benchmarks/bank_guard.py --runs /work/runs/bank --results benchmarks/results/bank
+    cd benchmarks && python bank_guard.py --runs ../runs/bank --results results/bank
+    python benchmarks/bank_guard.py --runs runs/bank --results benchmarks/results/bank --restore-p05
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ from pathlib import Path
 
 import numpy as np
 
-from gentransfer.transfer.guard import THRESHOLD, signed_rank_z
+from gentransfer.transfer.guard import THRESHOLD, choose_strategy
 
 
 def validation_rows(cell: Path, seed: int) -> dict[str, list[float]]:
@@ -92,12 +93,6 @@ def rule_lowest_median(rows, n_t):
     return min(rows, key=lambda n: float(np.median(rows[n])))
 
 
-def rule_paired_t(rows, n_t):
-    best = _best_transfer(rows, np.mean)
-    d = rows["scratch"] - rows[best]
-    return best if d.mean() > 1.645 * d.std(ddof=1) / np.sqrt(len(d)) else "scratch"
-
-
 def rule_scratch_must_prove(rows, n_t):
     best = _best_transfer(rows, np.median)
     return "scratch" if _wilcoxon_greater(rows[best] - rows["scratch"]) < 0.05 else best
@@ -114,21 +109,25 @@ def paired_t(diff: np.ndarray) -> float:
 
 
 def rule_threshold(family: str, c: float):
-    """rank(c) or mean(c): the best transfer if its evidence against scratch exceeds ``c``, else scratch."""
-    center, stat = (np.median, signed_rank_z) if family == "rank" else (np.mean, paired_t)
+    """rank(c) or mean(c): the best transfer if its evidence against scratch exceeds ``c``, else scratch.
+    rank(c) is the library's guard at threshold c (the same code decides)."""
+    if family == "rank":
+        return lambda rows, n_t: choose_strategy(rows, threshold=c).chosen
 
     def rule(rows, n_t):
-        best = _best_transfer(rows, center)
-        return best if stat(rows["scratch"] - rows[best]) > c else "scratch"
+        best = _best_transfer(rows, np.mean)
+        return best if paired_t(rows["scratch"] - rows[best]) > c else "scratch"
     return rule
 
 
-def family() -> dict:
-    return {f"{name}({c:g})": rule_threshold(name, c) for name in ("rank", "mean") for c in THRESHOLDS}
+def threshold_rules() -> dict[tuple[str, float], object]:
+    """(family, c) -> rule, for both families and every c in ``THRESHOLDS``."""
+    return {(name, c): rule_threshold(name, c) for name in ("rank", "mean") for c in THRESHOLDS}
 
 
-RULES = {"signed-rank (shipped)": rule_signed_rank, "lowest-mean": rule_lowest_mean,
-         "lowest-median": rule_lowest_median, "paired-t": rule_paired_t, "scratch-must-prove": rule_scratch_must_prove,
+RULES = {"signed-rank p<0.05 (the guard before)": rule_signed_rank, "lowest-mean": rule_lowest_mean,
+         "lowest-median": rule_lowest_median, "paired-t": rule_threshold("mean", 1.645),
+         "scratch-must-prove": rule_scratch_must_prove,
          "always-finetune": lambda rows, n_t: "finetune", "always-scratch": lambda rows, n_t: "scratch"}
 
 
@@ -194,7 +193,10 @@ def frontier(cells: list[dict], results: Path) -> tuple[str, str]:
     both = [(c, scored[(c["pair"], c["n_t"], c["seed"])]) for c in cells if (c["pair"], c["n_t"], c["seed"]) in scored]
     nll_safe = [c for c in cells if _nll_clearly_scratch(c)]
     rows = []
-    for name, rule in {**family(), "signed-rank (shipped)": rule_signed_rank}.items():
+    members = {f"{fam}({c:g})": (fam, c, rule) for (fam, c), rule in threshold_rules().items()}
+    members["signed-rank p<0.05 (the guard before)"] = (None, None, rule_signed_rank)
+    n_clear = None
+    for name, (fam, c_value, rule) in members.items():
         got = [rule_regret(s, lambda _s, c=c, rule=rule: rule(c["rows"], c["n_t"])) for c, s in both]
         clear = [g for g in got if _clearly(g)]
         hit = np.mean([g["hit"] for g in got])
@@ -205,17 +207,15 @@ def frontier(cells: list[dict], results: Path) -> tuple[str, str]:
         nll = [regret(c, rule(c["rows"], c["n_t"])) for c in cells]
         kept = [rule(c["rows"], c["n_t"]) == "scratch" for c in nll_safe]
         nll_safe_rate = np.mean(kept) if kept else float("nan")
-        rows.append({"name": name, "hit": hit, "safe": safe, "n_clear": len(clear), "regret": r.mean(),
+        n_clear = len(clear)
+        rows.append({"name": name, "family": fam, "c": c_value, "hit": hit, "safe": safe, "regret": r.mean(),
                      "regret_se": r.std(ddof=1) / np.sqrt(len(r)), "nll_hit": np.mean([w for _, w in nll]),
                      "nll_safe": nll_safe_rate, "nll_regret": np.mean([g for g, _ in nll])})
-    members = [r for r in rows if r["name"] != "signed-rank (shipped)"]
-
     def order(r):
-        c = float(r["name"].split("(")[1].rstrip(")"))
-        return (-min(r["hit"], r["safe"]), r["regret"], not r["name"].startswith("rank"), abs(c))
-    chosen = min(members, key=order)["name"]
+        return (-min(r["hit"], r["safe"]), r["regret"], r["family"] != "rank", abs(r["c"]))
+    chosen = min((r for r in rows if r["family"] is not None), key=order)["name"]
     lines = [f"## The frontier: rank(c) and mean(c) ({len(both)} W1-scored cells, {len(cells)} NLL cells)", "",
-             f"W1 safety cells (scratch clearly best): {rows[0]['n_clear']}; NLL safety cells: {len(nll_safe)}. "
+             f"W1 safety cells (scratch clearly best): {n_clear}; NLL safety cells: {len(nll_safe)}. "
              "Chosen by the fixed criterion (largest min(hit, safety) by W1, then the lowest W1 regret, then "
              f"the rank family, then c closest to 0): **{chosen}**; the library's guard uses "
              f"rank({THRESHOLD:g}) (`gentransfer.transfer.guard.THRESHOLD`).",
@@ -258,9 +258,9 @@ def _clearly(g: dict) -> bool:
     return g["best"] == "scratch" and len(g["ties"]) == 1
 
 
-def restore_shipped(results: Path, runs: Path) -> int:
+def restore_p05_choice(results: Path, runs: Path) -> int:
     """Development rows fitted after guard.py took the new rule (2026-12-05 05:33: the runner's CLI
-    imports the edited library) recorded that rule's choice; put back the shipped guard's, which the
+    imports the edited library) recorded that rule's choice; put back the p < 0.05 guard's, which the
     same run determines exactly (its best transfer by median, kept if the one-sided signed-rank p the
     run recorded, scipy's, is < 0.05), keeping the run's as ``chosen_as_run``. Idempotent (run it
     again after later rows); run it only while ``bank.py`` is not appending to rows.jsonl. Returns
@@ -275,7 +275,8 @@ def restore_shipped(results: Path, runs: Path) -> int:
         got = json.loads(report.read_text())
         if got.get("threshold") is None:
             continue
-        r["chosen_as_run"] = r["chosen"]
+        r["chosen_as_run"], r["threshold_as_run"] = r["chosen"], got["threshold"]
+        r["threshold"] = None  # the choice below is the p < 0.05 rule's
         r["chosen"] = got["best_transfer"] if got["p_value"] < 0.05 else "scratch"
         changed += 1
     if not changed:
@@ -290,11 +291,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", default="runs/bank")
     parser.add_argument("--results", default="benchmarks/results/bank")
-    parser.add_argument("--restore-shipped", action="store_true", help="see restore_shipped(); then exit")
+    parser.add_argument("--restore-p05", action="store_true", help="see restore_p05_choice(); then exit")
     args = parser.parse_args()
     results, runs = Path(args.results), Path(args.runs)
-    if args.restore_shipped:
-        print(f"{restore_shipped(results, runs)} development rows given back the shipped guard's choice")
+    if args.restore_p05:
+        print(f"{restore_p05_choice(results, runs)} development rows given back the p < 0.05 guard's choice")
         return
     split = json.loads((results / "split.json").read_text())["pairs"]
     cache_file = results / "guard_rows.jsonl"
