@@ -227,7 +227,7 @@ def test_the_threshold_families_span_scratch_to_always_transfer():
     scratch = rng.normal(1.0, 0.1, 10)
     rows = {"scratch": scratch, "finetune": scratch - 0.02 + rng.normal(0, 0.05, 10),  # transfer a little better
             "freeze-shared": scratch + 0.5}
-    picks = {name: rule(rows, 50) for name, rule in bank_guard.family().items()}
+    picks = {f"{fam}({c:g})": rule(rows, 50) for (fam, c), rule in bank_guard.threshold_rules().items()}
     assert picks["rank(-inf)"] == picks["mean(-inf)"] == "finetune"  # always the best transfer
     assert picks["rank(3)"] == picks["mean(3)"] == "scratch"  # 10 noisy rows cannot show z > 3
     # monotone in c: once a family keeps scratch at some c it keeps it at every larger c
