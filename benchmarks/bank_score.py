@@ -368,11 +368,27 @@ def build_cell(row: dict, rec: dict, half: str) -> dict:
             "errors": {n: g["error"] for d in (rec["candidates"], rec["peers"]) for n, g in d.items() if "error" in g}}
 
 
+def guard_now(row: dict, replayed: dict | None) -> str | None:
+    """The pick of the library's guard as it is now: the row's own where it ran under the current
+    threshold (the confirmation half), else replayed on the candidates' per-row validation losses
+    that ``bank_guard.py`` cached (the development half, fitted under the p < 0.05 rule); None when
+    neither is at hand."""
+    from gentransfer.transfer.guard import THRESHOLD, choose_strategy
+
+    if row.get("threshold") == THRESHOLD:
+        return row["chosen"]
+    if replayed is None:
+        return None
+    return choose_strategy({n: np.array(v) for n, v in replayed["rows"].items()}, threshold=THRESHOLD).chosen
+
+
 def load_cells(results: Path, root: Path | None = None) -> list[dict]:
     score = results / "score"
     recs = {_key(r): r for r in _jsonl(score / "cells.jsonl")}
+    replayed = {_key(r): r for r in _jsonl(results / "guard_rows.jsonl")}
     half = halves(results)
-    return [build_cell(row, recs[_key(row)], half.get(row["pair"], "?"))
+    return [{**build_cell(row, recs[_key(row)], half.get(row["pair"], "?")),
+             "chosen_now": guard_now(row, replayed.get(_key(row)))}
             for row in sorted(finished(results, root), key=lambda r: (half.get(r["pair"], "?"), r["pair"], r["n_t"],
                                                                       r["seed"]))
             if _key(row) in recs and row["chosen"] in [n for n, g in recs[_key(row)]["candidates"].items()
@@ -422,15 +438,22 @@ def _k_text(k: float) -> str:
     return "inf" if k == math.inf else str(int(k))
 
 
-def rules_for(k: float) -> dict:
-    return {**RULES, f"finetune if n_t < {_k_text(k)} (k from dev)": finetune_below(k)}
+def rules_for(k: float, cells: list[dict] | None = None) -> dict:
+    """The rules of the summaries; the guard as it is now beside the guard as the cells ran, where
+    every cell of ``cells`` has its pick (``guard_now``) and it can differ from the run's."""
+    from gentransfer.transfer.guard import THRESHOLD
+
+    now = {}
+    if cells and all(c.get("chosen_now") for c in cells) and any(c["chosen_now"] != c["chosen"] for c in cells):
+        now = {f"guard now (z > {THRESHOLD:g}, replayed)": lambda cell: cell["chosen_now"]}
+    return {**RULES, **now, f"finetune if n_t < {_k_text(k)} (k from dev)": finetune_below(k)}
 
 
 def half_summary(cells: list[dict], k: float, k_means: dict) -> list[str]:
     """The summary of one half: the oracle per metric, regret per rule, the bars, confusion, misses."""
     lines: list[str] = []
     nts = sorted({c["n_t"] for c in cells})
-    rules = rules_for(k)
+    rules = rules_for(k, cells)
     lines += [f"{len(cells)} cells, {len({c['pair'] for c in cells})} pairs, n_t {nts}, seeds "
               f"{sorted({c['seed'] for c in cells})}.", ""]
     # the oracle per metric
@@ -699,14 +722,15 @@ def plots(cells: list[dict], k: float, score: Path) -> None:
     for ax, half in zip(axes.flat, found, strict=True):
         mine = [c for c in cells if c["half"] == half]
         nts = sorted({c["n_t"] for c in mine})
-        for i, (name, rule) in enumerate(rules_for(k).items()):
+        for i, (name, rule) in enumerate(rules_for(k, mine).items()):
             ys, es = [], []
             for n_t in nts:
                 g = [rule_regret(c, rule)["scaled"] for c in mine if c["n_t"] == n_t]
                 ys.append(np.mean(g))
                 es.append(np.std(g, ddof=1) / math.sqrt(len(g)) if len(g) > 1 else 0.0)
-            ax.errorbar(np.array(nts) * (1 + 0.03 * (i - 2)), ys, yerr=es, marker="o", capsize=2, label=name,
-                        lw=2.5 if name == "guard (auto)" else 1.2)
+            label = "guard as the cells ran (auto)" if name == "guard (auto)" else name
+            ax.errorbar(np.array(nts) * (1 + 0.03 * (i - 2)), ys, yerr=es, marker="o", capsize=2, label=label,
+                        lw=2.5 if name.startswith("guard") else 1.2)
         ax.set_xscale("log")
         ax.set_yscale("symlog", linthresh=0.01)
         ax.set_ylim(bottom=0)

@@ -235,3 +235,19 @@ def test_the_threshold_families_span_scratch_to_always_transfer():
         seq = [picks[f"{fam}({c:g})"] for c in bank_guard.THRESHOLDS]
         first = seq.index("scratch")
         assert set(seq[first:]) == {"scratch"} and set(seq[:first]) == {"finetune"}
+
+
+def test_the_guard_now_is_the_runs_pick_or_replayed_on_its_validation_rows():
+    from gentransfer.transfer.guard import THRESHOLD
+
+    ran_now = {"chosen": "freeze-shared", "threshold": THRESHOLD}
+    assert bs.guard_now(ran_now, None) == "freeze-shared"
+    scratch = np.linspace(1.0, 2.0, 10)
+    gain = 0.01 * np.array([1, 2, 3, 4, 5, 6, 7, -8, -9, 10])  # z = 1.07: above 0.5, short of p < 0.05
+    replayed = {"rows": {"scratch": scratch.tolist(), "finetune": (scratch - gain).tolist()}}
+    ran_before = {"chosen": "scratch", "threshold": None}
+    assert bs.guard_now(ran_before, replayed) == "finetune" and bs.guard_now(ran_before, None) is None
+    cells = [{"chosen": "scratch", "chosen_now": "finetune"}]
+    assert any(name.startswith("guard now") for name in bs.rules_for(math.inf, cells))
+    unknown = [{"chosen": "scratch", "chosen_now": None}]
+    assert not any(name.startswith("guard now") for name in bs.rules_for(math.inf, unknown))
