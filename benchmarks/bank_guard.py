@@ -155,21 +155,30 @@ def table(cells: list[dict], rules: dict) -> str:
     return "\n".join(lines)
 
 
-def w1_table(cells: list[dict], rules: dict, results: Path) -> str:
+def with_w1(cells: list[dict], scored: list[dict]) -> list[tuple[dict, dict]]:
+    """Each replayed cell beside its ``bank_score`` cell (the W1-scored ones only)."""
+    key = lambda c: (c["pair"], c["n_t"], c["seed"])  # noqa: E731
+    by_key = {key(c): c for c in scored}
+    return [(c, by_key[key(c)]) for c in cells if key(c) in by_key]
+
+
+def w1_picks(both: list[tuple[dict, dict]], rule) -> list[dict]:
+    """A rule's regret (``bank_score.rule_regret``) in each W1-scored cell, picking on the replayed rows."""
+    from bank_score import rule_regret
+
+    return [rule_regret(s, lambda _s, c=c: rule(c["rows"], c["n_t"])) for c, s in both]
+
+
+def w1_table(both: list[tuple[dict, dict]], rules: dict) -> str:
     """The same rules against ``bank_score.py``'s W1 oracle (mean over draws; a hit is a pick within 2 se
     of the difference from the best; regret over the cell's W1 floor), and the bars."""
-    from bank_score import load_cells, rule_regret
-
-    scored = {(c["pair"], c["n_t"], c["seed"]): c for c in load_cells(results)}
-    key = lambda c: (c["pair"], c["n_t"], c["seed"])  # noqa: E731
-    both = [(c, scored[key(c)]) for c in cells if key(c) in scored]
     lines = [f"## Against the W1 oracle ({len(both)} cells scored by bank_score.py)", "",
              "| n_t | rule | mean W1 regret / floor (± se) | within 2 se of the best | safety: kept scratch where it "
              "was clearly best |", "|---|---|---|---|---|"]
     for n_t in [*sorted({c["n_t"] for c, _ in both}), "all"]:
         mine = [(c, s) for c, s in both if n_t == "all" or c["n_t"] == n_t]
         for name, rule in rules.items():
-            got = [rule_regret(s, lambda _s, c=c, rule=rule: rule(c["rows"], c["n_t"])) for c, s in mine]
+            got = w1_picks(mine, rule)
             r = np.array([g["scaled"] for g in got])
             clear = [g for g in got if _clearly(g)]
             kept = sum(g["pick"] == "scratch" for g in clear)
@@ -184,36 +193,32 @@ def _nll_clearly_scratch(cell: dict) -> bool:
         nll[n] - nll["scratch"] > 2 * float(np.hypot(se[n], se["scratch"])) for n in nll if n != "scratch")
 
 
-def frontier(cells: list[dict], results: Path) -> tuple[str, str]:
-    """Every member of the two threshold families on the W1-scored cells (hit rate, safety rate,
-    mean regret) with the NLL oracle's beside it, and the member the docstring's criterion chooses."""
-    from bank_score import load_cells, rule_regret
-
-    scored = {(c["pair"], c["n_t"], c["seed"]): c for c in load_cells(results)}
-    both = [(c, scored[(c["pair"], c["n_t"], c["seed"])]) for c in cells if (c["pair"], c["n_t"], c["seed"]) in scored]
+def frontier(cells: list[dict], both: list[tuple[dict, dict]]) -> tuple[str, str]:
+    """Every member of the two threshold families on the W1-scored cells ``both`` (hit rate, safety
+    rate, mean regret) with the NLL oracle's on ``cells`` beside it, and the member the docstring's
+    criterion chooses."""
     nll_safe = [c for c in cells if _nll_clearly_scratch(c)]
-    rows = []
     members = {f"{fam}({c:g})": (fam, c, rule) for (fam, c), rule in threshold_rules().items()}
     members["signed-rank p<0.05 (the guard before)"] = (None, None, rule_signed_rank)
-    n_clear = None
+    rows = []
     for name, (fam, c_value, rule) in members.items():
-        got = [rule_regret(s, lambda _s, c=c, rule=rule: rule(c["rows"], c["n_t"])) for c, s in both]
-        clear = [g for g in got if _clearly(g)]
-        hit = np.mean([g["hit"] for g in got])
+        got = w1_picks(both, rule)
+        clear = [g for g in got if _clearly(g)]  # the same cells for every rule: scratch clearly best
         if not clear:
             raise SystemExit("no W1 cell where scratch is clearly best: the criterion needs the safety rate")
-        safe = np.mean([g["pick"] == "scratch" for g in clear])
         r = np.array([g["scaled"] for g in got])
-        nll = [regret(c, rule(c["rows"], c["n_t"])) for c in cells]
-        kept = [rule(c["rows"], c["n_t"]) == "scratch" for c in nll_safe]
-        nll_safe_rate = np.mean(kept) if kept else float("nan")
-        n_clear = len(clear)
-        rows.append({"name": name, "family": fam, "c": c_value, "hit": hit, "safe": safe, "regret": r.mean(),
+        picks = [rule(c["rows"], c["n_t"]) for c in cells]
+        nll = [regret(c, p) for c, p in zip(cells, picks, strict=True)]
+        kept = [p == "scratch" for c, p in zip(cells, picks, strict=True) if _nll_clearly_scratch(c)]
+        rows.append({"name": name, "family": fam, "c": c_value, "hit": np.mean([g["hit"] for g in got]),
+                     "safe": np.mean([g["pick"] == "scratch" for g in clear]), "regret": r.mean(),
                      "regret_se": r.std(ddof=1) / np.sqrt(len(r)), "nll_hit": np.mean([w for _, w in nll]),
-                     "nll_safe": nll_safe_rate, "nll_regret": np.mean([g for g, _ in nll])})
+                     "nll_safe": np.mean(kept) if kept else float("nan"), "nll_regret": np.mean([g for g, _ in nll])})
+
     def order(r):
         return (-min(r["hit"], r["safe"]), r["regret"], r["family"] != "rank", abs(r["c"]))
     chosen = min((r for r in rows if r["family"] is not None), key=order)["name"]
+    n_clear = sum(_clearly(g) for g in w1_picks(both, rule_signed_rank))
     lines = [f"## The frontier: rank(c) and mean(c) ({len(both)} W1-scored cells, {len(cells)} NLL cells)", "",
              f"W1 safety cells (scratch clearly best): {n_clear}; NLL safety cells: {len(nll_safe)}. "
              "Chosen by the fixed criterion (largest min(hit, safety) by W1, then the lowest W1 regret, then "
@@ -230,14 +235,14 @@ def frontier(cells: list[dict], results: Path) -> tuple[str, str]:
     return "\n".join(lines), chosen
 
 
-def arms_table(results: Path) -> str:
-    """Each arm against finetune on the cells where the arm ran (paired W1 gain over the floor, mean ±
-    se over cells, t), and how often it is the best of every arm fitted there."""
-    from bank_score import best, load_cells
+def arms_table(cells: list[dict]) -> str:
+    """Each arm against finetune on the scored cells (``bank_score.load_cells``) where the arm ran
+    (paired W1 gain over the floor, mean ± se over cells, t), and how often it is the best of every
+    arm fitted there."""
+    from bank_score import best
 
     lines = ["## Arms against finetune (W1 over the floor; > 0: the arm is closer)", "",
              "| n_t | arm | cells | gain over finetune (± se) | t | best of every arm |", "|---|---|---|---|---|---|"]
-    cells = load_cells(results)
     for n_t in sorted({c["n_t"] for c in cells}):
         mine = [c for c in cells if c["n_t"] == n_t]
         for arm in ("lora", "pooled", "freeze-shared", "scratch"):
@@ -324,11 +329,15 @@ def main() -> None:
     fitted = min(ks, key=lambda k: np.mean([regret(c, "finetune" if c["n_t"] < k else "scratch")[0] for c in cells]))
     rules = {**RULES, f"rank({THRESHOLD:g}) (the guard now)": rule_threshold("rank", THRESHOLD),
              f"finetune-if-n_t<{fitted}": lambda rows, n_t: "finetune" if n_t < fitted else "scratch"}
+    from bank_score import load_cells
+
+    scored = load_cells(results)  # once: the W1 tables and the arms read the same scored cells
+    both = with_w1(cells, scored)
     text = (f"{len(cells)} development cells, {len({c['pair'] for c in cells})} pairs; the replayed validation "
             f"means differ from the guard's recorded ones by at most {worst:.2g}\n\n"
             "## Against the NLL oracle (nats per held-out row)\n\n" + table(cells, rules) + "\n\n"
-            + w1_table(cells, rules, results) + "\n\n" + frontier(cells, results)[0] + "\n\n"
-            + arms_table(results) + "\n")
+            + w1_table(both, rules) + "\n\n" + frontier(cells, both)[0] + "\n\n"
+            + arms_table(scored) + "\n")
     (results / "guard_rules.md").write_text(text)
     print(text)
 

@@ -99,11 +99,15 @@ def signed_rank_z(diff: np.ndarray) -> float:
     return (w_plus - n * (n + 1) / 4) / float(np.sqrt(var)) if var > 0 else 0.0
 
 
+def _nan_as_worst(losses: np.ndarray) -> np.ndarray:
+    """Per-row losses with a loss that is not a number counted as the worst (+inf): a model that
+    breaks on a row loses that row."""
+    return np.nan_to_num(np.asarray(losses, dtype=float), nan=np.inf)
+
+
 def _paired(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """``a - b`` per row, a loss that is not a number counted as the worst (+inf), and a row where
-    both are infinite a tie (0): a model that breaks on a row loses that row."""
-    a = np.nan_to_num(np.asarray(a, dtype=float), nan=np.inf)
-    b = np.nan_to_num(np.asarray(b, dtype=float), nan=np.inf)
+    """``a - b`` per row (:func:`_nan_as_worst` on both), a row where both are infinite a tie (0)."""
+    a, b = _nan_as_worst(a), _nan_as_worst(b)
     both = np.isinf(a) & np.isinf(b) & (np.sign(a) == np.sign(b))
     return np.where(both, 0.0, a - np.where(both, 0.0, b))
 
@@ -129,8 +133,7 @@ def choose_strategy(rows: dict[str, np.ndarray], *, threshold: float = THRESHOLD
     losses = {name: float(v.mean()) for name, v in rows.items()}
     transfers = [n for n in rows if n != "scratch"]
     center = np.mean if rule == "lowest" else np.median
-    worst_if_nan = lambda v: np.nan_to_num(np.asarray(v, dtype=float), nan=np.inf)  # noqa: E731
-    best_transfer = min(transfers, key=lambda n: float(center(worst_if_nan(rows[n]))))
+    best_transfer = min(transfers, key=lambda n: float(center(_nan_as_worst(rows[n]))))
     diff = _paired(rows["scratch"], rows[best_transfer])
     finite = diff[np.isfinite(diff)]  # the gain's size is read on the rows both models scored
     gain = float(finite.mean()) if len(finite) else float("nan")
