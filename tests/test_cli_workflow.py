@@ -90,6 +90,17 @@ def test_readme_walkthrough_runs(workdir, tmp_path):
     assert samples["x"].shape == (5 * 200, 2) and np.isfinite(samples["x"]).all()
 
 
+def test_report_says_why_a_source_run_is_not_drawn_against_target_rows(workdir, tmp_path):
+    """The source of the default design has a source-only condition: its section says it models the
+    source task (it read "Not drawn against ...: 'zc' has 1 columns", as if something were broken)."""
+    out = cli("report", "src", "tgt", "--data", "test.npz", "--out", str(tmp_path / "r.html"), cwd=workdir)
+    assert out.returncode == 0, out.stderr
+    page = (tmp_path / "r.html").read_text()
+    assert page.count("The source run models the source task, so it is not drawn against") == 1
+    assert "Not drawn against" not in page
+    assert "Real against generated (held-out rows)" in page  # the target run is still drawn
+
+
 def _block(name: str) -> list[str]:
     block = re.search(rf"<!-- {name} -->\s*```bash\n(.*?)```", README.read_text(), flags=re.S).group(1)
     return [line.strip() for line in block.splitlines() if line.startswith("gentransfer ")]

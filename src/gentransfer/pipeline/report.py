@@ -196,7 +196,13 @@ def _run_section(run: Path, data: Table | None, seed: int) -> str:
                                 f"{data.x.shape[1]}", "")
             parts.append("<h3>Real against generated (held-out rows)</h3>" + _pairs(data.x, fake, str(run)))
         except DataError as err:  # e.g. a source run of another table than the held-out rows
-            parts.append(f"<p>Not drawn against {html.escape(data.source)}: {html.escape(err.problem)}</p>")
+            if config.get("role") == "source":  # its own task's conditions: the check above is its score
+                parts.append(f"<p>The source run models the source task, so it is not drawn against "
+                             f"{html.escape(data.source)} ({html.escape(err.problem)})"
+                             + ("; the held-out check above scores it on the source's own rows" if check else "")
+                             + ".</p>")
+            else:
+                parts.append(f"<p>Not drawn against {html.escape(data.source)}: {html.escape(err.problem)}</p>")
     fit = {k: v for k, v in metrics.items() if k not in ("history", "heldout_check", "auto")}
     parts.append("<details><summary>Settings and fit</summary><h3>Settings</h3>" + _table(_flat(config))
                  + "<h3>Fit</h3>" + _table(_flat(fit)) + "</details>")
