@@ -50,6 +50,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import fcntl
 import json
 import math
 import sys
@@ -778,7 +779,8 @@ def run(results: Path, root: Path, draws: int, pairs: set[str] | None, only: set
             print(f"[{i + 1}/{len(todo)}] {row['pair']} n_t={row['n_t']} seed={row['seed']}: not scored: {err}",
                   flush=True)
             continue
-        with cache.open("a") as f:
+        with cache.open("a") as f:  # locked: two oracles on disjoint --pairs may share the cache
+            fcntl.flock(f, fcntl.LOCK_EX)
             f.write(json.dumps(rec) + "\n")
         recs[_key(row)] = rec
         spent = time.perf_counter() - began
