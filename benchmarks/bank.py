@@ -26,6 +26,29 @@ pair's ``unit`` column (a panel id) is dropped after the draw, which puts whole 
     python benchmarks/bank.py --arms lora,pooled --pairs dev ...            # arms on its finished cells
     python benchmarks/bank.py --sdv copula,ctgan,tvae,copula-pooled ...     # SDV's sets (the peers extra)
     python benchmarks/bank.py --quick --out runs/bank-quick --results runs/bank-quick   # 3 cells
+
+The other routes, each in its own --out and --results (a folder holds one route: ``route.json``),
+scored by ``bank_score.py`` with the same oracle and judged by the same bars; protocol fixed on
+2026-12-05 before any of their cells ran. Both are subsets because of their cost: the latent route's
+smoke cell (U01, n_t = 200, beside the flow bank and its oracle) took 20 minutes for its source and
+61 for auto's three two-stage candidates (32 CPU-minutes in all with evaluate), against 10 s and 11 s
+with plain flows: about 6 hours of the 2 cores for the 30 cells below, plus the oracle (3 minutes a
+cell).
+
+- The latent route (the paper's unconditional SEC: P_U kept, decoder fitted): the six U pairs (U01-U03
+  development, U04-U06 confirmation), flows, ``--latent-dim half`` (ceil(d_x / 2): 2 for three or four
+  columns, 3 for U06, 5 for U05), n_t = 200, seeds 0-4 (30 cells). Its guard (lowest validation W1)
+  is judged, not changed, on these cells.
+- Diffusion: in each half the three pairs whose flow source fitted fastest in this bank (a rule that
+  reads no result): U01, C09, C07 (development) and C02, C16, N04 (confirmation; N04 is a control),
+  n_t = 200, seeds 0-4 (30 cells), ``--family diffusion``.
+
+    python benchmarks/bank.py --pairs U01_tenmile_female,U02_chem97_female,U03_cpssw8_female,U04_movies_comedy,\
+U05_baseball_1951_1980,U06_nafld_male --latent-dim half --n-target 200 --seeds 0,1,2,3,4 \
+        --out runs/bank-latent --results benchmarks/results/bank-latent
+    python benchmarks/bank.py --pairs U01_tenmile_female,C09_budgetfood_town1,C07_gss_2010s,C02_cps1988_west,\
+C16_gapminder_europe,N04_cps1988_zshuffled --family diffusion --n-target 200 --seeds 0,1,2,3,4 \
+        --out runs/bank-diffusion --results benchmarks/results/bank-diffusion
 """
 
 from __future__ import annotations
@@ -133,13 +156,21 @@ def _again(out: Path) -> str:
     return "--resume" if saved.is_file() else "--overwrite"
 
 
-def one(pair: str, n_t: int, seed: int, root: Path, family: str) -> dict:
+def latent_size(spec: dict, latent_dim: str | None) -> int | None:
+    """``--latent-dim``: None (a plain model of x), a number, or ``half`` (ceil(d_x / 2), x's columns)."""
+    if latent_dim is None:
+        return None
+    return -(-len(spec["x"]) // 2) if latent_dim == "half" else int(latent_dim)
+
+
+def one(pair: str, n_t: int, seed: int, root: Path, family: str, latent_dim: str | None = None) -> dict:
     here, spec, flags, target_flags = prepare(pair, n_t, seed, root)
     source = root / pair / "source"
+    latent = latent_size(spec, latent_dim)
     began = time.perf_counter()
     if not (source / "config.json").is_file():
         cli("fit-source", "--data", str(root / pair / "source.csv"), "--family", family, "--out", str(source),
-            _again(source), *flags, cwd=here)
+            _again(source), *flags, *(["--latent-dim", str(latent)] if latent else []), cwd=here)
     source_seconds = time.perf_counter() - began
     began = time.perf_counter()
     cli("fit-target", "--source", str(source), "--data", "target.csv", "--strategy", "auto", "--out", "auto",
@@ -152,8 +183,8 @@ def one(pair: str, n_t: int, seed: int, root: Path, family: str) -> dict:
     args = [a for r in runs for a in ("--model", r)]
     cli("evaluate", *args, "--data", "heldout.csv", "--out", "scores.json", "--overwrite", cwd=here)
     scored = {r["run"].split("/")[-1]: r for r in json.loads((here / "scores.json").read_text())["runs"]}
-    return {"pair": pair, "kind": spec["kind"], "n_t": n_t, "seed": seed, "family": family,
-            "held_out": scored[candidates[0]]["rows"], "chosen": guard["chosen"], "p_value": guard["p_value"],
+    return {"pair": pair, "kind": spec["kind"], "n_t": n_t, "seed": seed, "family": family, "latent_dim": latent,
+            "rule": guard.get("rule", "signed-rank"), "held_out": scored[candidates[0]]["rows"], "chosen": guard["chosen"], "p_value": guard["p_value"],
             "threshold": guard.get("threshold"),  # the guard's z threshold (None: the p < 0.05 rule before issue 30)
             "validation": guard["losses"], "n_validation": guard["n_validation"],
             "nll": {c: scored[c]["nll"] for c in candidates}, "nll_se": {c: scored[c]["nll_se"] for c in candidates},
@@ -361,6 +392,26 @@ def summarise(rows: list[dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def check_route(root: Path, family: str, latent_dim: str | None) -> None:
+    """One --out holds one route (family, latent size): its sources and cells are reused across calls, so
+    a call with another route would fit targets on the wrong source. The route is recorded in
+    ``route.json``; a folder with pair folders and no record is the flow bank's (before the record)."""
+    want = {"family": family, "latent_dim": latent_dim}
+    marker = root / "route.json"
+    if marker.is_file():
+        have = json.loads(marker.read_text())
+    elif root.is_dir() and any(p.is_dir() for p in root.iterdir()):
+        have = {"family": "flow", "latent_dim": None}
+    else:
+        root.mkdir(parents=True, exist_ok=True)
+        marker.write_text(json.dumps(want) + "\n")
+        return
+    if have != want:
+        raise SystemExit(f"error: {root} holds the bank of family {have['family']} with latent_dim "
+                         f"{have['latent_dim']}, not {family} with {latent_dim}; fix: give this route its own --out "
+                         "(and --results)")
+
+
 def _pairs(text: str) -> list[str]:
     """``--pairs``: names, or ``dev`` / ``conf`` for a half of the frozen split."""
     if text in ("dev", "conf"):
@@ -375,6 +426,9 @@ def main() -> None:
     parser.add_argument("--n-target", default="200")
     parser.add_argument("--seeds", default="0,1")
     parser.add_argument("--family", default="flow")
+    parser.add_argument("--latent-dim", default=None,
+                        help="the latent route on pairs without z: fit-source --latent-dim K (a number, or half: "
+                        "ceil(d_x / 2)); give it its own --out and --results")
     parser.add_argument("--out", default="runs/bank")
     parser.add_argument("--results", default="benchmarks/results/bank")
     parser.add_argument("--summarise", action="store_true")
@@ -422,13 +476,21 @@ def main() -> None:
         return
     if not args.summarise:
         root = Path(args.out).absolute()
+        check_route(root, args.family, args.latent_dim)
+        if args.latent_dim is not None:
+            from bank_pairs import PAIRS
+
+            given = [p for p in _pairs(args.pairs) if PAIRS[p]["z"]]
+            if given:
+                raise SystemExit(f"error: the latent route models x alone, but {', '.join(given)} have z; fix: "
+                                 "pass pairs without z (the U pairs)")
         done = {(r["pair"], r["n_t"], r["seed"]) for r in rows}
         todo = [c for c in cells(_pairs(args.pairs), [int(n) for n in args.n_target.split(",")],
                                  [int(s) for s in args.seeds.split(",")]) if c not in done]
         began = time.perf_counter()
         for i, (pair, n_t, seed) in enumerate(todo):
             try:
-                row = one(pair, n_t, seed, root, args.family)
+                row = one(pair, n_t, seed, root, args.family, args.latent_dim)
             except Exception as err:  # noqa: BLE001  recorded, not hidden: a pair the CLI refuses is a finding
                 row = {"pair": pair, "n_t": n_t, "seed": seed, "error": str(err)[:500]}
             with rows_file.open("a") as f:

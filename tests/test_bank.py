@@ -69,6 +69,28 @@ def test_a_stopped_source_fit_is_resumed_from_its_checkpoint(tmp_path):
     assert bank._again(tmp_path / "source") == "--resume"
 
 
+def test_one_out_folder_holds_one_route(tmp_path):
+    """Sources and cells are reused across calls, so a diffusion or latent bank in the flow bank's
+    folder would fit its targets on the wrong source: refused, with the fix."""
+    root = tmp_path / "bank"
+    bank.check_route(root, "flow", None)  # a new folder records its route
+    assert json.loads((root / "route.json").read_text()) == {"family": "flow", "latent_dim": None}
+    bank.check_route(root, "flow", None)
+    with pytest.raises(SystemExit, match="holds the bank of family flow with latent_dim None, not diffusion"):
+        bank.check_route(root, "diffusion", None)
+    old = tmp_path / "old"  # the flow bank's folder from before the record
+    (old / "C01_diamonds_good").mkdir(parents=True)
+    with pytest.raises(SystemExit, match="give this route its own --out"):
+        bank.check_route(old, "flow", "half")
+    bank.check_route(old, "flow", None)
+
+
+def test_the_latent_size_is_half_of_x_rounded_up():
+    spec = bank_pairs.PAIRS["U05_baseball_1951_1980"]
+    assert bank.latent_size(spec, None) is None and bank.latent_size(spec, "3") == 3
+    assert bank.latent_size(spec, "half") == math.ceil(len(spec["x"]) / 2) == 5  # 10 integer columns
+
+
 # ------------------------------------------------------------------------------------------ (b) noise
 def test_noise_is_the_mean_sample_sd_and_se():
     got = bs.noise([1.0, 2.0, 3.0, 4.0])
@@ -186,6 +208,17 @@ def test_the_summary_reports_the_bars_confusion_and_every_miss():
     assert "finetune if n_t < 1000 (k from dev)" in text
     assert "| P | 200 | 1 | scratch (0.01) | finetune | 0.1000 | 0.200 |" in text
     assert bs._scratch_wins(cells[5]) and not bs._scratch_wins(cells[0])
+    # each rule against the guard: a paired difference with its se and t, not the means alone
+    scaled = {n: np.array([bs.rule_regret(c, r)["scaled"] for c in cells]) for n, r in bs.rules_for(k).items()}
+    d = scaled["always scratch"] - scaled["guard (auto)"]
+    se = d.std(ddof=1) / math.sqrt(len(d))
+    assert f"always scratch {scaled['always scratch'].mean():.3f} (" in text
+    assert f"{d.mean():+.3f} ± {se:.3f}, t = {d.mean() / se:+.1f})" in text
+
+
+def test_a_paired_difference_reads_mean_se_and_t():
+    assert bs._paired(np.array([0.1, 0.3])) == "+0.200 ± 0.100, t = +2.0"
+    assert bs._paired(np.array([0.1, 0.1])) == "+0.100 ± 0" and bs._paired(np.array([0.5])) == "+0.500"
 
 
 def test_the_outputs_from_a_cache_keep_the_halves_apart(tmp_path):
