@@ -342,7 +342,10 @@ def finished(results: Path, root: Path | None) -> list[dict]:
 
 
 def halves(results: Path) -> dict[str, str]:
+    """Each pair's half: the results folder's split.json, else the flow bank's (the split is one for
+    every route: a diffusion or latent bank keeps its pairs' halves)."""
     split = results / "split.json"
+    split = split if split.exists() else Path(__file__).parent / "results" / "bank" / "split.json"
     return {p: v["half"] for p, v in json.loads(split.read_text())["pairs"].items()} if split.exists() else {}
 
 
@@ -435,6 +438,14 @@ def _mean_se(v) -> str:
     return f"{v.mean():.3f} ± {_f(se)}"
 
 
+def _paired(d: np.ndarray) -> str:
+    """A paired difference over cells: mean ± se, t."""
+    if len(d) < 2:
+        return f"{d.mean():+.3f}" if len(d) else "—"
+    se = d.std(ddof=1) / math.sqrt(len(d))
+    return f"{d.mean():+.3f} ± {se:.3f}, t = {d.mean() / se:+.1f}" if se > 0 else f"{d.mean():+.3f} ± 0"
+
+
 def _k_text(k: float) -> str:
     return "inf" if k == math.inf else str(int(k))
 
@@ -503,7 +514,8 @@ def half_summary(cells: list[dict], k: float, k_means: dict) -> list[str]:
     hits = sum(g["hit"] for g in guard)
     safe = [c for c in cells if _scratch_wins(c)]
     kept = sum(c["chosen"] == "scratch" for c in safe)
-    means = {name: float(np.mean([rule_regret(c, r)["scaled"] for c in cells])) for name, r in rules.items()}
+    scaled = {name: np.array([rule_regret(c, r)["scaled"] for c in cells]) for name, r in rules.items()}
+    means = {name: float(v.mean()) for name, v in scaled.items()}
     lines += ["", "### The guard's bars (W1)", "",
               f"- Regret: the guard's pick is within 2 se of the best in {hits} of {len(cells)} cells "
               f"({hits / len(cells):.0%}; bar >= 90%: {'met' if hits >= 0.9 * len(cells) else 'not met'}).",
@@ -514,8 +526,10 @@ def half_summary(cells: list[dict], k: float, k_means: dict) -> list[str]:
               + "".join(f" Not kept: {c['pair']} n_t={c['n_t']} seed={c['seed']} ({c['chosen']})."
                         for c in safe if c["chosen"] != "scratch"),
               "- Better than simple rules (mean W1 regret over the floor; the guard's "
-              f"{means['guard (auto)']:.3f}): " + "; ".join(
-                  f"{n} {v:.3f} ({'guard lower' if means['guard (auto)'] < v else 'guard NOT lower'})"
+              f"{means['guard (auto)']:.3f}; in brackets the rule's minus the guard's, paired over the cells, "
+              "± its se, and t = that over its se): " + "; ".join(
+                  f"{n} {v:.3f} ({'guard lower' if means['guard (auto)'] < v else 'guard NOT lower'}: "
+                  f"{_paired(scaled[n] - scaled['guard (auto)'])})"
                   for n, v in means.items() if n != "guard (auto)"),
               f"- k of \"finetune if n_t < k\", fitted on the development half: {_k_text(k)} (dev mean regret per k: "
               + ", ".join(f"{_k_text(kk)} {v:.3f}" for kk, v in k_means.items()) + ")."]
