@@ -184,7 +184,8 @@ def one(pair: str, n_t: int, seed: int, root: Path, family: str, latent_dim: str
     cli("evaluate", *args, "--data", "heldout.csv", "--out", "scores.json", "--overwrite", cwd=here)
     scored = {r["run"].split("/")[-1]: r for r in json.loads((here / "scores.json").read_text())["runs"]}
     return {"pair": pair, "kind": spec["kind"], "n_t": n_t, "seed": seed, "family": family, "latent_dim": latent,
-            "rule": guard.get("rule", "signed-rank"), "held_out": scored[candidates[0]]["rows"], "chosen": guard["chosen"], "p_value": guard["p_value"],
+            "rule": guard.get("rule", "signed-rank"), "held_out": scored[candidates[0]]["rows"],
+            "chosen": guard["chosen"], "p_value": guard["p_value"],
             "threshold": guard.get("threshold"),  # the guard's z threshold (None: the p < 0.05 rule before issue 30)
             "validation": guard["losses"], "n_validation": guard["n_validation"],
             "nll": {c: scored[c]["nll"] for c in candidates}, "nll_se": {c: scored[c]["nll_se"] for c in candidates},

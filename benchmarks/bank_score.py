@@ -438,7 +438,7 @@ def _mean_se(v) -> str:
     return f"{v.mean():.3f} ± {_f(se)}"
 
 
-def _paired(d: np.ndarray) -> str:
+def _paired_text(d: np.ndarray) -> str:
     """A paired difference over cells: mean ± se, t."""
     if len(d) < 2:
         return f"{d.mean():+.3f}" if len(d) else "—"
@@ -529,7 +529,7 @@ def half_summary(cells: list[dict], k: float, k_means: dict) -> list[str]:
               f"{means['guard (auto)']:.3f}; in brackets the rule's minus the guard's, paired over the cells, "
               "± its se, and t = that over its se): " + "; ".join(
                   f"{n} {v:.3f} ({'guard lower' if means['guard (auto)'] < v else 'guard NOT lower'}: "
-                  f"{_paired(scaled[n] - scaled['guard (auto)'])})"
+                  f"{_paired_text(scaled[n] - scaled['guard (auto)'])})"
                   for n, v in means.items() if n != "guard (auto)"),
               f"- k of \"finetune if n_t < k\", fitted on the development half: {_k_text(k)} (dev mean regret per k: "
               + ", ".join(f"{_k_text(kk)} {v:.3f}" for kk, v in k_means.items()) + ")."]

@@ -217,8 +217,8 @@ def test_the_summary_reports_the_bars_confusion_and_every_miss():
 
 
 def test_a_paired_difference_reads_mean_se_and_t():
-    assert bs._paired(np.array([0.1, 0.3])) == "+0.200 ± 0.100, t = +2.0"
-    assert bs._paired(np.array([0.1, 0.1])) == "+0.100 ± 0" and bs._paired(np.array([0.5])) == "+0.500"
+    assert bs._paired_text(np.array([0.1, 0.3])) == "+0.200 ± 0.100, t = +2.0"
+    assert bs._paired_text(np.array([0.1, 0.1])) == "+0.100 ± 0" and bs._paired_text(np.array([0.5])) == "+0.500"
 
 
 def test_the_outputs_from_a_cache_keep_the_halves_apart(tmp_path):
