@@ -648,6 +648,13 @@ EX = [  # data export: the digits benchmark's images as files
 PR = [  # what the digits benchmark's recipe needs from the command line: UNet settings, seeds, device
     Case("pr-warm-start-on-finetune", ft("--warm-start", strategy="finetune"), "applies to freeze-shared"),
     Case("pr-refit-without-auto", ft("--refit", strategy="finetune"), "--refit refits the strategy --strategy auto"),
+    Case("gw-guard-by-w1-without-auto", ft("--guard-by", "w1", strategy="finetune"),
+         "--guard-by w1 is how auto chooses"),
+    Case("gw-guard-by-unknown", ft("--guard-by", "nll", strategy="auto"), "invalid choice"),
+    Case("gw-guard-by-w1-on-images", ft("--guard-by", "w1", source="img", data="imgs", strategy="auto"),
+         "--guard-by w1 scores table rows"),
+    Case("gw-guard-by-w1-on-latent", ft("--guard-by", "w1", source="lat", data="fake.npz", strategy="auto"),
+         "(W1 already)"),
     Case("pr-init-seed-negative", fs("--init-seed", "-1"), "init_seed must be an integer in 0..2^62"),
     Case("pr-target-init-seed-negative", ft("--init-seed", "-1"), "init_seed must be an integer in 0..2^62"),
     Case("pr-init-seed-2-64", fs("--init-seed", str(2**64)), "init_seed must be an integer in 0..2^62"),

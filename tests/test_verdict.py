@@ -128,3 +128,55 @@ def test_refit_fits_the_choice_again_on_every_row_for_the_candidates_passes(auto
     assert refit["steps"] == round(refit["candidate_best_step"] * 150 / refit["candidate_rows"])
     out = cli("evaluate", "--model", "refit", "--data", "test.npz", cwd=auto_run)
     assert out.returncode == 0 and "The two saw different rows" in out.stdout  # its candidate saw fewer: said
+
+
+def test_guard_by_w1_keeps_the_candidate_whose_draws_sit_closest_to_the_validation_rows(auto_run):
+    """``--guard-by w1``: every candidate scored by the W1 of its draws to the validation rows (the
+    numbers the report records are validation_w1_rows' own), the lowest kept."""
+    from gentransfer.data.tabular import Columns
+    from gentransfer.pipeline.runfolder import RunFolder
+    from gentransfer.pipeline.validation import validation_w1_rows
+    from gentransfer.transfer.guard import guard_rows
+
+    out = cli("fit-target", "--source", "src", "--data", "target.npz", "--strategy", "auto", "--guard-by", "w1",
+              "--out", "tgt-w1", *FAST[:4], cwd=auto_run)
+    assert out.returncode == 0, out.stderr
+    assert "W1 of the candidate's draws to the validation rows" in out.stdout
+    report = json.loads((auto_run / "tgt-w1" / "transfer_report.json").read_text())
+    assert report["rule"] == "lowest" and report["threshold"] is None
+    losses = report["losses"]
+    assert report["chosen"] == min(losses, key=losses.get) and set(losses) == {"scratch", "freeze-shared", "finetune"}
+    data = Columns().load(auto_run / "target.npz")
+    _, val = guard_rows(len(data), 0)
+    run = RunFolder(auto_run / "tgt-w1")
+    assert run.config()["guard_by"] == "w1" and report["n_validation"] == len(val)
+    again = validation_w1_rows(run.candidates()["scratch"].path, data, val, seed=0)
+    assert again.mean() == pytest.approx(losses["scratch"], rel=1e-6)
+    # the likelihood guard on the same rows ranks by another yardstick: its losses are nats, not distances
+    nll = json.loads((auto_run / "tgt" / "transfer_report.json").read_text())["losses"]
+    assert all(v > 0 for v in losses.values()) and nll != losses
+    page = cli("report", "tgt-w1", "--out", "w1.html", cwd=auto_run)
+    assert page.returncode == 0, page.stderr
+    assert "Chosen by --guard-by w1" in (auto_run / "w1.html").read_text()
+
+
+def test_encode_rows_is_how_evaluate_scores_a_typed_table(tmp_path):
+    """With one role (x), the guard's encoding gives compare_samples' W1 to the digit."""
+    import csv
+
+    from gentransfer.data.tabular import Columns
+    from gentransfer.metrics import wasserstein1
+    from gentransfer.pipeline.evaluate import compare_samples
+    from gentransfer.pipeline.validation import encode_rows
+
+    rng = np.random.default_rng(0)
+    for name, n in (("real", 40), ("fake", 60)):
+        with (tmp_path / f"{name}.csv").open("w", newline="") as f:
+            w = csv.writer(f)
+            w.writerow(["height", "colour"])
+            w.writerows([[f"{rng.normal(170, 10):.2f}", rng.choice(["red", "blue", "green"])] for _ in range(n)])
+    columns = Columns(x_columns=["height", "colour"], categorical_columns=["colour"])
+    real, fake = columns.load(tmp_path / "real.csv"), columns.load(tmp_path / "fake.csv")
+    a, b = encode_rows(real, fake)
+    assert a.shape == (40, 4) and b.shape == (60, 4)  # height, and colour one-hot over its 3 categories
+    assert wasserstein1(a, b) == pytest.approx(compare_samples(real, fake, "w1")["value"], rel=1e-9)

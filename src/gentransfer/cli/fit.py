@@ -12,7 +12,7 @@ from gentransfer.cli.progress import add_progress_flag, wants_progress
 from gentransfer.data.columns import parse_bounds
 from gentransfer.data.tabular import Columns
 from gentransfer.errors import ConfigError
-from gentransfer.names import DeviceName, FamilyName
+from gentransfer.names import DeviceName, FamilyName, GuardByName
 from gentransfer.pipeline.settings import ModelSettings
 from gentransfer.settings import add_flags, resolve
 from gentransfer.training.config import TrainSettings
@@ -67,6 +67,9 @@ class TargetJob:
             source's weights, 1 otherwise; 1 trains every strategy at one rate).
         refit: auto: fit the chosen strategy again on every target row (the candidate saw about two
             thirds of them), for as many passes as the candidate's kept step.
+        guard_by: auto: how the candidates are compared on the validation rows: loss (each
+            family's held-out loss, a signed-rank test against scratch) or w1 (tables: the W1 of
+            each candidate's draws to the validation rows, as evaluate scores them; the lowest kept).
         device: where to train: cpu, cuda, or auto (CUDA when there is one).
         source_data: pooled: the source's rows (.csv or .npz, with the target's columns); one model
             is fitted on them and the target's, a domain indicator telling them apart.
@@ -85,6 +88,7 @@ class TargetJob:
     refit: bool = False
     device: DeviceName = "cpu"
     source_data: str | None = None
+    guard_by: GuardByName = "loss"
 
 
 def _job(values: dict, cls: type, required: tuple[str, ...]):
@@ -170,7 +174,7 @@ def fit_target(args: argparse.Namespace) -> int:
     run = fit_target(job.source, table, job.strategy, job.out, train=train, overwrite=job.overwrite,
                      resume=job.resume, bounds=parse_bounds(job.bounds), settings={**asdict(job), **columns.to_dict()},
                      init_seed=job.init_seed, warm_start=job.warm_start, lr_scale=job.lr_scale, refit=job.refit,
-                     device=job.device, source_data=source_rows)
+                     device=job.device, source_data=source_rows, guard_by=job.guard_by)
     _clamp_note(train, rows)
     print(f"target model in {run} ({time.perf_counter() - began:.0f} s)")
     return 0
@@ -216,7 +220,7 @@ def register(sub) -> None:
     add_flags(data, TargetJob, only=("data", "bounds"))
     add_flags(data, Columns)
     add_flags(ft.add_argument_group("transfer", "the source run, and what of it the target keeps"), TargetJob,
-              only=("source", "strategy", "warm_start", "lr_scale", "refit", "source_data"))
+              only=("source", "strategy", "warm_start", "lr_scale", "refit", "guard_by", "source_data"))
     _training_flags(ft, TargetJob)
     _run_folder_flags(ft, TargetJob)
     ft.set_defaults(handler=fit_target)

@@ -95,7 +95,7 @@ def fit_target(source: str | Path, data: Table, strategy: str, out: str | Path, 
                bounds: str | tuple[float, float] = "auto", settings: dict[str, Any] | None = None,
                init_seed: int | None = None, warm_start: bool = False, lr_scale: float | None = None,
                refit: bool = False, device: str = "cpu", score_heldout: bool = True, source_data: Table | None = None,
-               log=print) -> Path:
+               guard_by: str = "loss", log=print) -> Path:
     """Transfer the model in run folder ``source`` to ``data`` under ``strategy`` (or ``auto``).
 
     The target's x columns get their own transform (its constant and bounded columns); where
@@ -107,7 +107,9 @@ def fit_target(source: str | Path, data: Table, strategy: str, out: str | Path, 
     start; 1.0 trains every strategy at one rate); ``device`` and ``score_heldout`` as in
     :func:`fit_source`. ``auto`` (the negative-transfer guard, :mod:`gentransfer.transfer.guard`)
     fits every candidate on 80% of the rows, keeps each as a run folder in ``candidates/NAME``, and
-    keeps the one its rule chooses; with ``refit`` it then fits the chosen strategy again on every
+    keeps the one its rule chooses (``guard_by``: ``loss``, each family's held-out loss; ``w1``, on
+    tables, the W1 of each candidate's draws to the validation rows, :mod:`gentransfer.pipeline.validation`,
+    the lowest kept); with ``refit`` it then fits the chosen strategy again on every
     target row, for as many passes over the data as the chosen candidate's kept step had made, with
     no rows held out (:func:`_refit`; tables and images; the held-out check is then the candidate's).
     ``pooled`` fits one fresh model on ``source_data`` (the source's rows, the target's columns) and
@@ -123,6 +125,7 @@ def fit_target(source: str | Path, data: Table, strategy: str, out: str | Path, 
     if refit and strategy != GUARD:
         raise ConfigError(f"--refit refits the strategy --strategy auto chooses; {strategy} is fitted once",
                           "drop --refit, or pass --strategy auto")
+    _check_guard_by(guard_by, strategy, kind)
     if strategy == GUARD:
         guard_rows(n, cfg.seed, data.source)
     pooled = strategy != GUARD and get_strategy(strategy).pooled
@@ -150,7 +153,7 @@ def fit_target(source: str | Path, data: Table, strategy: str, out: str | Path, 
     targets[names[0]].validate(x, z, zc)
     check_rows(len(guard_rows(n, cfg.seed)[0]) if strategy == GUARD else len(x), cfg.val_fraction)
     final = check_out(out, overwrite=overwrite, resume=resume)
-    config = {**(settings or {}), "role": "target", "source": str(source), "strategy": strategy,
+    config = {**(settings or {}), "role": "target", "source": str(source), "strategy": strategy, "guard_by": guard_by,
               "family": src.config.get("family"), "train": asdict(cfg), "columns": scaling.x.describe(),
               "classes": src.config.get("classes"), "column_order": list(data.header) if data.header else None}
     if pooled:
@@ -166,7 +169,7 @@ def fit_target(source: str | Path, data: Table, strategy: str, out: str | Path, 
             model.to(where)
         if strategy == GUARD:
             target, metrics, (train_rows, val_rows) = _guard(run, kind, targets, (x, z, zc), cfg, resume, config,
-                                                             scaling, log)
+                                                             scaling, log, data if guard_by == "w1" else None)
             if refit:
                 refitted = _refit(run, kind, build, metrics, (x, z, zc), cfg, resume, log, where)
         else:
@@ -197,10 +200,26 @@ def _check_size(kind: Kind, family: str, arch: ModelSettings, data: Table, scali
                           "pass a smaller --hidden, --embed-dim or --block-out-channels, or fewer layers")
 
 
+def _check_guard_by(guard_by: str, strategy: str, kind: Kind) -> None:
+    if guard_by not in ("loss", "w1"):
+        raise ConfigError(f"unknown --guard-by {guard_by!r}", "pass loss or w1")
+    if guard_by == "w1" and strategy != GUARD:
+        raise ConfigError(f"--guard-by w1 is how auto chooses; {strategy} is fitted as asked",
+                          "drop --guard-by, or pass --strategy auto")
+    if guard_by == "w1" and kind.name != "table":
+        raise ConfigError(f"--guard-by w1 scores table rows; this {kind.name} target's guard chooses by its own "
+                          "held-out loss" + (" (W1 already)" if kind.name == "latent" else ""), "drop --guard-by")
+
+
 def _guard(run: RunFolder, kind: Kind, targets: dict[str, Any], rows: tuple, cfg: TrainSettings, resume: bool,
-           config: dict[str, Any], scaling: Scaling, log) -> tuple[Any, dict[str, Any], tuple[np.ndarray, np.ndarray]]:
+           config: dict[str, Any], scaling: Scaling, log,
+           w1_data: Table | None = None) -> tuple[Any, dict[str, Any], tuple[np.ndarray, np.ndarray]]:
     """``auto``: every candidate fitted on the guard's rows into a run folder of its own, the choice
-    reported; returns the chosen model, its metrics and the rows the held-out check scores."""
+    reported; returns the chosen model, its metrics and the rows the held-out check scores. With
+    ``w1_data`` (every target row, ``--guard-by w1``) the candidates are scored by W1 on the
+    validation rows (:func:`~gentransfer.pipeline.validation.validation_w1_rows`)."""
+    from gentransfer.pipeline.validation import validation_w1_rows
+
     def fit_candidate(name: str, model: Any, x: np.ndarray, z: Any, zc: Any) -> dict[str, Any]:
         folder = run.candidate(name)
         result, stages = kind.fit(model, x, z, zc, cfg, folder.checkpoints, resume, refine=True)
@@ -208,9 +227,14 @@ def _guard(run: RunFolder, kind: Kind, targets: dict[str, Any], rows: tuple, cfg
         folder.write(model, {**config, "strategy": name, "candidate_of": GUARD}, scaling, metrics)
         return metrics
 
-    guard = run_guard(targets, *rows, seed=cfg.seed, fit_candidate=fit_candidate)
+    def score(name: str, model: Any, val_rows: np.ndarray) -> np.ndarray:
+        return validation_w1_rows(run.candidate(name).path, w1_data, val_rows, seed=cfg.seed)
+
+    guard = run_guard(targets, *rows, seed=cfg.seed, fit_candidate=fit_candidate,
+                      score=score if w1_data is not None else None)
     run.write_guard_report(guard.choice.to_dict())
-    log(guard.choice.table(LOSS_UNITS.get("latent" if guard.choice.rule == "lowest" else config.get("family"))))
+    units = "w1" if w1_data is not None else "latent" if guard.choice.rule == "lowest" else config.get("family")
+    log(guard.choice.table(LOSS_UNITS.get(units)))
     chosen = guard.choice.chosen
     metrics = {**guard.fits[chosen], "strategy": chosen, "auto": guard.choice.to_dict()}
     metrics.pop("heldout_check")

@@ -123,7 +123,7 @@ def _check_paragraph(check: dict[str, Any]) -> str:
                else "") + "</p>")
 
 
-def _guard_section(auto: dict[str, Any], family: str) -> str:
+def _guard_section(auto: dict[str, Any], family: str, guard_by: str = "loss") -> str:
     """The guard's table, its units, and the rule that chose (the one the run was fitted under)."""
     rows = [(name, f"{loss:.4f}" + ("  ← chosen" if name == auto["chosen"] else ""))
             for name, loss in auto["losses"].items()]
@@ -131,8 +131,13 @@ def _guard_section(auto: dict[str, Any], family: str) -> str:
     rows += [("gain of best transfer over scratch", f"{auto['gain']:+.4f} ± {auto['gain_se']:.4f} ("
               + (f"signed-rank z = {z:+.2f}, " if z is not None else "")
               + f"one-sided p = {auto['p_value']:.3g}, n = {auto['n_validation']})")]
-    units = LOSS_UNITS.get("latent" if auto.get("rule") == "lowest" else family, "held-out loss per row")
-    if auto.get("rule") == "lowest":
+    by_w1 = guard_by == "w1"
+    units = LOSS_UNITS.get("w1" if by_w1 else "latent" if auto.get("rule") == "lowest" else family,
+                           "held-out loss per row")
+    if by_w1:
+        rule = ("Chosen by --guard-by w1: the candidate whose draws sit closest to the validation rows in exact W1 "
+                "is kept, scratch included; the p-value is shown for information only (no test decides).")
+    elif auto.get("rule") == "lowest":
         rule = ("The latent route keeps the lowest W1, scratch included; the p-value is shown for information "
                 "only (the shares of one transport plan are not independent, so no test decides).")
     elif auto.get("threshold") is not None:
@@ -182,7 +187,7 @@ def _run_section(run: Path, data: Table | None, seed: int) -> str:
     if check:
         parts.append(_check_paragraph(check))
     if "auto" in metrics:
-        parts.append(_guard_section(metrics["auto"], str(config.get("family"))))
+        parts.append(_guard_section(metrics["auto"], str(config.get("family")), config.get("guard_by", "loss")))
     if metrics.get("history"):
         parts.append("<h3>Training curve</h3>" + _curve(metrics["history"], str(run)))
     if folder.is_image_run():  # a sample grid (every class), no pair plot

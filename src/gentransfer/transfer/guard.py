@@ -18,7 +18,9 @@ The latent route (``rule="lowest"``) compares each candidate's held-out W1 inste
 per-row shares (:func:`gentransfer.metrics.wasserstein1_rows`), and keeps the lowest: the shares
 of one transport plan are not independent, so a rank test over them would not be valid, and the
 likelihood through a low-dimensional P_U misjudges a misplaced P_U (``benchmarks/README.md``,
-the latent route's ``auto``).
+the latent route's ``auto``). ``--guard-by w1`` (tables) scores every candidate that way too, by
+the W1 of its draws to the validation rows on the table's own columns
+(:mod:`gentransfer.pipeline.validation`), the distance ``evaluate`` scores held-out rows in.
 """
 
 from __future__ import annotations
@@ -37,7 +39,9 @@ __all__ = ["StrategyChoice", "choose_strategy", "signed_rank_z", "GuardRun", "ru
 # what each family's held-out loss per row is (the guard's table states its units)
 LOSS_UNITS = {"flow": "negative log-likelihood per row, nats, on the model's standardised scale",
               "diffusion": "denoising loss per row (mean squared error of the predicted noise)",
-              "latent": "W1 to the validation rows, in per-row shares"}
+              "latent": "W1 to the validation rows, in per-row shares",
+              "w1": "W1 of the candidate's draws to the validation rows (every column, as evaluate encodes them), "
+                    "in per-row shares"}
 VALIDATION_FRACTION = 0.2  # of the target rows, held out to compare the candidates
 MIN_VALIDATION = 10  # held-out rows, at least
 THRESHOLD = 0.5  # keep the best transfer when the signed-rank z of its gain over scratch exceeds this (issue 30)
@@ -70,7 +74,7 @@ class StrategyChoice:
                      f"(per validation row, n = {self.n_validation}; signed-rank z = {self.z:+.2f}, "
                      f"one-sided p = {self.p_value:.3g})")
         if self.rule == "lowest":
-            lines.append(f"{self.chosen} has the lowest held-out loss: using it (this route keeps the lowest; "
+            lines.append(f"{self.chosen} has the lowest held-out loss: using it (the lowest is kept; "
                          "the p-value is for information, no test decides)")
         elif self.no_significant_gain:
             what = "negative transfer" if self.gain < 0 else "no clear gain"
@@ -170,7 +174,8 @@ class GuardRun:
 
 
 def run_guard(candidates: dict[str, Any], x: np.ndarray, z: np.ndarray | None, zc: np.ndarray | None, *,
-              seed: int, fit_candidate: Callable[[str, Any, np.ndarray, Any, Any], Any]) -> GuardRun:
+              seed: int, fit_candidate: Callable[[str, Any, np.ndarray, Any, Any], Any],
+              score: Callable[[str, Any, np.ndarray], np.ndarray] | None = None) -> GuardRun:
     """Fit every candidate on the guard's fitting rows, score each on its validation rows
     (``model.heldout_loss_rows``), and choose by the candidates' ``guard_rule``.
 
@@ -180,12 +185,16 @@ def run_guard(candidates: dict[str, Any], x: np.ndarray, z: np.ndarray | None, z
         seed: seeds the split (:func:`guard_rows`) and the held-out losses.
         fit_candidate: ``fit_candidate(name, model, x, z, zc)`` fits one candidate on the rows
             given (and may save it); its return value is kept in :attr:`GuardRun.fits`.
+        score: ``score(name, model, val_rows)``, per-row W1 shares of a fitted candidate on the
+            validation rows (``--guard-by w1``, :mod:`gentransfer.pipeline.validation`) in place of
+            its held-out loss; the lowest then wins (``rule="lowest"``).
     """
     fit_rows, val_rows = guard_rows(len(x), seed)
     take = lambda a, rows: None if a is None else a[rows]  # noqa: E731
     fits, losses = {}, {}
     for name, model in candidates.items():
         fits[name] = fit_candidate(name, model, x[fit_rows], take(z, fit_rows), take(zc, fit_rows))
-        losses[name] = model.heldout_loss_rows(x[val_rows], take(z, val_rows), take(zc, val_rows), seed=seed)
-    rule = next(iter(candidates.values())).guard_rule
+        losses[name] = (score(name, model, val_rows) if score is not None else
+                        model.heldout_loss_rows(x[val_rows], take(z, val_rows), take(zc, val_rows), seed=seed))
+    rule = "lowest" if score is not None else next(iter(candidates.values())).guard_rule
     return GuardRun(choose_strategy(losses, rule=rule), fits, fit_rows, val_rows)
