@@ -14,7 +14,8 @@ were not fitted on) are the real rows; each candidate draws ``REPEAT`` samples p
 (given that row's conditions on a conditional pair; ``REPEAT`` x the validation rows on a plain
 one), ``DRAWS`` times with fixed seeds, and its validation W1 is the mean over draws of the exact W1
 between the draw and the validation rows, on every column encoded as the oracle encodes them
-(categories one-hot, numbers over the sd of all n_t target rows: what the guard may see). Then
+(categories one-hot, numbers over the sd of all n_t target rows: what the guard may see;
+``gentransfer.pipeline.validation.encode_rows``, which ``fit-target --guard-by w1`` uses). Then
 ``w1(m)``: keep the best transfer by validation W1 when its W1 is at most (1 + m) x scratch's, else
 scratch; m in ``MARGINS`` (m < 0: transfer must win by a share; inf: always the best transfer by
 validation W1). Two smoke cells (C01 n_t 200 and U01 n_t 50, seed 0; not scored against any oracle)
@@ -63,9 +64,9 @@ def validation_w1(here: Path, spec: dict, seed: int) -> dict[str, list[float]]:
     import pandas as pd
 
     from gentransfer.cli.outputs import recorded
-    from gentransfer.data.mixed import union_codes
     from gentransfer.data.tabular import Columns
     from gentransfer.metrics import wasserstein1
+    from gentransfer.pipeline.validation import encode_rows
     from gentransfer.transfer.guard import guard_rows
 
     target = pd.read_csv(here / "target.csv")
@@ -86,17 +87,10 @@ def validation_w1(here: Path, spec: dict, seed: int) -> dict[str, list[float]]:
             got = []
             for d in range(DRAWS):
                 draw_seed = SEED + zlib.crc32(name.encode()) % 10**6 * 10 + d
-                specs, a, b = union_codes(real_all, bs._draw(run, columns, cond, REPEAT * len(val), draw_seed, tmp))
-                sd = np.where(a.std(axis=0) > 0, a.std(axis=0), 1.0)
-                got.append(wasserstein1(_encode(a, specs, sd)[val], _encode(b, specs, sd)))
+                every, drawn = encode_rows(real_all, bs._draw(run, columns, cond, REPEAT * len(val), draw_seed, tmp))
+                got.append(wasserstein1(every[val], drawn))
             out[name] = got
     return out
-
-
-def _encode(v: np.ndarray, specs, sd: np.ndarray) -> np.ndarray:
-    """Coded columns as the oracle encodes them (``compare_samples``): categories one-hot, numbers over ``sd``."""
-    return np.concatenate([np.eye(len(c.categories))[v[:, j].astype(int)] if c.discrete else v[:, j:j + 1] / sd[j]
-                           for j, c in enumerate(specs)], axis=1)
 
 
 def rule_w1(m: float):
@@ -156,6 +150,24 @@ def ceiling() -> str:
     return "\n".join(lines)
 
 
+def _beside(cells: list[dict], m: float, w: dict, title: str, frozen: bool = False) -> list[str]:
+    """w1(m) beside the guard and always finetune by n_t, with the paired differences over all cells."""
+    picks = {f"w1({m:g})": lambda c: rule_w1(m)(w[_key(c)]),
+             "rank(0.5), the frozen guard": (lambda c: c["chosen"]) if frozen else (lambda c: c["chosen_now"]
+                                                                                    or c["chosen"]),
+             "always finetune": lambda c: "finetune"}
+    lines = [f"### {title}", "", "| n_t | rule | W1 hits | safety | mean W1 regret / floor (± se) |",
+             "|---|---|---|---|---|"]
+    for n_t in sorted({c["n_t"] for c in cells}):
+        mine = [c for c in cells if c["n_t"] == n_t]
+        lines += [_line(name, _rates(mine, p)).replace("| ", f"| {n_t} | ", 1) for name, p in picks.items()]
+    got = {n: _rates(cells, p)["regret"] for n, p in picks.items()}
+    first = next(iter(got))
+    lines += [""] + [f"- {other} minus {first}, paired over the {len(cells)} cells: "
+                     f"{bs._paired_text(got[other] - got[first])}" for other in list(got)[1:]]
+    return lines + [""]
+
+
 def summarise() -> str:
     w = {(r["pair"], r["n_t"], r["seed"]): {n: float(np.mean(v)) for n, v in r["w1"].items()} for r in bs._jsonl(CACHE)}
     cells = [c for c in bs.load_cells(RESULTS) if _key(c) in w]
@@ -173,6 +185,7 @@ def summarise() -> str:
     rate = lambda r: min(r["hits"] / r["n"], r["kept"] / r["safe"] if r["safe"] else 1.0)  # noqa: E731
     chosen = min(MARGINS, key=lambda m: (-rate(scored[m]), scored[m]["regret"].mean(), abs(m)))
     lines += ["", f"Chosen by the fixed criterion: **w1({chosen:g})**.", ""]
+    lines += _beside(dev, chosen, w, "Development cells by n_t")
     conf = [c for c in cells if c["half"] == "conf" and c["seed"] in (3, 4)]
     if conf:
         lines += [f"## Confirmation: {len(conf)} cells of seeds 3 and 4", "",
@@ -181,10 +194,7 @@ def summarise() -> str:
                  "rank(0.5), the frozen guard": lambda c: c["chosen"], "always finetune": lambda c: "finetune"}
         got = {n: _rates(conf, p) for n, p in picks.items()}
         lines += [_line(n, r) for n, r in got.items()]
-        mine = got[f"w1({chosen:g})"]["regret"]
-        for other in list(picks)[1:]:
-            lines.append(f"\n{other} minus w1({chosen:g}), paired over cells: "
-                         f"{bs._paired_text(got[other]['regret'] - mine)}")
+        lines += [""] + _beside(conf, chosen, w, "Confirmation cells (seeds 3 and 4) by n_t", frozen=True)
     return "\n".join(lines) + "\n"
 
 

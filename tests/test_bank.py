@@ -284,3 +284,16 @@ def test_the_guard_now_is_the_runs_pick_or_replayed_on_its_validation_rows():
     assert any(name.startswith("guard now") for name in bs.rules_for(math.inf, cells))
     unknown = [{"chosen": "scratch", "chosen_now": None}]
     assert not any(name.startswith("guard now") for name in bs.rules_for(math.inf, unknown))
+
+
+def test_the_w1_guard_keeps_the_lowest_validation_w1_within_its_margin():
+    import bank_w1guard as g
+
+    w = {"scratch": 1.00, "finetune": 0.97, "freeze-shared": 0.99}  # finetune 3% below scratch
+    assert g.rule_w1(0.0)(w) == "finetune"
+    assert g.rule_w1(-0.05)(w) == "scratch"  # transfer must win by 5%: it does not
+    assert g.rule_w1(-0.02)(w) == "finetune"
+    worse = {"scratch": 1.00, "finetune": 1.04, "freeze-shared": 1.08}
+    assert g.rule_w1(0.0)(worse) == "scratch" and g.rule_w1(0.05)(worse) == "finetune"
+    assert g.rule_w1(math.inf)(worse) == "finetune"  # always the best transfer
+
