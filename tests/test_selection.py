@@ -70,6 +70,9 @@ def test_lowest_rule_keeps_the_smallest_mean_without_a_test():
                             rule="lowest")
     assert worse.chosen == "scratch" and worse.best_transfer == "finetune" and worse.gain < 0
     assert "scratch has the lowest held-out loss" in worse.table() and worse.to_dict()["rule"] == "lowest"
+    broken = np.full(40, np.inf)  # a candidate that could not be scored (it sampled NaN) loses to any number
+    assert choose_strategy({"scratch": broken, "finetune": scratch}, rule="lowest").chosen == "finetune"
+    assert choose_strategy({"scratch": scratch, "finetune": broken}, rule="lowest").chosen == "scratch"
 
 
 def test_the_report_states_the_rule_the_run_was_chosen_by():

@@ -180,3 +180,24 @@ def test_encode_rows_is_how_evaluate_scores_a_typed_table(tmp_path):
     a, b = encode_rows(real, fake)
     assert a.shape == (40, 4) and b.shape == (60, 4)  # height, and colour one-hot over its 3 categories
     assert wasserstein1(a, b) == pytest.approx(compare_samples(real, fake, "w1")["value"], rel=1e-9)
+
+
+def test_guard_by_w1_counts_a_candidate_that_cannot_be_scored_as_the_worst(auto_run, monkeypatch):
+    """A candidate whose draws are NaN loses every row (as a NaN likelihood does); the fit goes on."""
+    import gentransfer.pipeline.validation as validation
+    from gentransfer.errors import CheckpointError
+
+    real = validation.validation_w1_rows
+
+    def nan_for_scratch(run, *args, **kwargs):
+        if str(run).endswith("scratch"):
+            raise CheckpointError("the model generated NaN or inf values", "re-fit the run (lower lr)")
+        return real(run, *args, **kwargs)
+
+    monkeypatch.setattr(validation, "validation_w1_rows", nan_for_scratch)
+    out = cli("fit-target", "--source", "src", "--data", "target.npz", "--strategy", "auto", "--guard-by", "w1",
+              "--out", "tgt-nan", *FAST[:4], cwd=auto_run)
+    assert out.returncode == 0, out.stderr
+    assert "note: scratch could not be scored (the model generated NaN or inf values)" in out.stdout
+    report = json.loads((auto_run / "tgt-nan" / "transfer_report.json").read_text())
+    assert report["chosen"] != "scratch" and report["losses"]["scratch"] == float("inf")

@@ -16,7 +16,7 @@ import torch
 from gentransfer.data.images import PixelScale
 from gentransfer.data.mixed import MixedTransform
 from gentransfer.data.tabular import Table
-from gentransfer.errors import ConfigError, DataError
+from gentransfer.errors import CheckpointError, ConfigError, DataError
 from gentransfer.families import get_family
 from gentransfer.pipeline.evaluate import FAR_ABOVE_FLOOR, few_rows_note, heldout_check
 from gentransfer.pipeline.kinds import Kind, SourceRun, kind_of_data
@@ -228,7 +228,11 @@ def _guard(run: RunFolder, kind: Kind, targets: dict[str, Any], rows: tuple, cfg
         return metrics
 
     def score(name: str, model: Any, val_rows: np.ndarray) -> np.ndarray:
-        return validation_w1_rows(run.candidate(name).path, w1_data, val_rows, seed=cfg.seed)
+        try:
+            return validation_w1_rows(run.candidate(name).path, w1_data, val_rows, seed=cfg.seed)
+        except CheckpointError as err:  # it samples NaN: it loses every row, as a NaN likelihood does
+            log(f"note: {name} could not be scored ({err.problem}); it counts as the worst")
+            return np.full(len(val_rows), np.inf)
 
     guard = run_guard(targets, *rows, seed=cfg.seed, fit_candidate=fit_candidate,
                       score=score if w1_data is not None else None)
