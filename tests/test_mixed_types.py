@@ -169,3 +169,52 @@ def test_a_target_its_samples_and_its_test_rows_keep_the_source_runs_column_role
     # told otherwise: a flag wins over the run's record
     out = cli("evaluate", "--model", "tgt", "--data", "test.csv", "--x-columns", "wage", cwd=tmp_path)
     assert out.returncode == 2 and "columns" in out.stderr
+
+
+def test_guard_by_w1_scores_a_typed_table_on_every_column(tmp_path, monkeypatch):
+    """--guard-by w1 on a CSV with categorical and boolean columns in x and z: each candidate's draws
+    are scored on every column (one-hot categories), with no more rows drawn than MAX_DRAWN allows."""
+    import json
+
+    import gentransfer.pipeline.sample as sample
+    import gentransfer.pipeline.validation as validation
+    from test_cli_workflow import cli
+
+    _survey(tmp_path / "source.csv", n=300)
+    _survey(tmp_path / "target.csv", n=120, seed=1, shift=0.3)
+    fast = ["--steps", "40", "--eval-every", "20"]
+    assert cli("fit-source", "--data", "source.csv", "--family", "flow", "--z-columns", "region",
+               "--x-columns", "years of schooling,wage,union,children", "--hidden", "16", "--out", "src", *fast,
+               cwd=tmp_path).returncode == 0
+    drawn, real = [], sample.sample_table
+
+    def counted(run, n, cond, **kw):
+        table = real(run, n, cond, **kw)
+        drawn.append(len(table))
+        return table
+
+    monkeypatch.setattr(sample, "sample_table", counted)
+    monkeypatch.setattr(validation, "MAX_DRAWN", 240)  # 24 validation rows: 10 draws each, not 50
+    out = cli("fit-target", "--source", "src", "--data", "target.csv", "--strategy", "auto", "--guard-by", "w1",
+              "--out", "tgt", *fast, cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert drawn and set(drawn) == {240} and len(drawn) == 3 * validation.DRAWS  # 3 candidates x 5 draws
+    report = json.loads((tmp_path / "tgt" / "transfer_report.json").read_text())
+    assert report["rule"] == "lowest" and report["n_validation"] == 24
+    assert report["chosen"] == min(report["losses"], key=report["losses"].get)
+    data = Columns().or_recorded(json.loads((tmp_path / "src" / "config.json").read_text()),
+                                 str(tmp_path / "target.csv")).load(tmp_path / "target.csv")
+    every, _ = validation.encode_rows(data, data)
+    # wage, schooling and children over their sd, union's two and region's four categories one-hot
+    assert every.shape == (120, 3 + 2 + 4) and set(np.unique(every[:, -4:])) == {0.0, 1.0}
+
+
+def test_at_most_max_scored_validation_rows_are_scored_and_always_the_same_ones():
+    from gentransfer.pipeline.validation import MAX_SCORED, scored_rows
+
+    few = np.arange(40, 240)
+    assert np.array_equal(scored_rows(few, 0), few)
+    many = np.arange(5_000)
+    picked = scored_rows(many, 3)
+    assert len(picked) == MAX_SCORED and np.array_equal(picked, scored_rows(many, 3))
+    assert np.all(np.diff(picked) > 0) and not np.array_equal(picked, scored_rows(many, 4))

@@ -169,7 +169,7 @@ def fit_target(source: str | Path, data: Table, strategy: str, out: str | Path, 
             model.to(where)
         if strategy == GUARD:
             target, metrics, (train_rows, val_rows) = _guard(run, kind, targets, (x, z, zc), cfg, resume, config,
-                                                             scaling, log, data if guard_by == "w1" else None)
+                                                             scaling, log, data if guard_by == "w1" else None, device)
             if refit:
                 refitted = _refit(run, kind, build, metrics, (x, z, zc), cfg, resume, log, where)
         else:
@@ -213,12 +213,13 @@ def _check_guard_by(guard_by: str, strategy: str, kind: Kind) -> None:
 
 def _guard(run: RunFolder, kind: Kind, targets: dict[str, Any], rows: tuple, cfg: TrainSettings, resume: bool,
            config: dict[str, Any], scaling: Scaling, log,
-           w1_data: Table | None = None) -> tuple[Any, dict[str, Any], tuple[np.ndarray, np.ndarray]]:
+           w1_data: Table | None = None, device: str = "cpu"
+           ) -> tuple[Any, dict[str, Any], tuple[np.ndarray, np.ndarray]]:
     """``auto``: every candidate fitted on the guard's rows into a run folder of its own, the choice
     reported; returns the chosen model, its metrics and the rows the held-out check scores. With
     ``w1_data`` (every target row, ``--guard-by w1``) the candidates are scored by W1 on the
     validation rows (:func:`~gentransfer.pipeline.validation.validation_w1_rows`)."""
-    from gentransfer.pipeline.validation import validation_w1_rows
+    from gentransfer.pipeline.validation import scored_rows, validation_w1_rows
 
     def fit_candidate(name: str, model: Any, x: np.ndarray, z: Any, zc: Any) -> dict[str, Any]:
         folder = run.candidate(name)
@@ -229,10 +230,10 @@ def _guard(run: RunFolder, kind: Kind, targets: dict[str, Any], rows: tuple, cfg
 
     def score(name: str, model: Any, val_rows: np.ndarray) -> np.ndarray:
         try:
-            return validation_w1_rows(run.candidate(name).path, w1_data, val_rows, seed=cfg.seed)
+            return validation_w1_rows(run.candidate(name).path, w1_data, val_rows, seed=cfg.seed, device=device)
         except CheckpointError as err:  # it samples NaN: it loses every row, as a NaN likelihood does
             log(f"note: {name} could not be scored ({err.problem}); it counts as the worst")
-            return np.full(len(val_rows), np.inf)
+            return np.full(len(scored_rows(val_rows, cfg.seed)), np.inf)
 
     guard = run_guard(targets, *rows, seed=cfg.seed, fit_candidate=fit_candidate,
                       score=score if w1_data is not None else None)

@@ -19,8 +19,8 @@ per-row shares (:func:`gentransfer.metrics.wasserstein1_rows`), and keeps the lo
 of one transport plan are not independent, so a rank test over them would not be valid, and the
 likelihood through a low-dimensional P_U misjudges a misplaced P_U (``benchmarks/README.md``,
 the latent route's ``auto``). ``--guard-by w1`` (tables) scores every candidate that way too, by
-the W1 of its draws to the validation rows on the table's own columns
-(:mod:`gentransfer.pipeline.validation`), the distance ``evaluate`` scores held-out rows in.
+the W1 of its draws to the validation rows on the table's own columns, as ``evaluate --real
+--fake`` scores two tables (:mod:`gentransfer.pipeline.validation`).
 """
 
 from __future__ import annotations
@@ -40,7 +40,8 @@ __all__ = ["StrategyChoice", "choose_strategy", "signed_rank_z", "GuardRun", "ru
 LOSS_UNITS = {"flow": "negative log-likelihood per row, nats, on the model's standardised scale",
               "diffusion": "denoising loss per row (mean squared error of the predicted noise)",
               "latent": "W1 to the validation rows, in per-row shares",
-              "w1": "W1 of the candidate's draws to the validation rows (every column, as evaluate encodes them), "
+              "w1": "W1 of the candidate's draws to the validation rows (every column, as evaluate --real --fake "
+                    "encodes them), "
                     "in per-row shares"}
 VALIDATION_FRACTION = 0.2  # of the target rows, held out to compare the candidates
 MIN_VALIDATION = 10  # held-out rows, at least
