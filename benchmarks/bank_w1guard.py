@@ -172,7 +172,10 @@ def summarise() -> str:
     w = {(r["pair"], r["n_t"], r["seed"]): {n: float(np.mean(v)) for n, v in r["w1"].items()} for r in bs._jsonl(CACHE)}
     cells = [c for c in bs.load_cells(RESULTS) if _key(c) in w]
     dev = [c for c in cells if c["half"] == "dev"]
-    lines = ["# A W1 guard replayed (bank_w1guard.py)", "", f"{len(dev)} development cells with validation W1.", "",
+    lines = ["# A W1 guard replayed (bank_w1guard.py)", "",
+             "## The ceiling of a likelihood guard: the lowest held-out NLL against the W1 oracle", "", ceiling(), "",
+             "## The W1 rule family on the development half", "",
+             f"{len(dev)} development cells with validation W1.", "",
              "| rule | W1 hits | safety | mean W1 regret / floor (± se) |", "|---|---|---|---|"]
     scored = {}
     for m in MARGINS:
