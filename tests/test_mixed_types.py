@@ -176,9 +176,10 @@ def test_guard_by_w1_scores_a_typed_table_on_every_column(tmp_path, monkeypatch)
     are scored on every column (one-hot categories), with no more rows drawn than MAX_DRAWN allows."""
     import json
 
+    from test_cli_workflow import cli
+
     import gentransfer.pipeline.sample as sample
     import gentransfer.pipeline.validation as validation
-    from test_cli_workflow import cli
 
     _survey(tmp_path / "source.csv", n=300)
     _survey(tmp_path / "target.csv", n=120, seed=1, shift=0.3)
