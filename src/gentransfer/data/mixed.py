@@ -34,7 +34,7 @@ from gentransfer.data.columns import ColumnTransform, Standardize
 from gentransfer.data.schema import ColumnSpec
 from gentransfer.errors import CheckpointError, DataError
 
-__all__ = ["MixedTransform", "MixedConditions", "recode", "union_codes", "stack_tables"]
+__all__ = ["MixedTransform", "MixedConditions", "recode", "union_codes", "one_hot_scaled", "stack_tables"]
 
 FIX = "re-create the run (scaling.json is written by fit-source / fit-target)"
 
@@ -93,6 +93,14 @@ def union_codes(a: Any, b: Any, role: str = "x") -> tuple[tuple[ColumnSpec, ...]
         specs.append(ColumnSpec(ca.name, ca.kind, union))
     return tuple(specs), xa, xb
 
+
+
+def one_hot_scaled(codes: np.ndarray, specs, sd: np.ndarray) -> np.ndarray:
+    """Columns of ``codes`` (rows x columns) on one numeric scale: a categorical one (``specs``,
+    from :func:`union_codes`; ``None``: none is) one-hot over its categories, any other over its ``sd``."""
+    return np.concatenate([np.eye(len(specs[j].categories))[codes[:, j].astype(int)]
+                           if specs is not None and specs[j].discrete else codes[:, j:j + 1] / sd[j]
+                           for j in range(codes.shape[1])], axis=1)
 
 def stack_tables(a: Any, b: Any) -> Any:
     """The rows of table ``a`` then those of ``b`` as one table: the same roles, widths and (for typed

@@ -251,7 +251,7 @@ def _as_table(a: np.ndarray | Table, name: str) -> Table:
 def _typed_pair(real: Table, fake: Table, seed: int) -> tuple[np.ndarray, np.ndarray, dict[str, Any] | None]:
     """Two tables' x on one encoding: untyped ones as they are; typed ones matched by column name,
     each category coded by its name over both files, then one-hot (with the table report)."""
-    from gentransfer.data.mixed import union_codes
+    from gentransfer.data.mixed import one_hot_scaled, union_codes
     from gentransfer.metrics.tabular import table_report
 
     if not (real.typed("x") or fake.typed("x")):
@@ -259,6 +259,4 @@ def _typed_pair(real: Table, fake: Table, seed: int) -> tuple[np.ndarray, np.nda
     specs, a, b = union_codes(real, fake)
     report = table_report(a, b, [c.kind for c in specs], seed=seed)
     sd = np.where(a.std(axis=0) > 0, a.std(axis=0), 1.0)
-    encode = lambda v: np.concatenate([np.eye(len(c.categories))[v[:, j].astype(int)] if c.discrete  # noqa: E731
-                                       else (v[:, j:j + 1] / sd[j]) for j, c in enumerate(specs)], axis=1)
-    return encode(a), encode(b), report
+    return one_hot_scaled(a, specs, sd), one_hot_scaled(b, specs, sd), report

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from gentransfer.data.mixed import union_codes
+from gentransfer.data.mixed import one_hot_scaled, union_codes
 from gentransfer.data.tabular import Table
 
 __all__ = ["encode_rows", "scored_rows", "validation_w1_rows", "REPEAT", "DRAWS", "MAX_SCORED", "MAX_DRAWN"]
@@ -33,14 +33,6 @@ REPEAT = 50  # samples per validation row in one draw
 DRAWS = 5  # draws per candidate (the W1 of one draw is averaged over them)
 MAX_SCORED = 500  # validation rows scored, at most (a seeded subset beyond)
 MAX_DRAWN = 10_000  # rows in one draw, at most (repeat is lowered to fit)
-
-
-def _one_hot_scaled(codes: np.ndarray, specs, sd: np.ndarray) -> np.ndarray:
-    """Columns of ``codes`` (rows x columns): a categorical one (``specs``) one-hot over its
-    categories, any other divided by its ``sd``."""
-    return np.concatenate([np.eye(len(specs[j].categories))[codes[:, j].astype(int)]
-                           if specs is not None and specs[j].discrete else codes[:, j:j + 1] / sd[j]
-                           for j in range(codes.shape[1])], axis=1)
 
 
 def encode_rows(table: Table, other: Table) -> tuple[np.ndarray, np.ndarray]:
@@ -65,8 +57,8 @@ def encode_rows(table: Table, other: Table) -> tuple[np.ndarray, np.ndarray]:
         a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
         sd = a.std(axis=0)
         sd = np.where(sd > 0, sd, 1.0)
-        mine.append(_one_hot_scaled(a, specs, sd))
-        theirs.append(_one_hot_scaled(b, specs, sd))
+        mine.append(one_hot_scaled(a, specs, sd))
+        theirs.append(one_hot_scaled(b, specs, sd))
     return np.concatenate(mine, axis=1), np.concatenate(theirs, axis=1)
 
 
