@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from test_cli_workflow import FAST, cli, design_files
 
+from gentransfer.pipeline.evaluate import W1_SPLITS, score_run
 from gentransfer.pipeline.verdict import CLEAR_T, verdict
 
 
@@ -66,6 +67,10 @@ def test_evaluate_puts_auto_beside_its_scratch_candidate(auto_run):
     assert v["nll_transfer"] == transfer["nll"] and v["nll_scratch"] == scratch["nll"]
     assert v["gain"] == pytest.approx(scratch["nll"] - transfer["nll"], abs=1e-9)
     assert v["w1_transfer"] == transfer["w1"] and v["w1_scratch"] == scratch["w1"]
+    # the W1 gain is the two runs' half-splits paired: the same splits, one per W1_SPLITS
+    assert len(transfer["w1_splits"]) == len(scratch["w1_splits"]) == W1_SPLITS == v["w1_splits"]
+    paired = np.asarray(scratch["w1_splits"]) - np.asarray(transfer["w1_splits"])
+    assert v["w1_gain"] == pytest.approx(paired.mean()) and v["w1_gain_se"] == pytest.approx(paired.std(ddof=1))
     assert v["headline"] in out.stdout and v["sentence"] in out.stdout
     assert v["rows"] == 400 and v["outcome"] in ("helped", "hurt", "unclear")
 
@@ -201,3 +206,89 @@ def test_guard_by_w1_counts_a_candidate_that_cannot_be_scored_as_the_worst(auto_
     assert "note: scratch could not be scored (the model generated NaN or inf values)" in out.stdout
     report = json.loads((auto_run / "tgt-nan" / "transfer_report.json").read_text())
     assert report["chosen"] != "scratch" and report["losses"]["scratch"] == float("inf")
+
+
+class _Gaussian:
+    """A model of x alone that draws N(shift, I): enough for ``_split_w1`` (sample given no conditions)."""
+
+    def __init__(self, shift: float, dim: int):
+        self.shift, self.dim = shift, dim
+
+    def sample(self, z=None, zc=None, n=None, generator=None):
+        import torch
+
+        return torch.randn(n, self.dim, generator=generator, dtype=torch.float64) + self.shift
+
+
+def test_half_split_se_tracks_the_spread_over_fresh_test_sets():
+    """The W1 gain's se (the spread over 10 half-splits of one test set) against the spread of the
+    gain itself over 40 fresh test sets of the same law: half-sampling should be about right (0.99
+    here; 0.92-1.74 in benchmarks/results/w1_halfsplit.md), never a fraction of it, and the gain's sign right."""
+    from types import SimpleNamespace
+
+    from gentransfer.pipeline.evaluate import _split_w1
+
+    identity = SimpleNamespace(x=SimpleNamespace(inverse=lambda u: u))
+    near, far = _Gaussian(0.05, 2), _Gaussian(0.25, 2)
+    gains, ses = [], []
+    for s in range(40):
+        x = np.random.default_rng(100 + s).normal(size=(300, 2))
+        d = (np.asarray(_split_w1(far, identity, x, None, None, lambda v: v, s, 10))
+             - np.asarray(_split_w1(near, identity, x, None, None, lambda v: v, s, 10)))
+        gains.append(d.mean())
+        ses.append(d.std(ddof=1))
+    spread = float(np.std(gains, ddof=1))
+    assert 0.8 < np.mean(ses) / spread < 1.6, (np.mean(ses), spread)
+    assert np.mean(gains) > 3 * spread / np.sqrt(len(gains))  # the nearer model is nearer on average
+
+
+def _with_splits(result: tuple[dict, np.ndarray], splits: list[float]) -> tuple[dict, np.ndarray]:
+    result[0]["w1_splits"] = splits
+    return result
+
+
+def test_both_measures_make_the_answer():
+    rng = np.random.default_rng(3)
+    scratch = rng.normal(3.0, 1.0, 400)
+    noise = lambda: list(rng.normal(0, 0.01, 10))  # noqa: E731
+    base = np.full(10, 0.5)
+    same_nll = scratch + rng.normal(0, 1.0, 400)  # no detectable likelihood difference
+    better_nll = scratch - 0.3 + rng.normal(0, 0.2, 400)
+
+    def answer(transfer_nll, transfer_w1, scratch_w1):
+        return verdict([_with_splits(_scored("finetune", transfer_nll), list(transfer_w1)),
+                        _with_splits(_scored("scratch", scratch), list(scratch_w1))])
+
+    # W1 alone resolves a gain: helped, and the sentence says which measure did
+    v = answer(same_nll, base + noise(), base + 0.05 + np.array(noise()))
+    assert v.outcome == "helped" and v.w1_t > CLEAR_T and abs(v.t) < CLEAR_T
+    assert v.w1_gain == pytest.approx(0.05, abs=0.01) and v.w1_splits == 10
+    assert "closer to the test rows in W1" in v.sentence() and "within what these rows resolve" in v.sentence()
+    assert "10 half-splits" in v.headline()
+    # likelihood says helped, W1 says hurt, both beyond noise: mixed, and the sentence says so
+    v = answer(better_nll, base + 0.05 + np.array(noise()), base + noise())
+    assert v.outcome == "mixed" and v.t > CLEAR_T and v.w1_t < -CLEAR_T
+    assert v.sentence().startswith("The two measures disagree") and "farther from" in v.sentence()
+    # W1 resolves a loss, likelihood nothing: hurt, with the advice
+    v = answer(same_nll, base + 0.05 + np.array(noise()), base + noise())
+    assert v.outcome == "hurt" and "Use scratch" in v.sentence()
+    # neither resolves: unclear, both differences named
+    v = answer(same_nll, base + noise(), base + noise())
+    assert v.outcome == "unclear" and "in W1" in v.sentence()
+    # split lists that do not pair (another seed's splits, or none) leave W1 without a se, as before
+    v = verdict([_with_splits(_scored("finetune", better_nll), [0.5] * 10), _scored("scratch", scratch)])
+    assert v.w1_gain is None and v.outcome == "helped" and "half-splits" not in v.headline()
+
+
+def test_half_splits_leave_the_other_scores_as_they_were(auto_run):
+    """Asking for half-splits adds them and moves no other number (split 0 is evaluate's W1 as before);
+    the same run and seed give the same splits."""
+    from gentransfer.data.tabular import Columns
+
+    table = Columns().load(auto_run / "test.npz")
+    plain, nll = score_run(auto_run / "tgt", table, seed=4)
+    split, nll_split = score_run(auto_run / "tgt", table, seed=4, w1_splits=3)
+    assert "w1_splits" not in plain and len(split["w1_splits"]) == 3
+    assert {k: v for k, v in split.items() if k != "w1_splits"} == plain and np.array_equal(nll, nll_split)
+    assert score_run(auto_run / "tgt", table, seed=4, w1_splits=3)[0]["w1_splits"] == split["w1_splits"]
+    assert len(set(split["w1_splits"])) == 3  # three different cuts

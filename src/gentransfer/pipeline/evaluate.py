@@ -17,10 +17,12 @@ from gentransfer.pipeline.runfolder import RunFolder
 from gentransfer.pipeline.scaling import Scaling
 
 __all__ = ["heldout_check", "evaluate_run", "score_run", "evaluation_cells", "evaluation_table", "compare_samples",
-           "few_rows_note", "CHECK_ROWS", "NLL_ROWS", "FAR_ABOVE_FLOOR", "FEW_CHECK_ROWS", "SCORE_NOTES"]
+           "few_rows_note", "CHECK_ROWS", "NLL_ROWS", "W1_SPLITS", "FAR_ABOVE_FLOOR", "FEW_CHECK_ROWS", "SCORE_NOTES"]
 
 CHECK_ROWS = 2000  # the held-out check scores at most this many rows (exact W1 is cubic)
 NLL_ROWS = 1000  # evaluate scores the likelihood on at most this many rows (a diffusion ODE per row)
+W1_SPLITS = 10  # evaluate and report pair two runs' W1 over this many half-splits of the test rows
+W1_SPLIT_ROWS = 2000  # each split scores at most this many rows (exact W1 is cubic; fewer only widens the se)
 FAR_ABOVE_FLOOR = 1.5  # the held-out check says plainly when W1 is more than this times the floor
 # below this many held-out rows the check's ratio cannot tell a fair model from a good one: a perfect
 # model's ratio spreads ±0.10-0.16 around 1 at 20-100 rows (benchmarks/check_rows.py)
@@ -116,10 +118,13 @@ def evaluate_run(run: str | Path, data: Table, *, seed: int = 0, nll_rows: int =
     return score_run(run, data, seed=seed, nll_rows=nll_rows)[0]
 
 
-def score_run(run: str | Path, data: Table, *, seed: int = 0,
-              nll_rows: int = NLL_ROWS) -> tuple[dict[str, Any], np.ndarray]:
+def score_run(run: str | Path, data: Table, *, seed: int = 0, nll_rows: int = NLL_ROWS,
+              w1_splits: int = 0) -> tuple[dict[str, Any], np.ndarray]:
     """:func:`evaluate_run`'s scores and the NLL of each scored row (the same rows for every run
-    scored with the same ``data`` and ``seed``: a paired comparison)."""
+    scored with the same ``data`` and ``seed``: a paired comparison). ``w1_splits`` > 0 adds
+    ``result["w1_splits"]``: W1 to the test rows on that many random half-splits, the same splits
+    for every run scored with the same ``data`` and ``seed`` (:func:`_split_w1`), which give the W1
+    comparison of two runs its standard error."""
     folder = RunFolder(run)
     model, config, scaling = folder.read()
     data, x, (z, zc) = _checked(run, data, model, config, scaling)
@@ -128,13 +133,8 @@ def score_run(run: str | Path, data: Table, *, seed: int = 0,
     nll = _nll(model, scaling, x, z, zc, rows, seed)
     # two halves A and B of the rows: the floor is W1(x_A, x_B); the model's W1 replaces x_A by one
     # sample per row of A given A's conditions, so both compare the same conditions with B
-    perm = rng.permutation(len(x))
-    a, b = np.sort(perm[: len(perm) // 2]), np.sort(perm[len(perm) // 2:])
-    cond = lambda t: None if t is None else t[a]  # noqa: E731
-    gen = torch.Generator().manual_seed(seed + 1)
-    with torch.no_grad():
-        fake = scaling.x.inverse(model.sample(z=cond(z), zc=cond(zc), n=None if z is not None or zc is not None
-                                              else len(a), generator=gen).cpu().numpy())
+    a, b = _halves(rng.permutation(len(x)))
+    fake = _sample_given(model, scaling, z, zc, a, torch.Generator().manual_seed(seed + 1))
     scored = scaling.x.forward if isinstance(scaling.x, MixedTransform) else (lambda v: v)
     fa, xa, xb = scored(fake), scored(x[a]), scored(x[b])
     result = {"run": str(run), "family": config.get("family"), "strategy": folder.strategy_label(),
@@ -142,6 +142,8 @@ def score_run(run: str | Path, data: Table, *, seed: int = 0,
               "rows": len(x), "nll": float(nll.mean()), "nll_se": float(nll.std(ddof=1) / np.sqrt(len(nll))),
               "nll_rows": len(nll), "w1": wasserstein1(fa, xb), "w1_floor": wasserstein1(xa, xb),
               "mmd2": mmd2_unbiased(xb, fa), "mmd2_floor": mmd2_unbiased(xb, xa)}
+    if w1_splits > 0:
+        result["w1_splits"] = _split_w1(model, scaling, x, z, zc, scored, seed, w1_splits)
     embedding = getattr(model, "embedding", None)
     if embedding is not None and embedding.config.get("n_classes") and data.z is not None:
         result.update(_per_class(data.z[a, 0], data.z[b, 0], fake, x[b], np.unique(data.z[:, 0])))
@@ -150,6 +152,43 @@ def score_run(run: str | Path, data: Table, *, seed: int = 0,
 
         result["table"] = table_report(x, fake, [c.kind for c in scaling.x.specs], seed=seed)
     return result, nll
+
+
+def _halves(perm: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """A permutation of rows cut into two sorted halves (the second one row longer when odd)."""
+    return np.sort(perm[: len(perm) // 2]), np.sort(perm[len(perm) // 2:])
+
+
+def _sample_given(model: Any, scaling: Scaling, z: Any, zc: Any, rows: np.ndarray,
+                  gen: torch.Generator) -> np.ndarray:
+    """One sample per row of ``rows`` given that row's conditions (``len(rows)`` samples of an
+    unconditional model), in the data's coding."""
+    cond = lambda t: None if t is None else t[rows]  # noqa: E731
+    with torch.no_grad():
+        u = model.sample(z=cond(z), zc=cond(zc), n=None if z is not None or zc is not None else len(rows),
+                         generator=gen)
+    return scaling.x.inverse(u.cpu().numpy())
+
+
+def _split_w1(model: Any, scaling: Scaling, x: np.ndarray, z: Any, zc: Any, scored: Any, seed: int,
+              splits: int) -> list[float]:
+    """W1 of the model to the test rows on ``splits`` random half-splits (at most
+    :data:`W1_SPLIT_ROWS` rows each): one sample per test row given its conditions, drawn once;
+    split r cuts a seeded subset of rows into halves A and B and scores A's samples against B's rows.
+
+    Every run scored with the same rows and ``seed`` sees the same splits, so two runs' W1 are
+    paired split by split, and the spread of their difference over the splits is the standard error
+    of its mean (half-sampling: the variance of a half-sample estimate around the whole sample's
+    estimates the whole sample's variance; rows and the model's draws both vary). On Gaussian laws it
+    came to 0.92-1.00 times the gain's true spread when the two runs' draws share one random stream
+    (as two runs sampled with one seed do) and 1.24-1.74 times with independent draws: about right or
+    too wide (benchmarks/results/w1_halfsplit.md)."""
+    cuts = [_halves(np.random.default_rng([seed, 1 + r]).permutation(len(x))[:W1_SPLIT_ROWS]) for r in range(splits)]
+    drawn = np.unique(np.concatenate([a for a, _ in cuts]))  # the rows whose samples some split uses
+    samples = _sample_given(model, scaling, z, zc, drawn, torch.Generator().manual_seed(seed + 2))
+    fake = np.zeros((len(x), *samples.shape[1:]), dtype=samples.dtype)
+    fake[drawn] = samples
+    return [wasserstein1(scored(fake[a]), scored(x[b])) for a, b in cuts]
 
 
 def _checked(run: str | Path, data: Table, model: Any, config: dict[str, Any],

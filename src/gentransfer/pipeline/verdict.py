@@ -3,8 +3,13 @@
 The question gentransfer exists to answer, put first in ``evaluate`` and the report. Both runs are
 scored on the same rows (:func:`~gentransfer.pipeline.evaluate.score_run`), so the gain in
 log-likelihood is paired row by row: its mean, standard error and t statistic say whether the
-difference is larger than the test rows can resolve. W1 to the test rows, beside its real-vs-real
-floor, is the second opinion (a set-level score: no per-row pairing, so no standard error).
+difference is larger than the test rows can resolve. W1 to the test rows is the second measure,
+paired split by split over random half-splits of the same rows (``score_run(w1_splits=...)``), with
+the spread over the splits as its standard error. The two measures can disagree (on the bank of real
+pairs the lowest NLL and the lowest W1 were different candidates in about 40% of cells,
+benchmarks/README.md): the source **helped** when at least one of them resolves a gain and neither
+resolves a loss, **hurt** in the mirror case, **mixed** when they resolve opposite answers (which
+model is better then depends on the use: densities or samples), **unclear** when neither resolves.
 
 An ``auto`` run brings its own comparison: the guard fitted scratch (and every transfer strategy)
 as run folders in ``candidates/``; :func:`comparison_runs` adds the one to compare with.
@@ -43,26 +48,39 @@ class Verdict:
     w1_floor: float
     test_rows: int
     uneven: bool = False  # one of the two was refitted on every target row, the other was not
+    w1_gain: float | None = None  # mean over half-splits of W1(scratch) - W1(transfer): > 0 when the source helped
+    w1_gain_se: float | None = None
+    w1_splits: int = 0
 
     @property
     def t(self) -> float:
-        return self.gain / self.gain_se if self.gain_se > 0 else (np.inf if self.gain > 0 else -np.inf
-                                                                   if self.gain < 0 else 0.0)
+        return _t(self.gain, self.gain_se)
+
+    @property
+    def w1_t(self) -> float | None:
+        """The W1 gain over its standard error; ``None`` without half-splits."""
+        return None if self.w1_gain is None else _t(self.w1_gain, self.w1_gain_se)
 
     @property
     def outcome(self) -> str:
-        """``helped``, ``hurt`` or ``unclear`` (|t| below :data:`CLEAR_T`)."""
-        return "helped" if self.t >= CLEAR_T else "hurt" if self.t <= -CLEAR_T else "unclear"
+        """``helped``, ``hurt``, ``mixed`` or ``unclear``: each measure resolves a gain or a loss when
+        |t| >= :data:`CLEAR_T`, and the outcome is what the resolved ones say together."""
+        said = {_says(self.t), _says(self.w1_t)} - {"unclear"}
+        return "unclear" if not said else said.pop() if len(said) == 1 else "mixed"
 
     def headline(self) -> str:
         """One line of numbers: who beat whom, by how much, on how many rows."""
         name = self.transfer.split(" -> ")[-1]
         who = {"helped": f"{name} beat scratch", "hurt": f"scratch beat {name}",
-               "unclear": f"{name} and scratch within noise"}[self.outcome]
+               "unclear": f"{name} and scratch within noise",
+               "mixed": f"{name} and scratch each ahead by one measure"}[self.outcome]
+        w1 = ("" if self.w1_gain is None else
+              f"; W1 gain {self.w1_gain:+.4f} ± {self.w1_gain_se:.4f} (t = {self.w1_t:.1f}, {self.w1_splits} "
+              f"half-splits)")
         return (f"{who}: NLL {self.nll_transfer:.3f} vs {self.nll_scratch:.3f} nats per row, W1 "
                 f"{self.w1_transfer:.4f} vs {self.w1_scratch:.4f} (real-vs-real floor {self.w1_floor:.4f}) on "
                 f"{self.test_rows:,} test rows; gain {self.gain:+.3f} ± {self.gain_se:.3f} nats per row "
-                f"(t = {self.t:.1f}, NLL on {self.rows:,} rows)")
+                f"(t = {self.t:.1f}, NLL on {self.rows:,} rows){w1}")
 
     def sentence(self) -> str:
         """The answer in plain words."""
@@ -77,6 +95,34 @@ class Verdict:
                 else f"{self.rows:,} of your {self.test_rows:,} test rows")
 
     def _sentence(self) -> str:
+        if self.w1_gain is None:  # no half-splits: W1 is a second opinion without its noise
+            return self._nll_sentence()
+        nll, w1 = _says(self.t), _says(self.w1_t)
+        more = "more" if self.gain > 0 else "less"
+        likelihood = (f"gives each row {abs(self.gain):.3f} ± {self.gain_se:.3f} nats {more} log-likelihood than "
+                      f"the model fitted on the target alone (t = {self.t:.1f})")
+        closer = "closer to" if self.w1_gain > 0 else "farther from"
+        samples = (f"its samples are {closer} the test rows in W1 by {abs(self.w1_gain):.4f} ± "
+                   f"{self.w1_gain_se:.4f} (t = {self.w1_t:.1f})")
+        model = f"the transferred model ({self.transfer})"
+        if self.outcome == "mixed":
+            return (f"The two measures disagree: on {self._on()} {model} {likelihood}, but {samples}. Which model "
+                    f"is better depends on the use: likelihood for densities and scoring rows, W1 for synthetic "
+                    f"samples; `evaluate` shows both.")
+        if self.outcome == "unclear":
+            return (f"No detectable difference: on {self._on()} {model} and scratch differ by {self.gain:+.3f} ± "
+                    f"{self.gain_se:.3f} nats per row and by {self.w1_gain:+.4f} ± {self.w1_gain_se:.4f} in W1, "
+                    f"both within what these rows can resolve (|t| < {CLEAR_T:g}). More test rows would narrow it.")
+        lead = "The source helped" if self.outcome == "helped" else "The source hurt"
+        tail = "" if self.outcome == "helped" else " Use scratch (fit-target --strategy scratch)."
+        both = f"{likelihood}, and {samples}" if nll != "unclear" and w1 != "unclear" else (
+            f"{likelihood}; in W1 the two differ by {self.w1_gain:+.4f} ± {self.w1_gain_se:.4f}, within its noise"
+            if nll != "unclear" else
+            f"{samples}; in log-likelihood the two differ by {self.gain:+.3f} ± {self.gain_se:.3f} nats per row, "
+            f"within what these rows resolve")
+        return f"{lead}: on {self._on()} {model} {both}.{tail}"
+
+    def _nll_sentence(self) -> str:
         w1_agrees = (self.w1_transfer < self.w1_scratch) == (self.gain > 0)
         w1 = ("W1 to the test rows agrees" if w1_agrees else
               "W1 to the test rows points the other way, so look at both")
@@ -95,6 +141,15 @@ class Verdict:
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "t": self.t, "outcome": self.outcome, "headline": self.headline(),
                 "sentence": self.sentence()}
+
+
+def _t(gain: float, se: float) -> float:
+    return gain / se if se > 0 else (np.inf if gain > 0 else -np.inf if gain < 0 else 0.0)
+
+
+def _says(t: float | None) -> str:
+    """What one measure resolves: ``helped``, ``hurt`` or ``unclear`` (no measure, or |t| below :data:`CLEAR_T`)."""
+    return "unclear" if t is None or not abs(t) >= CLEAR_T else "helped" if t > 0 else "hurt"  # NaN: unclear
 
 
 def comparison_runs(runs: list[str | Path]) -> list[str]:
@@ -133,5 +188,12 @@ def verdict(scored: list[tuple[dict[str, Any], np.ndarray]]) -> Verdict | None:
     (rt, nt), (rs, ns) = transfer, scratch
     diff = ns - nt
     se = float(diff.std(ddof=1) / np.sqrt(len(diff))) if len(diff) > 1 else 0.0
+    w1 = {}
+    splits_t, splits_s = rt.get("w1_splits"), rs.get("w1_splits")
+    if splits_t and splits_s and len(splits_t) == len(splits_s) and len(splits_t) > 1:
+        # half-sampling: the spread of the split-by-split difference is the standard error of its mean
+        w1_diff = np.asarray(splits_s) - np.asarray(splits_t)
+        w1 = {"w1_gain": float(w1_diff.mean()), "w1_gain_se": float(w1_diff.std(ddof=1)), "w1_splits": len(w1_diff)}
     return Verdict(rt["strategy"], rt["run"], rs["run"], len(diff), rt["nll"], rs["nll"], float(diff.mean()), se,
-                   rt["w1"], rs["w1"], rt["w1_floor"], rt["rows"], bool(rt.get("refit")) != bool(rs.get("refit")))
+                   rt["w1"], rs["w1"], rt["w1_floor"], rt["rows"], bool(rt.get("refit")) != bool(rs.get("refit")),
+                   **w1)
