@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from test_cli_workflow import FAST, cli, design_files
 
+from gentransfer.pipeline.evaluate import W1_SPLITS, score_run
 from gentransfer.pipeline.verdict import CLEAR_T, verdict
 
 
@@ -66,8 +67,12 @@ def test_evaluate_puts_auto_beside_its_scratch_candidate(auto_run):
     assert v["nll_transfer"] == transfer["nll"] and v["nll_scratch"] == scratch["nll"]
     assert v["gain"] == pytest.approx(scratch["nll"] - transfer["nll"], abs=1e-9)
     assert v["w1_transfer"] == transfer["w1"] and v["w1_scratch"] == scratch["w1"]
+    # the W1 gain is the two runs' half-splits paired: the same splits, one per W1_SPLITS
+    assert len(transfer["w1_splits"]) == len(scratch["w1_splits"]) == W1_SPLITS == v["w1_splits"]
+    paired = np.asarray(scratch["w1_splits"]) - np.asarray(transfer["w1_splits"])
+    assert v["w1_gain"] == pytest.approx(paired.mean()) and v["w1_gain_se"] == pytest.approx(paired.std(ddof=1))
     assert v["headline"] in out.stdout and v["sentence"] in out.stdout
-    assert v["rows"] == 400 and v["outcome"] in ("helped", "hurt", "unclear")
+    assert v["rows"] == 400 and v["outcome"] in ("helped", "hurt", "unclear", "mixed")
 
 
 def test_candidates_are_run_folders_every_command_accepts(auto_run):
@@ -201,3 +206,86 @@ def test_guard_by_w1_counts_a_candidate_that_cannot_be_scored_as_the_worst(auto_
     assert "note: scratch could not be scored (the model generated NaN or inf values)" in out.stdout
     report = json.loads((auto_run / "tgt-nan" / "transfer_report.json").read_text())
     assert report["chosen"] != "scratch" and report["losses"]["scratch"] == float("inf")
+
+
+def test_half_split_se_tracks_the_spread_over_fresh_test_sets():
+    """The W1 gain's se (the spread over 10 half-splits of one test set) against the spread of the
+    gain itself over 40 fresh test sets of the same law: half-sampling should be about right (0.85-1.17
+    in benchmarks/results/w1_halfsplit.md), never a fraction of it, and the gain's sign right."""
+    from gentransfer.pipeline.evaluate import half_splits, split_w1
+
+    gains, ses = [], []
+    for s in range(40):
+        rng = np.random.default_rng(100 + s)
+        x, noise = rng.normal(size=(300, 2)), rng.normal(size=(300, 2))
+        cuts = half_splits(len(x), s, 10)
+        d = np.asarray(split_w1(noise + 0.25, x, cuts)) - np.asarray(split_w1(noise + 0.05, x, cuts))
+        gains.append(d.mean())
+        ses.append(d.std(ddof=1))
+    spread = float(np.std(gains, ddof=1))
+    assert 0.7 < np.mean(ses) / spread < 1.6, (np.mean(ses), spread)
+    assert np.mean(gains) > 3 * spread / np.sqrt(len(gains))  # the nearer model is nearer on average
+
+
+def _with_splits(result: tuple[dict, np.ndarray], splits: list[float]) -> tuple[dict, np.ndarray]:
+    result[0]["w1_splits"] = splits
+    return result
+
+
+def test_both_measures_make_the_answer():
+    rng = np.random.default_rng(3)
+    scratch = rng.normal(3.0, 1.0, 400)
+    noise = lambda: list(rng.normal(0, 0.01, 10))  # noqa: E731
+    base = np.full(10, 0.5)
+    same_nll = scratch + rng.normal(0, 1.0, 400)  # no detectable likelihood difference
+    better_nll = scratch - 0.3 + rng.normal(0, 0.2, 400)
+
+    def answer(transfer_nll, transfer_w1, scratch_w1):
+        return verdict([_with_splits(_scored("finetune", transfer_nll), list(transfer_w1)),
+                        _with_splits(_scored("scratch", scratch), list(scratch_w1))])
+
+    # W1 alone resolves a gain: helped, and the sentence says which measure did
+    v = answer(same_nll, base + noise(), base + 0.05 + np.array(noise()))
+    assert v.outcome == "helped" and v.w1_t > v.w1_clear and abs(v.t) < CLEAR_T
+    assert v.w1_clear == pytest.approx(2.262, abs=1e-3)  # t's 97.5% point on 9 degrees of freedom
+    assert v.w1_gain == pytest.approx(0.05, abs=0.01) and v.w1_splits == 10
+    assert v.sentence().startswith("The source helped: the samples of the transferred model (finetune) are "
+                                   "closer to your 400 test rows in W1 by 0.04")
+    assert "within what these rows resolve" in v.sentence() and "10 half-splits" in v.headline()
+    # a W1 t between 2 and 2.26 does not resolve on 9 degrees of freedom
+    v = answer(same_nll, base, base + 0.0221 + 0.01 * np.array([1, -1] * 5))  # t = 2.10
+    assert 2 < v.w1_t < v.w1_clear and v.outcome == "unclear"
+    # likelihood says helped, W1 says hurt, both beyond noise: mixed, and the sentence says so
+    v = answer(better_nll, base + 0.05 + np.array(noise()), base + noise())
+    assert v.outcome == "mixed" and v.t > CLEAR_T and v.w1_t < -CLEAR_T
+    assert v.sentence().startswith("The two measures disagree") and "farther from" in v.sentence()
+    # W1 resolves a loss, likelihood nothing: hurt, with the advice
+    v = answer(same_nll, base + 0.05 + np.array(noise()), base + noise())
+    assert v.outcome == "hurt" and "Use scratch" in v.sentence()
+    # neither resolves: unclear, both differences named
+    v = answer(same_nll, base + noise(), base + noise())
+    assert v.outcome == "unclear" and "in W1" in v.sentence()
+    # a run whose samples were not numbers has no W1 gain; a NaN likelihood gain reads t = nan, not 0
+    v = verdict([_with_splits(_scored("finetune", better_nll), [np.nan] * 10),
+                 _with_splits(_scored("scratch", scratch), list(base))])
+    assert v.w1_gain is None and v.outcome == "helped"
+    v = answer(np.full(400, np.nan), base + noise(), base + noise())
+    assert np.isnan(v.t) and "t = nan" in v.headline() and v.to_dict()["w1_t"] == v.w1_t
+    # split lists that do not pair (another seed's splits, or none) leave W1 without a se, as before
+    v = verdict([_with_splits(_scored("finetune", better_nll), [0.5] * 10), _scored("scratch", scratch)])
+    assert v.w1_gain is None and v.outcome == "helped" and "half-splits" not in v.headline()
+
+
+def test_half_splits_leave_the_other_scores_as_they_were(auto_run):
+    """Asking for half-splits adds them and moves no other number (cut 0 is evaluate's W1 as before);
+    the same run and seed give the same splits."""
+    from gentransfer.data.tabular import Columns
+
+    table = Columns().load(auto_run / "test.npz")
+    plain, nll = score_run(auto_run / "tgt", table, seed=4)
+    split, nll_split = score_run(auto_run / "tgt", table, seed=4, w1_splits=3)
+    assert "w1_splits" not in plain and len(split["w1_splits"]) == 3
+    assert split["w1_splits"][0] == plain["w1"]  # cut 0 is the table's cut
+    assert {k: v for k, v in split.items() if k != "w1_splits"} == plain and np.array_equal(nll, nll_split)
+    assert score_run(auto_run / "tgt", table, seed=4, w1_splits=3)[0]["w1_splits"] == split["w1_splits"]
+    assert len(set(split["w1_splits"])) == 3  # three different cuts

@@ -21,7 +21,7 @@ def _write(out: Path | None, result: Any) -> None:
 
 
 def evaluate_runs(args: argparse.Namespace, columns: Columns, out: Path | None) -> int:
-    from gentransfer.pipeline.evaluate import evaluation_table, score_run
+    from gentransfer.pipeline.evaluate import W1_SPLITS, evaluation_table, score_run
     from gentransfer.pipeline.verdict import comparison_runs, verdict
 
     if args.real or args.fake:
@@ -31,7 +31,7 @@ def evaluate_runs(args: argparse.Namespace, columns: Columns, out: Path | None) 
         raise ConfigError("--model needs --data: the held-out rows to score on", "pass --data TEST.npz")
     table = columns.load(args.data)
     runs = comparison_runs(args.model)  # an auto run brings the candidate its choice is compared with
-    scored = [score_run(run, table, seed=args.seed) for run in runs]
+    scored = [score_run(run, table, seed=args.seed, w1_splits=W1_SPLITS) for run in runs]
     results = [result for result, _ in scored]
     answer = verdict(scored)
     print(evaluation_table(results), end="")

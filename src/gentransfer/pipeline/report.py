@@ -23,7 +23,14 @@ import numpy as np
 from gentransfer.data.tabular import Table
 from gentransfer.errors import CheckpointError, DataError
 from gentransfer.files import atomic_write_bytes
-from gentransfer.pipeline.evaluate import FAR_ABOVE_FLOOR, SCORE_NOTES, evaluation_cells, few_rows_note, score_run
+from gentransfer.pipeline.evaluate import (
+    FAR_ABOVE_FLOOR,
+    SCORE_NOTES,
+    W1_SPLITS,
+    evaluation_cells,
+    few_rows_note,
+    score_run,
+)
 from gentransfer.pipeline.runfolder import RunFolder
 from gentransfer.pipeline.sample import sample_run
 from gentransfer.pipeline.verdict import Verdict, comparison_runs, verdict
@@ -36,6 +43,7 @@ table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ccc;padding
 th{background:#f3f3f3}h2{border-bottom:2px solid #ddd;padding-top:1em}.warn{color:#a40000}
 pre{background:#f7f7f7;padding:.5em}.answer{font-size:1.25em;padding:.6em .8em;border-left:6px solid #888;
 background:#fafafa}.helped{border-color:#2a7d2a}.hurt{border-color:#a40000}.unclear{border-color:#b08000}
+.mixed{border-color:#5060b0}
 .small{color:#555;font-size:.9em}details{margin:.5em 0}"""
 
 
@@ -223,8 +231,9 @@ def _answer(answer: Verdict | None, data: Table | None) -> str:
         return ("<p class=\"answer unclear\">Did the source help? No comparison here: pass an <code>auto</code> "
                 "run (it brings its scratch candidate) or a transfer run beside a scratch run.</p>")
     return (f"<h2>Did the source help?</h2><p class=\"answer {answer.outcome}\">{html.escape(answer.sentence())}</p>"
-            f"<p class=\"small\">{html.escape(answer.headline())}. The gain is paired row by row (both models "
-            "scored on the same rows); |t| of 2 or more is a difference these rows resolve.</p>")
+            f"<p class=\"small\">{html.escape(answer.headline())}. The NLL gain is paired row by row (both models "
+            "scored on the same rows), the W1 gain cut by cut over 10 random half-splits of the rows; |t| of 2 "
+            "or more (2.26 for W1, whose se has 9 degrees of freedom) is a difference these rows resolve.</p>")
 
 
 def _scores(results: list[dict[str, Any]], data: Table) -> str:
@@ -277,7 +286,7 @@ def write_report(runs: list[str | Path], out: str | Path, data: Table | None = N
         scored = []
         for r in runs:
             try:
-                scored.append(score_run(r, data, seed=seed))
+                scored.append(score_run(r, data, seed=seed, w1_splits=W1_SPLITS))
             except DataError:  # another table (a source run); its section says why
                 continue
         answer = verdict(scored)
