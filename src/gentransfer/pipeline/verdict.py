@@ -6,13 +6,14 @@ log-likelihood is paired row by row: its mean, standard error and t statistic sa
 difference is larger than the test rows can resolve. W1 to the test rows is the second measure,
 paired split by split over random half-splits of the same rows (``score_run(w1_splits=...)``), with
 the spread over the splits as its standard error. The two measures can disagree (on the bank of real
-pairs the lowest NLL and the lowest W1 were different candidates in 39% of cells,
+pairs the lowest NLL and the lowest W1 were different candidates in 39-44% of cells,
 benchmarks/README.md): the source **helped** when at least one of them resolves a gain (NLL: |t| >=
 :data:`CLEAR_T`; W1: t's 97.5% point on the splits' degrees of freedom) and neither resolves a loss,
 **hurt** in the mirror case, **mixed** when they resolve opposite answers (which model is better
 then depends on the use: densities or samples), **unclear** when neither resolves. Either measure
-can make the answer, so with no difference at all about one comparison in ten (9.3-10.3% on
-Gaussian laws, benchmarks/results/w1_halfsplit.md), not one in twenty, is called by chance.
+can make the answer, so with no difference at all about one comparison in ten is called by chance
+when the two runs' draws are strongly correlated (9.3-10.3% on Gaussian laws; 2.4-3.8% with
+independent draws; benchmarks/results/w1_halfsplit.md).
 
 An ``auto`` run brings its own comparison: the guard fitted scratch (and every transfer strategy)
 as run folders in ``candidates/``; :func:`comparison_runs` adds the one to compare with.
