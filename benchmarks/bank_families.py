@@ -1,0 +1,99 @@
+"""Issue 30: the two families on the same cells. The diffusion subset (``bank.py --family diffusion``)
+draws the same target and held-out rows as the flow bank for each (pair, n_t, seed) (checked:
+identical files), so each candidate's oracle W1 over the cell's floor can be paired across families.
+
+Reading (fixed 2026-12-05, session 7, before any diffusion cell's oracle value was looked at): for
+each strategy (scratch, finetune, freeze-shared where the pair has a shared part), the guard's pick
+and the cell's best candidate, the mean W1 over the floor in each family over the cells both scored,
+and the paired difference diffusion minus flow with its se and t; and per family, the gain of the
+best transfer strategy over scratch (paired over cells). The oracle's per-candidate W1 is the mean
+over its draws (``score/cells.jsonl``; the last record of a cell); the floor is each family's own
+record of the same rows' floor.
+
+    python benchmarks/bank_families.py --flow benchmarks/results/bank --diffusion benchmarks/results/bank-diffusion
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+
+
+def _cells(results: Path) -> dict[tuple, dict]:
+    out = {}
+    for line in (results / "score" / "cells.jsonl").read_text().splitlines():
+        c = json.loads(line)
+        out[(c["pair"], c["n_t"], c["seed"])] = c
+    return out
+
+
+def _chosen(results: Path) -> dict[tuple, str]:
+    return {(r["pair"], r["n_t"], r["seed"]): r["chosen"] for r in
+            (json.loads(line) for line in (results / "rows.jsonl").read_text().splitlines()) if "error" not in r}
+
+
+def _over_floor(cell: dict) -> dict[str, float]:
+    floor = float(np.mean(cell["floor"]["w1"]))
+    return {name: float(np.mean(c["w1"])) / floor for name, c in cell["candidates"].items() if c.get("w1")}
+
+
+def _paired(a: list[float], b: list[float]) -> str:
+    d = np.asarray(b) - np.asarray(a)
+    if len(d) < 2:
+        return "-"
+    se = d.std(ddof=1) / np.sqrt(len(d))
+    return f"{d.mean():+.3f} ± {se:.3f} (t = {d.mean() / se:+.1f})" if se > 0 else f"{d.mean():+.3f}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--flow", default="benchmarks/results/bank")
+    parser.add_argument("--diffusion", default="benchmarks/results/bank-diffusion")
+    args = parser.parse_args()
+    flow, diff = Path(args.flow), Path(args.diffusion)
+    cf, cd = _cells(flow), _cells(diff)
+    kf, kd = _chosen(flow), _chosen(diff)
+    both = sorted(set(cf) & set(cd) & set(kf) & set(kd))
+    lines = [f"# Flow and diffusion on the same cells ({len(both)} cells; bank_families.py)\n",
+             "Mean W1 over the cell's floor (lower is better); paired over the cells where both have the row.\n",
+             "| model | cells | flow | diffusion | diffusion minus flow, paired |", "|---|---|---|---|---|"]
+    rows = {}
+    for key in both:
+        f, d = _over_floor(cf[key]), _over_floor(cd[key])
+        pick = {"the guard's pick (auto)": (f.get(kf[key]), d.get(kd[key])), "the best candidate": (min(f.values()),
+                                                                                                   min(d.values()))}
+        for name in ("scratch", "finetune", "freeze-shared"):
+            if name in f and name in d:
+                pick[name] = (f[name], d[name])
+        for name, pair in pick.items():
+            if None not in pair:
+                rows.setdefault(name, []).append(pair)
+    for name in ("scratch", "finetune", "freeze-shared", "the guard's pick (auto)", "the best candidate"):
+        got = rows.get(name, [])
+        if got:
+            a, b = zip(*got, strict=True)
+            lines.append(f"| {name} | {len(got)} | {np.mean(a):.3f} | {np.mean(b):.3f} | {_paired(a, b)} |")
+    lines += ["", "Gain of the best transfer candidate over scratch in each family (W1 over the floor, scratch "
+              "minus best transfer, paired over cells; > 0: the source helped):", ""]
+    for label, cells in (("flow", cf), ("diffusion", cd)):
+        gains = []
+        for key in both:
+            o = _over_floor(cells[key])
+            transfer = [v for k, v in o.items() if k in ("finetune", "freeze-shared")]
+            if "scratch" in o and transfer:
+                gains.append(o["scratch"] - min(transfer))
+        g = np.asarray(gains)
+        helped = int((g > 0).sum())
+        se = g.std(ddof=1) / np.sqrt(len(g)) if len(g) > 1 else float("nan")
+        lines.append(f"- {label}: {g.mean():+.3f} ± {se:.3f} over {len(g)} cells; transfer ahead in {helped}")
+    lines += ["", "Cells: " + ", ".join(f"{p} {n} s{s}" for p, n, s in both)]
+    text = "\n".join(lines) + "\n"
+    (diff / "families.md").write_text(text)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
