@@ -146,7 +146,8 @@ def score_run(run: str | Path, data: Table, *, seed: int = 0, nll_rows: int = NL
     if w1_splits > 0:  # one sample per test row: A's are the table's, B's drawn now
         every = np.empty((len(x), *fake.shape[1:]), dtype=fake.dtype)
         every[a], every[b] = fake, _sample_given(model, scaling, z, zc, b, torch.Generator().manual_seed(seed + 2))
-        result["w1_splits"] = split_w1(every, x, half_splits(len(x), seed, w1_splits, first=(a, b)), scored)
+        cuts = half_splits(len(x), seed, w1_splits, first=(a, b))
+        result["w1_splits"] = [result["w1"], *split_w1(every, x, cuts[1:], scored)]  # cut 0 is scored above
     embedding = getattr(model, "embedding", None)
     if embedding is not None and embedding.config.get("n_classes") and data.z is not None:
         result.update(_per_class(data.z[a, 0], data.z[b, 0], fake, x[b], np.unique(data.z[:, 0])))
