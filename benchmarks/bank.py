@@ -33,7 +33,9 @@ scored by ``bank_score.py`` with the same oracle and judged by the same bars; pr
 smoke cell (U01, n_t = 200, beside the flow bank and its oracle) took 20 minutes for its source and
 61 for auto's three two-stage candidates (32 CPU-minutes in all with evaluate), against 10 s and 11 s
 with plain flows: about 6 hours of the 2 cores for the 30 cells below, plus the oracle (3 minutes a
-cell).
+cell). Measured when they ran (2026-12-05, session 8, one thread per process): 30 minutes for the 30
+cells as two runners, auto 59-136 s a cell; the smoke cell's cost was torch's second thread on
+shared cores (benchmarks/README.md, "Threads"). Run every route with OMP_NUM_THREADS=1.
 
 - The latent route (the paper's unconditional SEC: P_U kept, decoder fitted): the six U pairs (U01-U03
   development, U04-U06 confirmation), flows, ``--latent-dim half`` (ceil(d_x / 2): 2 for three or four
@@ -275,7 +277,8 @@ def sdv_sets(row: dict, root: Path, names: tuple[str, ...] = SYNTHS) -> dict:
     each held-out row's conditions where the pair has them (``sample_remaining_columns``, exact for it), as
     gentransfer's runs are; CTGAN and TVAE draw whole rows, their conditions included (their conditional
     sampling is by rejection, hours for 2,000 distinct continuous rows), which adds their conditions'
-    error to their W1: a handicap recorded with each set. Seconds per set are returned."""
+    error to their W1: a handicap recorded with each set. Seconds per set are returned, or the set's
+error (a set that fails is recorded and the next set still runs)."""
     import pandas as pd
     from bank_pairs import PAIRS
 
@@ -293,22 +296,31 @@ def sdv_sets(row: dict, root: Path, names: tuple[str, ...] = SYNTHS) -> dict:
         if file.is_file():
             continue
         began = time.perf_counter()
-        rows = pd.concat([source.assign(domain="source"), target.assign(domain="target")]) if pooled else target
-        synth = _synth(name, rows, row["seed"])
-        if name == "copula" and conditions:  # the copula conditions exactly on the held-out rows' values
-            how = "given the held-out conditions"
-            known = held[conditions].assign(domain="target") if pooled else held[conditions]
-            drawn = _drawn(synth.sample_remaining_columns(known), target.columns)
-        else:  # CTGAN / TVAE meet continuous conditions only by rejection: 2,000 distinct rows take hours
-            from sdv.sampling import Condition
-
-            how = "joint rows (their own conditions)" if conditions else "rows"
-            drawn = (synth.sample_from_conditions([Condition({"domain": "target"}, num_rows=len(held))])
-                     if pooled else synth.sample(len(held)))
-            drawn = _drawn(drawn, target.columns)
+        try:
+            drawn, how = _sdv_set(name, pooled, source, target, held, conditions, row["seed"])
+        except Exception as err:  # noqa: BLE001  (one set's failure, recorded; the cell's other sets still run)
+            out[file.name] = {"error": str(err)[:500]}
+            continue
         drawn.to_csv(file, index=False)
         out[file.name] = {"seconds": round(time.perf_counter() - began, 1), "how": how}
     return out
+
+
+def _sdv_set(name: str, pooled: bool, source, target, held, conditions: list[str], seed: int):
+    """One SDV sample set of ``sdv_sets`` and how its conditions were met."""
+    import pandas as pd
+
+    rows = pd.concat([source.assign(domain="source"), target.assign(domain="target")]) if pooled else target
+    synth = _synth(name, rows, seed)
+    if name == "copula" and conditions:  # the copula conditions exactly on the held-out rows' values
+        known = held[conditions].assign(domain="target") if pooled else held[conditions]
+        return _drawn(synth.sample_remaining_columns(known), target.columns), "given the held-out conditions"
+    # CTGAN / TVAE meet continuous conditions only by rejection: 2,000 distinct rows take hours
+    from sdv.sampling import Condition
+
+    drawn = (synth.sample_from_conditions([Condition({"domain": "target"}, num_rows=len(held))])
+             if pooled else synth.sample(len(held)))
+    return _drawn(drawn, target.columns), "joint rows (their own conditions)" if conditions else "rows"
 
 
 def peers(row: dict, root: Path) -> dict:

@@ -1,4 +1,4 @@
-"""Issue 30: the two families on the same cells. The diffusion subset (``bank.py --family diffusion``)
+"""Issue 30: two routes on the same cells. The diffusion subset (``bank.py --family diffusion``)
 draws the same target and held-out rows as the flow bank for each (pair, n_t, seed) (checked:
 identical files), so each candidate's oracle W1 over the cell's floor can be paired across families.
 
@@ -11,6 +11,16 @@ over its draws (``score/cells.jsonl``; the last record of a cell); the floor is 
 record of the same rows' floor.
 
     python benchmarks/bank_families.py --flow benchmarks/results/bank --diffusion benchmarks/results/bank-diffusion
+
+The same pairing serves the latent route (``bank.py --latent-dim half``: flows with the paper's
+unconditional SEC, P_U kept and the decoder fitted), whose cells also draw the flow bank's rows
+(checked: the 60 target and held-out files of its 30 cells identical). Its reading, fixed 2026-12-05
+(session 8) before any pairing of the two routes was computed: the same table, latent minus plain
+flow, over the cells both scored; a strategy's name means the same step in both (freeze-shared keeps
+P_U in the latent route, the source's shared layers in the plain one).
+
+    python benchmarks/bank_families.py --flow benchmarks/results/bank --diffusion benchmarks/results/bank-latent \
+        --label latent --out benchmarks/results/bank-latent/vs_flow.md
 """
 
 from __future__ import annotations
@@ -51,15 +61,18 @@ def _paired(a: list[float], b: list[float]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--flow", default="benchmarks/results/bank")
-    parser.add_argument("--diffusion", default="benchmarks/results/bank-diffusion")
+    parser.add_argument("--diffusion", default="benchmarks/results/bank-diffusion",
+                        help="the other route's results (diffusion, or the latent route with --label latent)")
+    parser.add_argument("--label", default="diffusion", help="the other route's name in the table")
+    parser.add_argument("--out", help="where the table goes (default: families.md in the other route's results)")
     args = parser.parse_args()
-    flow, diff = Path(args.flow), Path(args.diffusion)
+    flow, diff, label = Path(args.flow), Path(args.diffusion), args.label
     cf, cd = _cells(flow), _cells(diff)
     kf, kd = _chosen(flow), _chosen(diff)
     both = sorted(set(cf) & set(cd) & set(kf) & set(kd))
-    lines = [f"# Flow and diffusion on the same cells ({len(both)} cells; bank_families.py)\n",
+    lines = [f"# Flow and {label} on the same cells ({len(both)} cells; bank_families.py)\n",
              "Mean W1 over the cell's floor (lower is better); paired over the cells where both have the row.\n",
-             "| model | cells | flow | diffusion | diffusion minus flow, paired |", "|---|---|---|---|---|"]
+             f"| model | cells | flow | {label} | {label} minus flow, paired |", "|---|---|---|---|---|"]
     rows = {}
     for key in both:
         f, d = _over_floor(cf[key]), _over_floor(cd[key])
@@ -78,7 +91,7 @@ def main() -> None:
             lines.append(f"| {name} | {len(got)} | {np.mean(a):.3f} | {np.mean(b):.3f} | {_paired(a, b)} |")
     lines += ["", "Gain of the best transfer candidate over scratch in each family (W1 over the floor, scratch "
               "minus best transfer, paired over cells; > 0: the source helped):", ""]
-    for label, cells in (("flow", cf), ("diffusion", cd)):
+    for name, cells in (("flow", cf), (label, cd)):
         gains = []
         for key in both:
             o = _over_floor(cells[key])
@@ -88,10 +101,10 @@ def main() -> None:
         g = np.asarray(gains)
         helped = int((g > 0).sum())
         se = g.std(ddof=1) / np.sqrt(len(g)) if len(g) > 1 else float("nan")
-        lines.append(f"- {label}: {g.mean():+.3f} ± {se:.3f} over {len(g)} cells; transfer ahead in {helped}")
+        lines.append(f"- {name}: {g.mean():+.3f} ± {se:.3f} over {len(g)} cells; transfer ahead in {helped}")
     lines += ["", "Cells: " + ", ".join(f"{p} {n} s{s}" for p, n, s in both)]
     text = "\n".join(lines) + "\n"
-    (diff / "families.md").write_text(text)
+    Path(args.out or diff / "families.md").write_text(text)
     print(text)
 
 

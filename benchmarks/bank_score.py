@@ -562,8 +562,8 @@ def half_summary(cells: list[dict], k: float, k_means: dict) -> list[str]:
     if peers:
         lines += ["", "### Arms and peers on the same held-out rows (W1 over floor; detection AUC, floor ~0.5; "
                   "peers: one draw, noise not measured)", "",
-                  "| n_t | set | cells | W1 / floor | detection AUC | beats sdv-copula in W1 |",
-                  "|---|---|---|---|---|---|"]
+                  "| n_t | set | cells | W1 / floor | detection AUC | beats sdv-copula in W1 | "
+                  "the guard's pick beats it in W1 |", "|---|---|---|---|---|---|---|"]
         for n_t in nts:
             mine = [c for c in cells if c["n_t"] == n_t and c["peers"]]
             for name in ["guard's pick"] + sorted({a for c in mine for a in c["arms"]}) + peers:
@@ -580,10 +580,13 @@ def half_summary(cells: list[dict], k: float, k_means: dict) -> list[str]:
                     continue
                 ref = [(c, w) for c, w, _ in got if "sdv-copula" in c["peers"]]
                 wins = sum(w["mean"] < c["peers"]["sdv-copula"]["w1"]["mean"] for c, w in ref)
+                picked = [(c, w) for c, w, _ in got if c["chosen"] in c["scores"]["w1"]]
+                beaten = sum(c["scores"]["w1"][c["chosen"]]["mean"] < w["mean"] for c, w in picked)
                 ratio = _mean_se([w["mean"] / c["w1_floor"] for c, w, _ in got])
                 lines.append(f"| {n_t} | {name} | {len(got)} | {ratio}"
                              f" | {_mean_se([d['mean'] for _, _, d in got if not math.isnan(d['mean'])])} | "
-                             f"{wins} of {len(ref)} |")
+                             f"{wins} of {len(ref)} | "
+                             + ("—" if name == "guard's pick" else f"{beaten} of {len(picked)}") + " |")
     # every cell
     lines += ["", "### Every cell (W1 mean ± se over draws, over the floor; best and ties per metric)", "",
               "| pair | n_t | seed | floor | " + " | ".join(GUARD) + " | best W1 | best NLL | best detection | guard |",
@@ -845,6 +848,9 @@ def main() -> None:
                         help=f"most draws for a candidate of an undecided pair (default {MAX_DRAWS})")
     parser.add_argument("--pairs", help="score only these pairs (comma-separated)")
     parser.add_argument("--summarise", action="store_true", help="only write the summaries from the cache")
+    parser.add_argument("--scored-only", action="store_true",
+                        help="top up only the cells already in the cache (new peers or arms on scored cells), "
+                        "leaving unscored cells unscored")
     parser.add_argument("--pilot", help="pair:n_t:seed,... : measure the draw noise on these cells and choose K")
     parser.add_argument("--pilot-draws", type=int, default=10)
     args = parser.parse_args()
@@ -854,7 +860,8 @@ def main() -> None:
         print("\n".join(pilot_text(got)))
         return
     if not args.summarise:
-        run(results, root, args.draws, set(args.pairs.split(",")) if args.pairs else None, most=args.max_draws)
+        only = {_key(r) for r in _jsonl(results / "score" / "cells.jsonl")} if args.scored_only else None
+        run(results, root, args.draws, set(args.pairs.split(",")) if args.pairs else None, only, most=args.max_draws)
     print(write_outputs(results, root if root.is_dir() else None))
 
 

@@ -297,3 +297,27 @@ def test_the_w1_guard_keeps_the_lowest_validation_w1_within_its_margin():
     assert g.rule_w1(0.0)(worse) == "scratch" and g.rule_w1(0.05)(worse) == "finetune"
     assert g.rule_w1(math.inf)(worse) == "finetune"  # always the best transfer
 
+
+
+def test_an_sdv_set_that_fails_is_recorded_and_the_next_set_still_runs(tmp_path, monkeypatch):
+    """The copula cannot sample under conditions its target rows never had (the storms pairs): the
+    cell's TVAE set must still be drawn, and the copula's error kept beside it, not raised."""
+    import pandas as pd
+
+    rows = pd.DataFrame({"time": [1, 2, 3], "net": [4, 5, 6], "age": [7, 8, 9]})
+    here = tmp_path / "U01_tenmile_female" / "nt200-seed1"
+    here.mkdir(parents=True)
+    for name in ("heldout.csv", "target.csv"):
+        rows.to_csv(here / name, index=False)
+    rows.to_csv(tmp_path / "U01_tenmile_female" / "source.csv", index=False)
+
+    def fake_set(name, pooled, source, target, held, conditions, seed):
+        if name == "copula":
+            raise ValueError("Unable to sample any rows for the given conditions")
+        return held.assign(time=held["time"] + seed), "rows"
+
+    monkeypatch.setattr(bank, "_sdv_set", fake_set)
+    got = bank.sdv_sets({"pair": "U01_tenmile_female", "n_t": 200, "seed": 1}, tmp_path, ("copula", "tvae"))
+    assert "Unable to sample" in got["sdv-copula.csv"]["error"] and not (here / "sdv-copula.csv").exists()
+    assert got["sdv-tvae.csv"]["how"] == "rows"
+    assert pd.read_csv(here / "sdv-tvae.csv")["time"].tolist() == [2, 3, 4]
