@@ -278,7 +278,7 @@ def sdv_sets(row: dict, root: Path, names: tuple[str, ...] = SYNTHS) -> dict:
     gentransfer's runs are; CTGAN and TVAE draw whole rows, their conditions included (their conditional
     sampling is by rejection, hours for 2,000 distinct continuous rows), which adds their conditions'
     error to their W1: a handicap recorded with each set. Seconds per set are returned, or the set's
-error (a set that fails is recorded and the next set still runs)."""
+    error (a set that fails is recorded and the next set still runs)."""
     import pandas as pd
     from bank_pairs import PAIRS
 

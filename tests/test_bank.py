@@ -298,7 +298,6 @@ def test_the_w1_guard_keeps_the_lowest_validation_w1_within_its_margin():
     assert g.rule_w1(math.inf)(worse) == "finetune"  # always the best transfer
 
 
-
 def test_an_sdv_set_that_fails_is_recorded_and_the_next_set_still_runs(tmp_path, monkeypatch):
     """The copula cannot sample under conditions its target rows never had (the storms pairs): the
     cell's TVAE set must still be drawn, and the copula's error kept beside it, not raised."""
