@@ -20,6 +20,7 @@ import json
 import subprocess
 import sys
 from collections import Counter
+from dataclasses import fields, replace
 from pathlib import Path
 
 import numpy as np
@@ -44,6 +45,16 @@ def answer(here: Path) -> dict:
     if done.returncode:
         raise RuntimeError(done.stderr.strip()[-300:])
     return json.loads(out.read_text())["versus_scratch"]
+
+
+def readings(v: dict) -> dict:
+    """The answer now, the likelihood-only answer (the same verdict without its half-splits: what
+    ``evaluate`` said before) and the W1 bar, all from the library's own Verdict."""
+    from gentransfer.pipeline.verdict import Verdict
+
+    now = Verdict(**{f.name: v[f.name] for f in fields(Verdict)})
+    before = replace(now, w1_gain=None, w1_gain_se=None, w1_splits=0)
+    return {"outcome": now.outcome, "before": before.outcome, "w1_clear": now.w1_clear}
 
 
 def summarise(rows: list[dict]) -> str:
@@ -107,10 +118,8 @@ def main() -> None:
                 chosen = json.loads((here / "auto" / "metrics.json").read_text())["strategy"]
                 transfer = chosen if transfer == "auto" else transfer
                 scratch = chosen if scratch == "auto" else scratch
-                row.update({k: v[k] for k in ("outcome", "t", "w1_gain", "w1_gain_se", "w1_t")},
-                           transfer=transfer, before=("unclear" if not abs(v["t"]) >= 2 else
-                                                      "helped" if v["t"] > 0 else "hurt"),
-                           w1_clear=2.262, oracle=_oracle(cells[(pair, n_t, seed)], transfer, scratch))
+                row.update({k: v[k] for k in ("t", "w1_gain", "w1_gain_se", "w1_t")}, **readings(v),
+                           transfer=transfer, oracle=_oracle(cells[(pair, n_t, seed)], transfer, scratch))
             except (RuntimeError, KeyError, TypeError) as err:
                 row["error"] = str(err)[:300]
             with log.open("a") as f:

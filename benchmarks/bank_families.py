@@ -26,36 +26,27 @@ P_U in the latent route, the source's shared layers in the plain one).
 from __future__ import annotations
 
 import argparse
-import json
+import sys
 from pathlib import Path
 
 import numpy as np
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bank_score import _jsonl, _key, _paired_text  # noqa: E402  (the oracle's own readers)
+
 
 def _cells(results: Path) -> dict[tuple, dict]:
-    out = {}
-    for line in (results / "score" / "cells.jsonl").read_text().splitlines():
-        c = json.loads(line)
-        out[(c["pair"], c["n_t"], c["seed"])] = c
-    return out
+    """The oracle's records of a route, the last one per cell."""
+    return {_key(c): c for c in _jsonl(results / "score" / "cells.jsonl")}
 
 
 def _chosen(results: Path) -> dict[tuple, str]:
-    return {(r["pair"], r["n_t"], r["seed"]): r["chosen"] for r in
-            (json.loads(line) for line in (results / "rows.jsonl").read_text().splitlines()) if "error" not in r}
+    return {_key(r): r["chosen"] for r in _jsonl(results / "rows.jsonl") if "error" not in r}
 
 
 def _over_floor(cell: dict) -> dict[str, float]:
     floor = float(np.mean(cell["floor"]["w1"]))
     return {name: float(np.mean(c["w1"])) / floor for name, c in cell["candidates"].items() if c.get("w1")}
-
-
-def _paired(a: list[float], b: list[float]) -> str:
-    d = np.asarray(b) - np.asarray(a)
-    if len(d) < 2:
-        return "-"
-    se = d.std(ddof=1) / np.sqrt(len(d))
-    return f"{d.mean():+.3f} ± {se:.3f} (t = {d.mean() / se:+.1f})" if se > 0 else f"{d.mean():+.3f}"
 
 
 def main() -> None:
@@ -88,7 +79,8 @@ def main() -> None:
         got = rows.get(name, [])
         if got:
             a, b = zip(*got, strict=True)
-            lines.append(f"| {name} | {len(got)} | {np.mean(a):.3f} | {np.mean(b):.3f} | {_paired(a, b)} |")
+            lines.append(f"| {name} | {len(got)} | {np.mean(a):.3f} | {np.mean(b):.3f} | "
+                         f"{_paired_text(np.asarray(b) - np.asarray(a))} |")
     lines += ["", "Gain of the best transfer candidate over scratch in each family (W1 over the floor, scratch "
               "minus best transfer, paired over cells; > 0: the source helped):", ""]
     for name, cells in (("flow", cf), (label, cd)):
@@ -98,10 +90,9 @@ def main() -> None:
             transfer = [v for k, v in o.items() if k in ("finetune", "freeze-shared")]
             if "scratch" in o and transfer:
                 gains.append(o["scratch"] - min(transfer))
-        g = np.asarray(gains)
-        helped = int((g > 0).sum())
-        se = g.std(ddof=1) / np.sqrt(len(g)) if len(g) > 1 else float("nan")
-        lines.append(f"- {name}: {g.mean():+.3f} ± {se:.3f} over {len(g)} cells; transfer ahead in {helped}")
+        helped = sum(g > 0 for g in gains)
+        lines.append(f"- {name}: {_paired_text(np.asarray(gains))}, over {len(gains)} cells; "
+                     f"transfer ahead in {helped}")
     lines += ["", "Cells: " + ", ".join(f"{p} {n} s{s}" for p, n, s in both)]
     text = "\n".join(lines) + "\n"
     Path(args.out or diff / "families.md").write_text(text)
