@@ -1,8 +1,8 @@
 """Issue 30's bank: is the guard's answer right on real source/target pairs? (runner, resumable)
 
-For each (pair, n_t, seed) of ``bank_pairs.PAIRS``: n_t target rows drawn at random, held-out rows
-from the rest (at most 2,000; only rows whose categories the drawn target rows and the source
-contain, since a run knows only the categories it saw), one source run per pair reused across n_t
+For each (pair, n_t, seed) of ``bank_pairs.PAIRS`` (and ``bank_digits.DIGIT_PAIRS``): n_t target rows
+drawn at random, held-out rows from the rest (at most 2,000; only rows whose categories the drawn target
+rows and the source contain, since a run knows only the categories it saw), one source run per pair reused across n_t
 and seeds, then ``fit-target --strategy auto``: its candidates (scratch, freeze-shared where the
 source has a shared part, finetune) are the arms, so no arm is fitted twice. Every candidate and
 the guard's choice are scored by ``gentransfer evaluate`` on the held-out rows: NLL per row (nats,
@@ -130,7 +130,7 @@ def prepare(pair: str, n_t: int, seed: int, root: Path) -> tuple[Path, dict, lis
     """Write source.csv (once per pair), and target.csv / heldout.csv for (n_t, seed); returns the cell's
     folder, the pair record, and the source's and the target's column flags (a zc column only the
     source has is not the target's)."""
-    from bank_pairs import PAIRS, load_pair
+    from bank_pairs import load_pair, spec_of
 
     src, tgt, spec = load_pair(pair)
     columns = list(spec["x"]) + list(spec["z"]) + list(spec["zc"])
@@ -147,7 +147,7 @@ def prepare(pair: str, n_t: int, seed: int, root: Path) -> tuple[Path, dict, lis
     mine = {r: {c: k for c, k in spec[r].items() if c in tgt.columns} for r in ("x", "z", "zc")}
     fit_rows[[c for c in columns if c in tgt.columns]].to_csv(here / "target.csv", index=False)
     rest[[c for c in columns if c in tgt.columns]].to_csv(here / "heldout.csv", index=False)
-    assert PAIRS[pair] is spec
+    assert spec_of(pair) is spec
     return here, spec, _flags(spec), _flags(mine)
 
 
@@ -280,9 +280,9 @@ def sdv_sets(row: dict, root: Path, names: tuple[str, ...] = SYNTHS) -> dict:
     error to their W1: a handicap recorded with each set. Seconds per set are returned, or the set's
     error (a set that fails is recorded and the next set still runs)."""
     import pandas as pd
-    from bank_pairs import PAIRS
+    from bank_pairs import spec_of
 
-    spec, here = PAIRS[row["pair"]], root / row["pair"] / f"nt{row['n_t']}-seed{row['seed']}"
+    spec, here = spec_of(row["pair"]), root / row["pair"] / f"nt{row['n_t']}-seed{row['seed']}"
     held = pd.read_csv(here / "heldout.csv")
     target = pd.read_csv(here / "target.csv")
     source = pd.read_csv(root / row["pair"] / "source.csv")[list(target.columns)]
@@ -329,9 +329,9 @@ def peers(row: dict, root: Path) -> dict:
     each scored against the held-out rows by ``evaluate --real --fake --floor`` (W1 on the encoded
     columns beside its floor, detection AUC, column shapes and pair trends)."""
     import pandas as pd
-    from bank_pairs import PAIRS
+    from bank_pairs import spec_of
 
-    spec, here = PAIRS[row["pair"]], root / row["pair"] / f"nt{row['n_t']}-seed{row['seed']}"
+    spec, here = spec_of(row["pair"]), root / row["pair"] / f"nt{row['n_t']}-seed{row['seed']}"
     held = pd.read_csv(here / "heldout.csv")
     conditions = [c for r in ("z", "zc") for c in spec[r]]
     sets = {}
@@ -426,7 +426,12 @@ def check_route(root: Path, family: str, latent_dim: str | None) -> None:
 
 
 def _pairs(text: str) -> list[str]:
-    """``--pairs``: names, or ``dev`` / ``conf`` for a half of the frozen split."""
+    """``--pairs``: names, ``dev`` / ``conf`` for a half of the frozen split of the tables, or ``digits``
+    for the image pairs (``bank_digits``)."""
+    if text == "digits":
+        from bank_digits import DIGIT_PAIRS
+
+        return list(DIGIT_PAIRS)
     if text in ("dev", "conf"):
         split = json.loads((Path(__file__).parent / "results" / "bank" / "split.json").read_text())["pairs"]
         return [p for p, v in split.items() if v["half"] == text]
@@ -435,7 +440,7 @@ def _pairs(text: str) -> list[str]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--pairs", default="dev", help="pair names, or dev / conf (a half of the split)")
+    parser.add_argument("--pairs", default="dev", help="pair names, dev / conf (a half of the split), or digits")
     parser.add_argument("--n-target", default="200")
     parser.add_argument("--seeds", default="0,1")
     parser.add_argument("--family", default="flow")
@@ -491,9 +496,9 @@ def main() -> None:
         root = Path(args.out).absolute()
         check_route(root, args.family, args.latent_dim)
         if args.latent_dim is not None:
-            from bank_pairs import PAIRS
+            from bank_pairs import spec_of
 
-            given = [p for p in _pairs(args.pairs) if PAIRS[p]["z"]]
+            given = [p for p in _pairs(args.pairs) if spec_of(p)["z"]]
             if given:
                 raise SystemExit(f"error: the latent route models x alone, but {', '.join(given)} have z; fix: "
                                  "pass pairs without z (the U pairs)")

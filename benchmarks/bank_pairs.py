@@ -245,8 +245,19 @@ PAIRS = {
 }
 
 
+def spec_of(pair_id):
+    """The record of a table pair (``PAIRS``) or of an image pair (``bank_digits.DIGIT_PAIRS``)."""
+    from bank_digits import DIGIT_PAIRS
+
+    return DIGIT_PAIRS[pair_id] if pair_id in DIGIT_PAIRS else PAIRS[pair_id]
+
+
 def load_pair(pair_id, dropna=True):
     """Return (source_df, target_df, spec). Columns: x + z + zc (+ unit)."""
+    from bank_digits import DIGIT_PAIRS, load_digits
+
+    if pair_id in DIGIT_PAIRS:
+        return load_digits(pair_id)
     spec = PAIRS[pair_id]
     cols = list(spec["x"]) + list(spec["z"]) + list(spec["zc"])
     unit = spec.get("unit")

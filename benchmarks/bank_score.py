@@ -237,13 +237,13 @@ def _needs(rec: dict, draws: int, most: int) -> dict[str, int]:
 def score_cell(row: dict, root: Path, draws: int = DRAWS, old: dict | None = None, most: int = MAX_DRAWS) -> dict:
     """Score one cell (topping up ``old``, the cell's cached record, where it still holds): ``draws``
     sample sets per candidate, then more for candidates in undecided pairs, up to ``most``."""
-    from bank_pairs import PAIRS
+    from bank_pairs import spec_of
 
     from gentransfer.cli.outputs import recorded
     from gentransfer.data.tabular import Columns
     from gentransfer.errors import GentransferError
 
-    spec = PAIRS[row["pair"]]
+    spec = spec_of(row["pair"])
     here = root / row["pair"] / f"nt{row['n_t']}-seed{row['seed']}"
     header = _header(here / "heldout.csv")
     columns = _pair_columns(spec, header)
@@ -343,10 +343,13 @@ def finished(results: Path, root: Path | None) -> list[dict]:
 
 def halves(results: Path) -> dict[str, str]:
     """Each pair's half: the results folder's split.json, else the flow bank's (the split is one for
-    every route: a diffusion or latent bank keeps its pairs' halves)."""
+    every route: a diffusion or latent bank keeps its pairs' halves); the image pairs' is ``bank_digits.HALF``."""
     split = results / "split.json"
     split = split if split.exists() else Path(__file__).parent / "results" / "bank" / "split.json"
-    return {p: v["half"] for p, v in json.loads(split.read_text())["pairs"].items()} if split.exists() else {}
+    from bank_digits import DIGIT_PAIRS, HALF  # the image pairs' half, declared by their own rule
+
+    found = {p: v["half"] for p, v in json.loads(split.read_text())["pairs"].items()} if split.exists() else {}
+    return {**dict.fromkeys(DIGIT_PAIRS, HALF), **found}
 
 
 def build_cell(row: dict, rec: dict, half: str) -> dict:

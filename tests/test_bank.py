@@ -52,6 +52,26 @@ def test_a_unit_column_puts_every_unit_on_one_side():
     assert a.equals(b) and set(a[unit]) != set(c[unit])
 
 
+def test_a_digit_pair_loads_from_the_data_root_as_64_pixel_columns_and_a_label(real_data_root):
+    """The image pairs: MNIST rows as the source, every USPS row as the target; D02's source is D01's
+    with each image transposed (the same pixels moved, so each row keeps its ink), and the split of the
+    29 tables is untouched by them."""
+    src, tgt, spec = bank_pairs.load_pair("D01_mnist_usps")
+    assert spec is bank_pairs.spec_of("D01_mnist_usps") and list(src.columns) == [*spec["x"], "label"]
+    assert len(src) == 20_000 and len(tgt) == 7_291 + 2_007 and src.label.value_counts().min() == 2_000
+    pixels = src[list(spec["x"])].to_numpy()
+    assert pixels.min() >= 0 and pixels.max() <= 1 and 0.1 < pixels.mean() < tgt[list(spec["x"])].to_numpy().mean()
+    flipped, tgt2, _ = bank_pairs.load_pair("D02_mnist_transposed_usps")
+    assert tgt2.equals(tgt) and flipped.label.equals(src.label)
+    grid = pixels.reshape(-1, 8, 8)
+    assert np.allclose(flipped[list(spec["x"])].to_numpy(), grid.transpose(0, 2, 1).reshape(-1, 64), atol=1e-5)
+    assert not np.allclose(flipped[list(spec["x"])].to_numpy(), pixels, atol=0.1)
+    frozen = json.loads((Path(bank.__file__).parent / "results" / "bank" / "split.json").read_text())["pairs"]
+    assert {p: v["half"] for p, v in frozen.items()} == bank_pairs.split_halves()
+    assert set(bs.halves(Path("no-such-folder"))) >= {"D01_mnist_usps", "D02_mnist_transposed_usps"}
+    assert bank._pairs("digits") == ["D01_mnist_usps", "D02_mnist_transposed_usps"]
+
+
 def test_cells_run_seed_by_seed_and_only_where_the_target_keeps_its_held_out_rows():
     """A small target (S01: 1,610 rows) is run at n_t 50 and 200, not 1,000 (610 rows left to score)."""
     got = bank.cells(["U01_tenmile_female", "S01_diamonds_fair"], [50, 200, 1000], [0, 1])
