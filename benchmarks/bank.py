@@ -2,14 +2,14 @@
 
 For each (pair, n_t, seed) of ``bank_pairs.PAIRS`` (and ``bank_digits.DIGIT_PAIRS``): n_t target rows
 drawn at random, held-out rows from the rest (at most 2,000; only rows whose categories the drawn target
-rows and the source contain, since a run knows only the categories it saw), one source run per pair reused across n_t
-and seeds, then ``fit-target --strategy auto``: its candidates (scratch, freeze-shared where the
-source has a shared part, finetune) are the arms, so no arm is fitted twice. Every candidate and
-the guard's choice are scored by ``gentransfer evaluate`` on the held-out rows: NLL per row (nats,
-the data's units), W1 beside its floor. The oracle is the candidate with the lowest held-out NLL;
-a rule's regret is its pick's NLL minus the oracle's. Rules: the guard (auto), always scratch,
-always finetune, always freeze-shared, and the lowest validation loss in the guard's own table
-(no test; the guard without its signed-rank test).
+rows and the source contain, since a run knows only the categories it saw), one source run per pair
+reused across n_t and seeds, then ``fit-target --strategy auto``: its candidates (scratch, freeze-shared
+where the source has a shared part, finetune) are the arms, so no arm is fitted twice. Every candidate
+and the guard's choice are scored by ``gentransfer evaluate`` on the held-out rows: NLL per row (nats,
+the data's units), W1 beside its floor. The oracle is the candidate with the lowest held-out NLL; a
+rule's regret is its pick's NLL minus the oracle's. Rules: the guard (auto), always scratch, always
+finetune, always freeze-shared, and the lowest validation loss in the guard's own table (no test; the
+guard without its signed-rank test).
 
 Every command is what a user types, with the CLI's defaults and ``--family`` (flows: exact held-out
 likelihoods, the fastest fits). Rows append to ``--results/rows.jsonl``; a row already there is
@@ -51,6 +51,12 @@ U05_baseball_1951_1980,U06_nafld_male --latent-dim half --n-target 200 --seeds 0
     python benchmarks/bank.py --pairs U01_tenmile_female,C09_budgetfood_town1,C07_gss_2010s,C02_cps1988_west,\
 C16_gapminder_europe,N04_cps1988_zshuffled --family diffusion --n-target 200 --seeds 0,1,2,3,4 \
         --out runs/bank-diffusion --results benchmarks/results/bank-diffusion
+
+The image pairs (``bank_digits``: MNIST -> USPS and its transposed-source control, read from the data
+root; protocol in ``results/bank-digits/protocol.md``):
+
+    GENTRANSFER_DATA=../shared/data python benchmarks/bank.py --pairs digits --n-target 50,200,1000 \
+        --seeds 0,1,2,3,4 --out runs/bank-digits --results benchmarks/results/bank-digits
 """
 
 from __future__ import annotations

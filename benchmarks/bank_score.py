@@ -709,7 +709,7 @@ def plots(cells: list[dict], k: float, score: Path) -> None:
         return
     cols = min(4, len(pairs))
     rows = math.ceil(len(pairs) / cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(3.4 * cols, 2.8 * rows), squeeze=False, sharex=True)
+    fig, axes = plt.subplots(rows, cols, figsize=(3.4 * max(cols, 3), max(2.8 * rows, 4)), squeeze=False, sharex=True)
     for ax, pair in zip(axes.flat, pairs, strict=False):
         mine = [c for c in cells if c["pair"] == pair]
         arms = sorted({a for c in mine for a in c["arms"]} - {"scratch"})
@@ -732,7 +732,7 @@ def plots(cells: list[dict], k: float, score: Path) -> None:
     for ax in list(axes.flat)[len(pairs):]:
         ax.axis("off")
     fig.supxlabel("n_t (target rows)")
-    fig.supylabel("W1 gain over scratch / floor (mean ± se over seeds)")
+    fig.supylabel("W1 gain over scratch / floor (mean ± se over seeds)", fontsize=9)  # fits a one-row map
     fig.suptitle("Transfer map: (W1 scratch - W1 arm) / floor; above 0 the arm beats scratch", fontsize=10)
     fig.tight_layout()
     fig.savefig(score / "transfer_map.png", dpi=120)

@@ -31,6 +31,8 @@ beside the frozen guard (rank(0.5)) and always finetune on the same cells, by th
     OMP_NUM_THREADS=1 python benchmarks/bank_w1guard.py --runs /work/runs/bank --half dev
     OMP_NUM_THREADS=1 python benchmarks/bank_w1guard.py --runs /work/runs/bank --half conf --seeds 3,4
     python benchmarks/bank_w1guard.py --summarise
+    python benchmarks/bank_w1guard.py --results benchmarks/results/bank-digits --runs runs/bank-digits --half conf
+    python benchmarks/bank_w1guard.py --results benchmarks/results/bank-digits --replay 0   # the chosen w1(0) there
 """
 
 from __future__ import annotations
@@ -106,14 +108,14 @@ def _key(c: dict) -> tuple:
 
 
 def run(runs: Path, half: str, seeds: set[int] | None) -> None:
-    from bank_pairs import PAIRS
+    from bank_pairs import spec_of
 
     done = {_key(r) for r in bs._jsonl(CACHE)} if CACHE.exists() else set()
     cells = [c for c in bs.load_cells(RESULTS, runs) if c["half"] == half and _key(c) not in done
              and (seeds is None or c["seed"] in seeds)]
     for i, c in enumerate(cells, 1):
         here = runs / c["pair"] / f"nt{c['n_t']}-seed{c['seed']}"
-        w = validation_w1(here, PAIRS[c["pair"]], c["seed"])
+        w = validation_w1(here, spec_of(c["pair"]), c["seed"])
         with CACHE.open("a") as f:
             f.write(json.dumps({"pair": c["pair"], "n_t": c["n_t"], "seed": c["seed"], "w1": w}) + "\n")
         print(f"[{i}/{len(cells)}] {c['pair']} n_t={c['n_t']} seed={c['seed']}: "
@@ -208,15 +210,32 @@ def summarise() -> str:
     return "\n".join(lines) + "\n"
 
 
+def replay(m: float) -> str:
+    """w1(m) beside the frozen guard and always finetune on every cell of ``RESULTS`` with validation W1
+    (another route's or the image pairs' results folder: no rule is chosen on them)."""
+    w = {(r["pair"], r["n_t"], r["seed"]): {n: float(np.mean(v)) for n, v in r["w1"].items()} for r in bs._jsonl(CACHE)}
+    cells = [c for c in bs.load_cells(RESULTS) if _key(c) in w]
+    return "\n".join([f"# w1({m:g}) replayed on {RESULTS.name} (bank_w1guard.py --replay)", "",
+                      *_beside(cells, m, w, f"{len(cells)} cells by n_t", frozen=True)]) + "\n"
+
+
 def main() -> None:
+    global RESULTS, CACHE
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--results", type=Path, default=RESULTS, help="the bank's results folder (rows, score/)")
+    ap.add_argument("--replay", type=float, help="only replay w1(M) on the folder's cells (writes w1guard.md)")
     ap.add_argument("--runs", type=Path)
     ap.add_argument("--half", choices=("dev", "conf"))
     ap.add_argument("--seeds", type=lambda s: {int(v) for v in s.split(",")})
     ap.add_argument("--ceiling", action="store_true")
     ap.add_argument("--summarise", action="store_true")
     a = ap.parse_args()
-    if a.ceiling:
+    RESULTS, CACHE = a.results, a.results / "w1guard.jsonl"
+    if a.replay is not None:
+        text = replay(a.replay)
+        (RESULTS / "w1guard.md").write_text(text)
+        print(text)
+    elif a.ceiling:
         print(ceiling())
     elif a.summarise:
         text = summarise()

@@ -318,6 +318,33 @@ def test_the_w1_guard_keeps_the_lowest_validation_w1_within_its_margin():
     assert g.rule_w1(math.inf)(worse) == "finetune"  # always the best transfer
 
 
+def test_the_w1_guard_is_replayed_on_another_results_folder(tmp_path, monkeypatch):
+    """--replay M scores w1(M) beside the frozen guard on a folder's cells (the image pairs'), by the oracle."""
+    import bank_w1guard as g
+
+    means = {"scratch": 1.2, "finetune": 1.1, "freeze-shared": 1.0}  # freeze-shared best in both cells
+    rows, recs, val = [], [], []
+    for n_t, picked in ((50, {"scratch": 1.0, "finetune": 0.99, "freeze-shared": 0.95}),  # w1(0): freeze-shared
+                        (200, {"scratch": 1.0, "finetune": 0.90, "freeze-shared": 0.95})):  # w1(0): finetune
+        rows.append({"pair": "P", "kind": "C", "n_t": n_t, "seed": 0, "chosen": "finetune", "p_value": 0.001,
+                     "validation": {n: 1.0 for n in means}, "nll": {n: 2.0 for n in means},
+                     "nll_se": {n: 0.1 for n in means}})
+        draws = {n: {"w1": [m - 0.01, m + 0.01], "detection": [0.7, 0.8]} for n, m in means.items()}
+        recs.append({"pair": "P", "n_t": n_t, "seed": 0, "held_out": 1500, "floor": {"w1": [0.5, 0.5],
+                     "detection": [0.5, 0.5]}, "peers": {}, "candidates": draws})
+        val.append({"pair": "P", "n_t": n_t, "seed": 0, "w1": {n: [v, v] for n, v in picked.items()}})
+    (tmp_path / "rows.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    (tmp_path / "split.json").write_text(json.dumps({"pairs": {"P": {"half": "conf"}}}))
+    (tmp_path / "score").mkdir()
+    (tmp_path / "score" / "cells.jsonl").write_text("".join(json.dumps(r) + "\n" for r in recs))
+    (tmp_path / "w1guard.jsonl").write_text("".join(json.dumps(r) + "\n" for r in val))
+    monkeypatch.setattr(g, "RESULTS", tmp_path)
+    monkeypatch.setattr(g, "CACHE", tmp_path / "w1guard.jsonl")
+    text = g.replay(0.0)
+    assert "| all | w1(0) | 1 of 2 (50%) |" in text
+    assert "| all | rank(0.5), the frozen guard | 0 of 2 (0%) |" in text
+
+
 def test_an_sdv_set_that_fails_is_recorded_and_the_next_set_still_runs(tmp_path, monkeypatch):
     """The copula cannot sample under conditions its target rows never had (the storms pairs): the
     cell's TVAE set must still be drawn, and the copula's error kept beside it, not raised."""
